@@ -1,0 +1,147 @@
+"""Quality model on synthetic records whose features are known functions of the true Dice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ConfidenceSegLib import metrics
+from ConfidenceSegLib.errors import ConfidenceSegError
+from ConfidenceSegLib.quality import (
+    QualityRecord,
+    assess_segment,
+    baseline_confidence,
+    fit_quality_model,
+    is_absent,
+)
+
+
+def synthetic_summary(rng: np.random.Generator, dice: float) -> dict:
+    """Disagreement between samples grows with 1 - Dice; mean entropy inside the mask is pure noise."""
+    disagreement = (1.0 - dice) * rng.uniform(0.8, 1.2)
+    return {
+        "volume_voxels": 500.0, "volume_mm": float(rng.uniform(400, 600)), "present_fraction": 1.0,
+        "mean_pairwise_dice": float(np.clip(1 - disagreement + rng.normal(0, 0.01), 0, 1)),
+        "samples_iou": float(np.clip(1 - 1.6 * disagreement + rng.normal(0, 0.02), 0, 1)),
+        "volume_cv": float(0.5 * disagreement + abs(rng.normal(0, 0.01))),
+        "mean_entropy": float(rng.uniform(0.05, 0.3)),
+        "mean_entropy_boundary": float(0.3 + 0.5 * disagreement + rng.normal(0, 0.02)),
+        "mean_mutual_information": float(0.2 * disagreement + abs(rng.normal(0, 0.01))),
+        "mean_probability": float(0.95 - 0.3 * disagreement + rng.normal(0, 0.01)),
+        "mean_entropy_image": float(rng.uniform(0.01, 0.03)),
+    }
+
+
+def synthetic_records(seed: int, n_subjects: int, per_subject: int = 2, class_name: str = "organ"):
+    rng = np.random.default_rng(seed)
+    records = []
+    for subject in range(n_subjects):
+        for _ in range(per_subject):
+            dice = float(np.clip(rng.beta(6, 1.2), 0, 1))
+            records.append(QualityRecord(class_name, f"s{seed}_{subject}", synthetic_summary(rng, dice), dice))
+    return records
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return fit_quality_model(synthetic_records(0, 60), alpha=0.1, threshold=0.8)
+
+
+def test_predicted_dice_bound_and_badge_on_new_subjects(fitted):
+    test = synthetic_records(1, 150)
+    results = [assess_segment(fitted, r.class_name, r.summary) for r in test]
+    true = np.array([r.dice for r in test])
+    predicted = np.array([r["predicted_dice"] for r in results])
+    lower = np.array([r["dice_lower_bound"] for r in results])
+    badges = [r["badge"] for r in results]
+    assert np.all((predicted >= 0) & (predicted <= 1))
+    assert metrics.mean_absolute_error(predicted, true) < 0.05
+    assert metrics.spearman(predicted, true) > 0.9
+    assert metrics.lower_bound_coverage(lower, true) >= 0.85
+    assert np.all(lower <= predicted)
+    assert all(b in ("PASS", "REVIEW") for b in badges)
+    assert metrics.pass_precision(badges, true) >= 0.95
+    assert metrics.pass_rate(badges) > 0.3  # informative, not just always REVIEW
+    assert all((b == "PASS") == (lo >= 0.8) for b, lo in zip(badges, lower, strict=True))
+
+
+def test_disagreement_beats_mean_entropy_baseline(fitted):
+    test = synthetic_records(2, 100)
+    true = [r.dice for r in test]
+    method = [assess_segment(fitted, r.class_name, r.summary)["predicted_dice"] for r in test]
+    baseline = [baseline_confidence(r.summary) for r in test]
+    assert metrics.aurc(method, true) < metrics.aurc(baseline, true)
+    calibrated_baseline = [assess_segment(fitted, r.class_name, r.summary, baseline=True) for r in test]
+    assert all(r["badge"] in ("PASS", "REVIEW") for r in calibrated_baseline)
+
+
+def test_threshold_is_stored_and_used():
+    records = synthetic_records(0, 60)
+    strict = fit_quality_model(records, alpha=0.1, threshold=0.99)
+    lenient = fit_quality_model(records, alpha=0.1, threshold=0.5)
+    test = synthetic_records(3, 40)
+    passes = [sum(assess_segment(config, r.class_name, r.summary)["badge"] == "PASS" for r in test)
+              for config in (strict, lenient)]
+    assert strict["threshold"] == 0.99
+    assert passes[0] < passes[1]
+
+
+def test_json_round_trip_gives_same_assessment(fitted):
+    restored = json.loads(json.dumps(fitted))
+    summary = synthetic_records(4, 1)[0].summary
+    assert assess_segment(restored, "organ", summary) == assess_segment(fitted, "organ", summary)
+
+
+def test_absent_missing_class_and_no_model(fitted):
+    summary = synthetic_records(5, 1)[0].summary
+    empty = dict(summary, volume_voxels=0.0, volume_mm=0.0, present_fraction=0.0)
+    flickering = dict(summary, present_fraction=0.4)
+    assert is_absent(empty) and is_absent(flickering) and not is_absent(summary)
+    assert assess_segment(fitted, "organ", empty) == {"predicted_dice": None, "dice_lower_bound": None,
+                                                      "badge": "ABSENT"}
+    assert assess_segment(fitted, "organ", flickering)["badge"] == "ABSENT"
+    nothing = {"predicted_dice": None, "dice_lower_bound": None, "badge": None}
+    assert assess_segment(None, "organ", summary) == nothing
+    assert assess_segment(fitted, "other", summary) == nothing
+
+
+def test_out_of_domain_never_passes(fitted):
+    good = synthetic_records(6, 30)
+    good_summary = max(good, key=lambda r: r.dice).summary
+    assert assess_segment(fitted, "organ", good_summary)["badge"] == "PASS"
+    # A confident-looking segment of a structure 50 times larger than anything seen in calibration
+    huge = dict(good_summary, volume_mm=good_summary["volume_mm"] * 50)
+    result = assess_segment(fitted, "organ", huge)
+    assert result["badge"] == "REVIEW" and result["dice_lower_bound"] == 0.0
+    noisy_image = dict(good_summary, mean_entropy_image=0.5)
+    assert assess_segment(fitted, "organ", noisy_image)["badge"] == "REVIEW"
+
+
+def test_too_few_cases_are_conservative():
+    # 6 cases of 3 subjects: ceil(7 * 0.9) = 7 > 6 -> no finite quantile -> bound 0 -> never PASS
+    small = fit_quality_model(synthetic_records(7, 3), alpha=0.1)
+    assert small["classes"]["organ"]["score_quantile"] is None
+    for record in synthetic_records(8, 10):
+        result = assess_segment(small, "organ", record.summary)
+        assert result["dice_lower_bound"] == 0.0 and result["badge"] == "REVIEW"
+    # one subject: no held-out subject to calibrate on
+    single = fit_quality_model(synthetic_records(9, 1, per_subject=20), alpha=0.1)
+    assert single["classes"]["organ"]["score_quantile"] is None
+    # fewer than 3 present cases: the class gets no model
+    tiny = fit_quality_model(synthetic_records(10, 1), alpha=0.1)
+    assert "organ" in tiny["skipped"] and "organ" not in tiny["classes"]
+
+
+def test_bad_inputs():
+    records = synthetic_records(11, 5)
+    with pytest.raises(ConfidenceSegError, match="alpha"):
+        fit_quality_model(records, alpha=0)
+    with pytest.raises(ConfidenceSegError, match="threshold"):
+        fit_quality_model(records, threshold=1.5)
+    with pytest.raises(ConfidenceSegError, match="no labelled cases"):
+        fit_quality_model([])
+    broken = [QualityRecord("organ", "a", {k: v for k, v in records[0].summary.items() if k != "samples_iou"}, 0.9)]
+    with pytest.raises(ConfidenceSegError, match="samples_iou"):
+        fit_quality_model(broken * 3)
