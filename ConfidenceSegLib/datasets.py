@@ -2,7 +2,8 @@
 
 A dataset folder holds ``dataset.json`` (name, modality, classes, raters, cases[]) and the files
 it names. Each case has ``id``, ``subject`` (splits are by subject, never by frame), ``image`` and
-either ``labels: {class: path}`` (one annotator: confidence 1.0) or ``raters: [path, ...]``
+either ``labels: {class: path}`` (one annotator: confidence 1.0; a float label image is a
+confidence map in [0, 1], as exported from confidence-layered annotation) or ``raters: [path, ...]``
 (several raters of the dataset's single class: confidence = fraction of raters).
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .confidence import rater_fraction
+from .confidence import check_confidence_map, rater_fraction
 from .errors import ConfidenceSegError
 from .imageio import check_same_geometry, read_image
 
@@ -41,7 +42,11 @@ class Case:
         if class_name in self.label_paths:
             label = read_image(self.label_paths[class_name])
             check_same_geometry(image, label, f"image of case {self.id}", f"label {self.label_paths[class_name]}")
-            return (sitk.GetArrayFromImage(label) > 0).astype(np.float32)
+            array = sitk.GetArrayFromImage(label)
+            if np.issubdtype(array.dtype, np.floating):  # a confidence map (e.g. exported layered annotation)
+                check_confidence_map(array, f"label {self.label_paths[class_name]}")
+                return array.astype(np.float32)
+            return (array > 0).astype(np.float32)
         if self.rater_paths:
             return rater_fraction(self.read_rater_masks(image))
         raise ConfidenceSegError(f"case {self.id} has no annotation of class {class_name!r}")

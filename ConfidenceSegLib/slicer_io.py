@@ -1,0 +1,68 @@
+"""Reading and writing volumes and segmentations through MRML storage nodes (as 3D Slicer does).
+
+Nodes keep their storage node, so a scene saved in Slicer refers to the files; a segmentation
+round-trips with every segment, tag and review status. Functions take the scene or node they
+work on (no global scene, no Qt).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ConfidenceSegError
+from .fileutils import atomic_output
+from .segfile import SEG_SUFFIX
+
+
+def load_volume(scene, path: str | os.PathLike, name: str | None = None, labelmap: bool = False):
+    """Read a volume file into a new scalar (or labelmap) volume node with a storage node."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfidenceSegError(f"file not found: {path}")
+    node_class = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
+    node = scene.AddNewNodeByClass(node_class, name or path.name.split(".")[0])
+    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    storage.SetFileName(str(path))
+    storage.SetSingleFile(True)  # not a numbered series of similarly named files
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    if not storage.ReadData(node):
+        scene.RemoveNode(node)
+        scene.RemoveNode(storage)
+        raise ConfidenceSegError(f"cannot read volume {path}")
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def load_segmentation(scene, path: str | os.PathLike, name: str | None = None):
+    """Read a ``.seg.nrrd`` into a new segmentation node (segments, tags and status as saved)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfidenceSegError(f"file not found: {path}")
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or path.name.removesuffix(".seg.nrrd"))
+    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    storage.SetFileName(str(path))
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    if not storage.ReadData(node):
+        scene.RemoveNode(node)
+        scene.RemoveNode(storage)
+        raise ConfidenceSegError(f"cannot read segmentation {path}: corrupt or not a .seg.nrrd")
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def save_segmentation(segmentation_node, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a segmentation node to a ``.seg.nrrd`` (atomically) with Slicer's own storage node."""
+    path = Path(path)
+    if not path.name.endswith(SEG_SUFFIX):
+        raise ConfidenceSegError(f"segmentation file name must end with {SEG_SUFFIX}: {path}")
+    scene = segmentation_node.GetScene()
+    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    try:
+        with atomic_output(path, overwrite) as tmp:
+            storage.SetFileName(str(tmp))
+            if not storage.WriteData(segmentation_node):
+                raise ConfidenceSegError(f"cannot write segmentation {path}")
+    finally:
+        scene.RemoveNode(storage)
+    return path
