@@ -1,0 +1,48 @@
+"""``confidenceseg calibrate``: fit a bundle's quality model (predicted Dice, lower bound, badge) on labelled cases."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..calibration import calibrate_bundle
+from ..devices import DEVICE_CHOICES
+
+
+def add_prediction_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by calibrate and evaluate: how predictions are made (must match ``predict``)."""
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device (default: auto)")
+    parser.add_argument("--method", default="auto", help="uncertainty method passed to prediction (default: auto)")
+    parser.add_argument("--samples", type=int, default=None, metavar="N",
+                        help="number of uncertainty samples (default: the model's own)")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "calibrate", help="fit the predicted-Dice quality model of a model bundle on labelled cases",
+        description="Predicts every case of a labelled dataset, measures each class's true Dice and fits the "
+                    "quality model (predicted Dice with a conformal lower bound at level 1 - alpha; PASS iff the "
+                    "bound >= threshold), stored in the bundle's config.json. Use cases the model was not "
+                    "trained on, from several subjects.")
+    parser.add_argument("--model", required=True, metavar="MODEL", help="model bundle folder (updated in place)")
+    parser.add_argument("--dataset", required=True, metavar="DIR", help="labelled dataset folder (dataset.json)")
+    parser.add_argument("--alpha", type=float, default=0.1,
+                        help="miscoverage of the lower bound: it holds for about 1 - alpha of segments (default 0.1)")
+    parser.add_argument("--threshold", type=float, default=0.8,
+                        help="PASS when the Dice lower bound reaches this (default 0.8)")
+    add_prediction_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    quality = calibrate_bundle(args.model, args.dataset, alpha=args.alpha, threshold=args.threshold,
+                               device=args.device, method=args.method, samples=args.samples)
+    data = quality["calibration_data"]
+    print(f"calibrated {args.model} on {data['n_cases']} cases of {data['n_subjects']} subjects "
+          f"(alpha {quality['alpha']}, PASS threshold {quality['threshold']})")
+    for name, model in quality["classes"].items():
+        quantile = model["score_quantile"]
+        note = "" if quantile is not None else " (too few held-out cases: the bound is 0, nothing can PASS)"
+        print(f"  {name}: {model['n_cases']} segments predicted present, {model['n_subjects']} subjects{note}")
+    for name, reason in quality["skipped"].items():
+        print(f"  {name}: no quality model ({reason})")
+    return 0
