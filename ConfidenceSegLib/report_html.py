@@ -1,0 +1,176 @@
+"""Self-contained HTML page for batch quality control (``index.html`` of ``confidenceseg review``).
+
+One table row per case and class: overlay and heatmap thumbnails embedded as base64 PNG, the
+badge in its colour, predicted Dice, its lower bound and links to the case's files. Columns sort
+on click with a few lines of inline JavaScript; ``index.html#sort=COLUMN`` (or ``#sort=-COLUMN``
+for descending) opens the page sorted. No external resources: it works offline in any browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .overlay import BADGE_COLORS, badge_label
+
+#: Review priority of badges (as in the Slicer module's Review section): flagged first, unrated last.
+BADGE_PRIORITY = {"REVIEW": 0, "ABSENT": 1, "PASS": 2, None: 3}
+
+
+@dataclass
+class ReportRow:
+    """One case and class: the review.csv values (paths relative to the page) and two thumbnails."""
+
+    values: dict
+    overlay_png: bytes
+    heatmap_png: bytes
+    overlay_link: str = ""
+
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px; color: #202124;
+       background: #f8f9fa; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+.meta { color: #5f6368; margin: 0 0 16px; font-size: 14px; }
+.counts span { display: inline-block; margin-right: 14px; }
+table { border-collapse: collapse; background: white; box-shadow: 0 1px 3px rgba(0,0,0,.15); }
+th, td { padding: 6px 10px; border-bottom: 1px solid #e0e0e0; text-align: left; vertical-align: middle;
+         font-size: 14px; }
+th { background: #202124; color: white; position: sticky; top: 0; white-space: nowrap; }
+th.sortable { cursor: pointer; user-select: none; }
+th.sortable::after { content: " \\2195"; color: #9aa0a6; }
+th[aria-sort="ascending"]::after { content: " \\25b2"; color: white; }
+th[aria-sort="descending"]::after { content: " \\25bc"; color: white; }
+td.name, td.files { white-space: nowrap; }
+td.files a { display: block; }
+td.num { font-variant-numeric: tabular-nums; text-align: right; }
+td img { display: block; border-radius: 3px; }
+.badge { display: inline-block; color: white; font-weight: 700; padding: 3px 9px; border-radius: 10px;
+         font-size: 12px; letter-spacing: .04em; }
+tr.REVIEW td:first-child { box-shadow: inset 4px 0 #e8710a; }
+a { color: #1a73e8; }
+.failures { color: #b00020; }
+"""
+
+SCRIPT = """
+(function () {
+  var table = document.getElementById("review");
+  var headers = table.querySelectorAll("th.sortable");
+  function sortBy(key, descending) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var header = table.querySelector('th[data-key="' + key + '"]');
+    if (!header) { return; }
+    var numeric = header.dataset.type === "number";
+    rows.sort(function (a, b) {
+      var x = a.dataset[key], y = b.dataset[key];
+      if (numeric) {
+        x = x === "" ? Infinity : parseFloat(x);
+        y = y === "" ? Infinity : parseFloat(y);
+      }
+      var order = x < y ? -1 : x > y ? 1 : Number(a.dataset.rank) - Number(b.dataset.rank);
+      return descending ? -order : order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    headers.forEach(function (h) { h.removeAttribute("aria-sort"); });
+    header.setAttribute("aria-sort", descending ? "descending" : "ascending");
+    table.dataset.sortedBy = (descending ? "-" : "") + key;
+  }
+  headers.forEach(function (header) {
+    header.addEventListener("click", function () {
+      var descending = header.getAttribute("aria-sort") === "ascending";
+      sortBy(header.dataset.key, descending);
+      history.replaceState(null, "", "#sort=" + (descending ? "-" : "") + header.dataset.key);
+    });
+  });
+  var match = /sort=(-?)(\\w+)/.exec(location.hash);
+  if (match) { sortBy(match[2], match[1] === "-"); }
+})();
+"""
+
+#: Sortable columns: (data key, header, type).
+COLUMNS = (("priority", "Badge", "number"), ("case", "Case", "text"), ("class", "Class", "text"),
+           ("dice", "Predicted Dice", "number"), ("bound", "Lower bound", "number"))
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _number(value) -> str:
+    return "" if value is None or value == "" else f"{float(value):.3f}"
+
+
+def _row_html(rank: int, row: ReportRow) -> str:
+    values = row.values
+    badge = values.get("badge") or None
+    case, class_name = str(values["case"]), str(values["class"])
+    text = html.escape
+    attributes = {"rank": rank, "priority": BADGE_PRIORITY.get(badge, 3), "case": case, "class": class_name,
+                  "dice": _number(values.get("predicted_dice")), "bound": _number(values.get("dice_lower_bound"))}
+    data = " ".join(f'data-{key}="{text(str(value))}"' for key, value in attributes.items())
+    links = "".join(f'<a href="{text(str(values[key]))}">{label}</a>'
+                    for key, label in (("segmentation", "segmentation"), ("entropy", "entropy"), ("json", "report"))
+                    if values.get(key))
+    label = f"{case} {class_name}"
+    thumbnail = f'<img src="{_data_uri(row.overlay_png)}" alt="overlay of {text(label)}" title="{text(label)}">'
+    if row.overlay_link:
+        thumbnail = f'<a href="{text(row.overlay_link)}">{thumbnail}</a>'
+    return (
+        f'<tr class="{text(badge_label(badge))}" {data}>'
+        f'<td class="num">{rank + 1}</td>'
+        f'<td><span class="badge" style="background:{BADGE_COLORS.get(badge, "#6b7280")}">'
+        f"{text(badge_label(badge))}</span></td>"
+        f'<td class="name">{text(case)}</td><td class="name">{text(class_name)}</td>'
+        f"<td>{thumbnail}</td>"
+        f'<td><img src="{_data_uri(row.heatmap_png)}" alt="uncertainty heatmap of {text(label)}"></td>'
+        f'<td class="num">{_number(values.get("predicted_dice")) or "&ndash;"}</td>'
+        f'<td class="num">{_number(values.get("dice_lower_bound")) or "&ndash;"}</td>'
+        f'<td class="files">{links}</td></tr>')
+
+
+def review_page(rows: Sequence[ReportRow], title: str, description: str = "",
+                failures: Sequence[str] = ()) -> str:
+    """The whole page as a string; ``rows`` in the order to show first (review priority)."""
+    text = html.escape
+    counts: dict[str, int] = {}
+    for row in rows:
+        label = badge_label(row.values.get("badge") or None)
+        counts[label] = counts.get(label, 0) + 1
+    count_html = "".join(f"<span><b>{n}</b> {text(label)}</span>" for label, n in sorted(counts.items()))
+    header_cells = ['<th title="review priority">#</th>']
+    for key, label, kind in COLUMNS:
+        header_cells.append(f'<th class="sortable" data-key="{key}" data-type="{kind}">{label}</th>')
+        if key == "class":
+            header_cells += ["<th>Overlay</th>", "<th>Uncertainty</th>"]
+    header_cells.append("<th>Files</th>")
+    failure_html = ""
+    if failures:
+        items = "".join(f"<li>{text(message)}</li>" for message in failures)
+        failure_html = f'<h2 class="failures">Not processed ({len(failures)})</h2><ul class="failures">{items}</ul>'
+    body = "\n".join(_row_html(rank, row) for rank, row in enumerate(rows))
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{text(title)}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<h1>{text(title)}</h1>
+<p class="meta">{text(description)}</p>
+<p class="meta counts">{count_html} &middot; REVIEW first, then lowest lower bound; click a column to sort.</p>
+{failure_html}
+<table id="review">
+<thead><tr>{"".join(header_cells)}</tr></thead>
+<tbody>
+{body}
+</tbody>
+</table>
+<script>{SCRIPT}</script>
+</body>
+</html>
+"""

@@ -1,0 +1,201 @@
+"""Batch quality control: predict a cohort, rank it for review, write ``review.csv`` and ``index.html``.
+
+Every case gets the outputs of ``confidenceseg predict`` (``S.seg.nrrd``, ``S_<class>_<map>.nrrd``,
+``S.json``) plus ``S_overlay.png``, all flat in the output folder, so the Slicer module's Review
+section opens them. ``review.csv`` has one row per case and class (paths relative to the folder),
+ordered for review: REVIEW first, then ABSENT, PASS and unrated (no quality model); within a badge
+the lowest Dice lower bound (then predicted Dice) first. ``index.html`` shows the same rows with
+thumbnails. A case that cannot be read or predicted is reported and skipped; the others go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from tqdm import tqdm
+
+from .errors import ConfidenceSegError
+from .fileutils import check_can_write, write_text_atomic
+from .imageio import IMAGE_SUFFIXES, read_image
+from .overlay import OverlayLayer, render_overlay, write_overlay
+from .report_html import BADGE_PRIORITY, ReportRow, review_page
+from .segfile import read_segmentation
+
+CSV_COLUMNS = ("case", "class", "predicted_dice", "dice_lower_bound", "badge", "segmentation", "probability",
+               "entropy", "mutual_information", "json")
+MAPS = ("probability", "entropy", "mutual_information")
+OVERLAY_SUFFIX = "_overlay.png"
+THUMBNAIL_WIDTH = 240
+
+
+@dataclass
+class ReviewResult:
+    """What a review wrote: the ordered rows, the two summary files and the inputs that failed."""
+
+    rows: list[dict]
+    csv_path: Path
+    html_path: Path
+    failures: list[str] = field(default_factory=list)
+
+
+def case_name(path: Path) -> str:
+    """The output stem of an input: its file name without the image suffix (a DICOM folder: its name)."""
+    name = path.name
+    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".") and path.name.lower().endswith(IMAGE_SUFFIXES) \
+        and not path.name.lower().endswith(".seg.nrrd")
+
+
+def _is_dicom_folder(path: Path) -> bool:
+    return path.is_dir() and bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path)))
+
+
+def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Image files and DICOM series folders to review, in order, without duplicate case names.
+
+    A folder that is itself a DICOM series is one case; any other folder contributes its image
+    files and its DICOM series sub-folders (``.dcm`` files in a folder of images are not cases).
+    """
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if not item.exists():
+            raise ConfidenceSegError(f"input not found: {item}")
+        if item.is_file():
+            if not item.name.lower().endswith(IMAGE_SUFFIXES):
+                raise ConfidenceSegError(f"not an image file: {item} (expected one of {', '.join(IMAGE_SUFFIXES)})")
+            found.append(item)
+        elif _is_dicom_folder(item):
+            found.append(item)
+        else:
+            children = sorted(item.iterdir())
+            found += [p for p in children if _is_image_file(p) and not p.name.lower().endswith(".dcm")]
+            found += [p for p in children if _is_dicom_folder(p)]
+    if not found:
+        raise ConfidenceSegError("no images found in " + ", ".join(map(str, inputs)))
+    seen: dict[str, Path] = {}
+    for path in found:
+        name = case_name(path)
+        if name in seen:
+            raise ConfidenceSegError(f"two inputs would write the same outputs {name}.*: {seen[name]} and {path}")
+        seen[name] = path
+    return found
+
+
+def case_outputs(case: str, classes: Sequence[str]) -> list[str]:
+    """File names that one case writes (for checking before any work starts)."""
+    names = [f"{case}.seg.nrrd", f"{case}.json", f"{case}{OVERLAY_SUFFIX}"]
+    return names + [f"{case}_{name}_{kind}.nrrd" for name in classes for kind in MAPS]
+
+
+def rows_from_report(case: str, report: dict) -> list[dict]:
+    """``review.csv`` rows (one per class) from a ``predict`` report; paths relative to its folder."""
+    rows = []
+    for class_name, result in report["classes"].items():
+        files = result.get("files", {})
+        rows.append({"case": case, "class": class_name, "predicted_dice": result.get("predicted_dice"),
+                     "dice_lower_bound": result.get("dice_lower_bound"), "badge": result.get("badge"),
+                     "segmentation": report["segmentation"], **{kind: files.get(kind, "") for kind in MAPS},
+                     "json": f"{case}.json"})
+    return rows
+
+
+def review_order(row: dict) -> tuple:
+    """Sort key: badge priority, then lower bound, then predicted Dice (lowest first), then names."""
+    missing = 2.0  # unknown numbers sort after known ones
+    bound, dice = row.get("dice_lower_bound"), row.get("predicted_dice")
+    return (BADGE_PRIORITY.get(row.get("badge"), len(BADGE_PRIORITY)),
+            missing if bound is None else float(bound), missing if dice is None else float(dice),
+            row["case"], row["class"])
+
+
+def review_csv(rows: Sequence[dict]) -> str:
+    """The CSV text: numbers with 4 decimals, empty cells for missing values."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: "" if row.get(key) is None else
+                         (f"{row[key]:.4f}" if isinstance(row[key], float) else row[key]) for key in CSV_COLUMNS})
+    return buffer.getvalue()
+
+
+def read_layers(json_path: str | os.PathLike, image: sitk.Image) -> list[OverlayLayer]:
+    """The classes of a ``predict`` report as overlay layers (mask from the .seg.nrrd, entropy map)."""
+    json_path = Path(json_path)
+    folder = json_path.parent
+    report = json.loads(json_path.read_text(encoding="utf-8"))
+    segments = read_segmentation(folder / report["segmentation"], image)
+    layers = []
+    for class_name, result in report["classes"].items():
+        masks = [s.mask for s in segments if (s.class_name or s.name) == class_name]
+        mask = np.any(masks, axis=0) if masks else np.zeros(image.GetSize()[::-1], dtype=bool)
+        entropy = sitk.GetArrayFromImage(read_image(folder / result["files"]["entropy"]))
+        layers.append(OverlayLayer(class_name, mask, entropy, result.get("predicted_dice"),
+                                   result.get("dice_lower_bound"), result.get("badge")))
+    return layers
+
+
+def thumbnails(image: sitk.Image, layers: Sequence[OverlayLayer]) -> dict[str, tuple[bytes, bytes]]:
+    """Per class: (overlay, heatmap) thumbnails as PNG bytes for the HTML page."""
+    return {layer.name: (render_overlay(image, [layer], width=THUMBNAIL_WIDTH, text=False, palette=True),
+                         render_overlay(image, [layer], width=THUMBNAIL_WIDTH, heatmap_only=True, palette=True))
+            for layer in layers}
+
+
+#: Predicts one image and writes its ``predict`` outputs: (bundle, image, out_dir, case) -> report dict.
+PredictFunction = Callable[[object, sitk.Image, Path, str], dict]
+
+
+def review_cohort(bundle, inputs: Sequence[Path], out_dir: Path, predict_case: PredictFunction,
+                  overwrite: bool = False, progress: bool = True) -> ReviewResult:
+    """Predict every input, write each case's outputs and overlay, then ``review.csv`` and ``index.html``."""
+    out_dir = Path(out_dir)
+    csv_path, html_path = out_dir / "review.csv", out_dir / "index.html"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_can_write([csv_path, html_path] + [out_dir / name for path in inputs
+                                             for name in case_outputs(case_name(path), bundle.classes)], overwrite)
+    rows: list[dict] = []
+    pictures: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+    failures: list[str] = []
+    bar = tqdm(inputs, desc="review", unit="case", disable=not progress, dynamic_ncols=True)
+    for path in bar:
+        case = case_name(path)
+        bar.set_postfix_str(case)
+        try:
+            image = read_image(path)
+            report = predict_case(bundle, image, out_dir, case)
+            layers = read_layers(out_dir / f"{case}.json", image)
+            write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", image, layers, overwrite, title=case)
+        except ConfidenceSegError as error:
+            failures.append(f"{path}: {error}")
+            bar.write(f"confidenceseg: skipped {path}: {error}")
+            continue
+        pictures.update({(case, name): pair for name, pair in thumbnails(image, layers).items()})
+        rows += rows_from_report(case, report)
+    if not rows:
+        raise ConfidenceSegError("no case could be processed:\n  " + "\n  ".join(failures))
+    rows.sort(key=review_order)
+    write_text_atomic(csv_path, review_csv(rows), overwrite)
+    cases = len({row["case"] for row in rows})
+    description = (f"Model {bundle.path} · {cases} case(s) · PASS: the conformal lower bound of the predicted "
+                   "Dice reaches the bundle's threshold; REVIEW: open and check.")
+    report = [ReportRow(row, *pictures[(row["case"], row["class"])], overlay_link=f"{row['case']}{OVERLAY_SUFFIX}")
+              for row in rows]
+    page = review_page(report, title=f"ConfidenceSeg review: {out_dir.name}", description=description,
+                       failures=failures)
+    write_text_atomic(html_path, page, overwrite)
+    return ReviewResult(rows, csv_path, html_path, failures)
