@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import ConfidenceSegError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("confidence", "calibrate", "evaluate")
+COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
