@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from .errors import ConfidenceSegError
 from .fileutils import check_can_write, write_text_atomic
 from .imageio import check_same_geometry, write_image
 from .mrml import add_segments, image_from_volume_node, read_segments, segment_mask, segment_tags
+from .slicer_io import image_from_volume
 
 #: Levels match when they differ by less than this (tags store levels as decimal text).
 LEVEL_TOLERANCE = 1e-6
@@ -190,15 +192,16 @@ def _as_3d(image: sitk.Image) -> sitk.Image:
     return image if image.GetDimension() == 3 else sitk.JoinSeries(image)
 
 
-def _as_2d_if_single_slice(image: sitk.Image) -> sitk.Image:
-    """A one-slice axial volume (how Slicer holds a 2D image) back as a 2D image."""
-    direction = np.reshape(image.GetDirection(), (3, 3))
-    axial = np.allclose(direction[:, 2], [0, 0, 1]) and np.allclose(direction[2, :2], 0)
-    if image.GetSize()[2] != 1 or not axial:
-        return image
-    flat = image[:, :, 0]
-    flat.SetDirection(tuple(direction[:2, :2].ravel()))
-    return flat
+def annotated_cases_in_scene(scene) -> list[AnnotatedCase]:
+    """Every segmentation with confidence layers, paired with its reference volume (case ID: volume name)."""
+    cases = []
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")):
+        node = scene.GetNthNodeByClass(index, "vtkMRMLSegmentationNode")
+        volume = node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole())
+        if volume is not None and annotated_classes(node):
+            case_id = re.sub(r"[^A-Za-z0-9_-]+", "_", volume.GetName()).strip("_") or volume.GetID()
+            cases.append(AnnotatedCase(case_id, volume, node))
+    return cases
 
 
 def export_dataset(folder: str | os.PathLike, cases: Sequence[AnnotatedCase], classes: Sequence[str],
@@ -224,7 +227,7 @@ def export_dataset(folder: str | os.PathLike, cases: Sequence[AnnotatedCase], cl
     check_can_write(outputs, overwrite)
     entries = []
     for case in cases:
-        image = _as_2d_if_single_slice(image_from_volume_node(case.volume_node))
+        image = image_from_volume(case.volume_node)
         segments = read_segments(case.segmentation_node, image)
         painted = confidence_classes(segments)
         write_image(image, root / "images" / f"{case.id}.nrrd", overwrite)

@@ -10,9 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import SimpleITK as sitk
+
 from .errors import ConfidenceSegError
 from .fileutils import atomic_output
-from .segfile import SEG_SUFFIX
+from .mrml import image_from_volume_node
+
+#: As in :mod:`ConfidenceSegLib.segfile` (not imported: it needs slicerio, which Slicer lacks until installed).
+SEG_SUFFIX = ".seg.nrrd"
 
 
 def load_volume(scene, path: str | os.PathLike, name: str | None = None, labelmap: bool = False):
@@ -39,7 +45,7 @@ def load_segmentation(scene, path: str | os.PathLike, name: str | None = None):
     path = Path(path)
     if not path.is_file():
         raise ConfidenceSegError(f"file not found: {path}")
-    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or path.name.removesuffix(".seg.nrrd"))
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or path.name.removesuffix(SEG_SUFFIX))
     storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
     storage.SetFileName(str(path))
     node.SetAndObserveStorageNodeID(storage.GetID())
@@ -66,3 +72,15 @@ def save_segmentation(segmentation_node, path: str | os.PathLike, overwrite: boo
     finally:
         scene.RemoveNode(storage)
     return path
+
+
+def image_from_volume(volume_node) -> sitk.Image:
+    """A volume node as a SimpleITK image; 2D when it is a single axial slice (how Slicer holds a 2D image)."""
+    image = image_from_volume_node(volume_node)
+    direction = np.reshape(image.GetDirection(), (3, 3))
+    axial = np.allclose(direction[:, 2], [0, 0, 1]) and np.allclose(direction[2, :2], 0)
+    if image.GetSize()[2] != 1 or not axial:
+        return image
+    flat = image[:, :, 0]
+    flat.SetDirection(tuple(direction[:2, :2].ravel()))
+    return flat

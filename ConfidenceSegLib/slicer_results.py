@@ -236,7 +236,8 @@ def _report_path(folder: Path, case: str, paths: dict[str, str]) -> Path:
 
 
 def read_review_table(folder: str | os.PathLike) -> list[ReviewRow]:
-    """Rows of ``folder/review.csv``: REVIEW first, then by lower bound (then predicted Dice), lowest first."""
+    """Rows of ``folder/review.csv``: REVIEW, ABSENT, PASS, unrated; within a badge the lowest Dice
+    lower bound (then predicted Dice) first."""
     folder = Path(folder)
     path = folder / "review.csv"
     if not path.is_file():
@@ -256,8 +257,9 @@ def read_review_table(folder: str | os.PathLike) -> list[ReviewRow]:
             except ValueError:
                 raise ConfidenceSegError(f"{path}, case {record['case']}: Dice values must be numbers") from None
 
-    def order(row: ReviewRow):
-        quality = row.dice_lower_bound if row.dice_lower_bound is not None else row.predicted_dice
-        return (_BADGE_ORDER.get(row.badge or "", 3), quality if quality is not None else 2.0, row.case)
+    def order(row: ReviewRow):  # as ``confidenceseg review`` writes it; unknown numbers after known ones
+        bound, dice = row.dice_lower_bound, row.predicted_dice
+        return (_BADGE_ORDER.get(row.badge or "", len(_BADGE_ORDER)), 2.0 if bound is None else bound,
+                2.0 if dice is None else dice, row.case, row.class_name)
 
     return sorted(rows, key=order)
