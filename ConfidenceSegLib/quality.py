@@ -15,11 +15,14 @@ subject, the bound holds for new subjects with probability about 1 - alpha (cros
 split conformal would hold out the calibration folds from the final fit at the cost of data). With too
 few cases (or a single subject) ``q = inf`` and the bound is 0: never PASS.
 
-Badge: ``PASS`` iff ``lower >= threshold`` (default 0.8) and the segment is *in domain*: every feature
-(plus the image-level ``mean_entropy_image``) lies within the range seen in calibration, widened by
-10% of that range on each side. Outside that range the conformal guarantee does not apply, so the
-bound is reported as 0 and the badge is ``REVIEW`` (conservative by design: images of another organ or
-a phantom must not PASS). A class predicted absent (empty mask, or non-empty in fewer than half of the
+Badge: ``PASS`` iff ``lower >= threshold`` (default 0.8) and the segment is *in domain*, i.e. within the
+range seen in calibration (widened by 10% of that range on each side) for: the segment's size
+(``log_volume_mm``) and the image-level ``mean_entropy_image``, on both sides (another organ, another
+scanner or a phantom changes them); and every regressor feature on the side where it would raise the
+predicted Dice beyond what calibration saw (never extrapolate upwards; values beyond the range on the
+other side only lower the prediction). Outside the domain the conformal guarantee does not apply, so
+the bound is reported as 0 and the badge is ``REVIEW`` (conservative by design: out-of-domain segments
+must not PASS). A class predicted absent (empty mask, or non-empty in fewer than half of the
 samples) is ``ABSENT`` with no Dice.
 
 The mean-entropy baseline (the published reference that disagreement-based quality must beat) is the
@@ -45,8 +48,8 @@ FORMAT_VERSION = 1
 FEATURES = ("mean_pairwise_dice", "samples_iou", "volume_cv", "mean_entropy", "mean_entropy_boundary",
             "mean_mutual_information", "log_volume_mm", "mean_probability")
 BASELINE_FEATURES = ("mean_entropy",)
-#: Checked for the domain range in addition to the model's own features.
-DOMAIN_EXTRA_FEATURES = ("mean_entropy_image",)
+#: Domain descriptors, checked on both sides of their calibration range.
+TWO_SIDED_DOMAIN_FEATURES = ("log_volume_mm", "mean_entropy_image")
 DOMAIN_MARGIN = 0.1
 SIGMA_FLOOR = 0.05
 MAX_FOLDS = 5
@@ -109,19 +112,28 @@ def _predict(regressor: dict, x: np.ndarray) -> np.ndarray:
     return np.clip(z @ np.asarray(regressor["coefficients"]) + regressor["intercept"], 0.0, 1.0)
 
 
-def _domain(x: np.ndarray) -> dict:
+def _domain(x: np.ndarray, names, features, regressor: dict) -> dict:
+    """Calibration range of each domain feature, widened by the margin; ``None`` = side not checked."""
     low, high = x.min(axis=0), x.max(axis=0)
     margin = DOMAIN_MARGIN * (high - low)
-    return {"low": (low - margin).tolist(), "high": (high + margin).tolist()}
+    effect = dict(zip(features, regressor["coefficients"], strict=True))
+    lows, highs = [], []
+    for name, lo, hi in zip(names, low - margin, high + margin, strict=True):
+        two_sided = name in TWO_SIDED_DOMAIN_FEATURES
+        lows.append(float(lo) if two_sided or effect.get(name, 0.0) < 0 else None)
+        highs.append(float(hi) if two_sided or effect.get(name, 0.0) > 0 else None)
+    return {"features": list(names), "low": lows, "high": highs}
 
 
 def _in_domain(domain: dict, x: np.ndarray) -> np.ndarray:
-    return np.all((x >= np.asarray(domain["low"])) & (x <= np.asarray(domain["high"])), axis=-1)
+    low = np.array([-np.inf if v is None else v for v in domain["low"]])
+    high = np.array([np.inf if v is None else v for v in domain["high"]])
+    return np.all((x >= low) & (x <= high), axis=-1)
 
 
 def fit_class_model(records: list[QualityRecord], alpha: float, features=FEATURES, seed: int = 0) -> dict:
     """Fit one class's regressor and conformal quantile on its predicted-present records."""
-    domain_features = tuple(features) + tuple(f for f in DOMAIN_EXTRA_FEATURES if f not in features)
+    domain_features = tuple(features) + tuple(f for f in TWO_SIDED_DOMAIN_FEATURES if f not in features)
     x = np.stack([feature_values(r.summary, features) for r in records])
     x_domain = np.stack([feature_values(r.summary, domain_features) for r in records])
     y = np.array([r.dice for r in records], np.float64)
@@ -134,13 +146,14 @@ def fit_class_model(records: list[QualityRecord], alpha: float, features=FEATURE
             regressor = _fit_regressor(x[~held_out], y[~held_out])
             predicted = _predict(regressor, x[held_out])
             scores.extend((predicted - y[held_out]) / sigma(predicted))
-            in_domain.extend(_in_domain(_domain(x_domain[~held_out]), x_domain[held_out]))
+            fold_domain = _domain(x_domain[~held_out], domain_features, features, regressor)
+            in_domain.extend(_in_domain(fold_domain, x_domain[held_out]))
     quantile = conformal_quantile(scores, alpha)
     regressor = _fit_regressor(x, y)
     return {
         "features": list(features), **regressor,
         "score_quantile": None if math.isinf(quantile) else quantile,
-        "domain": {"features": list(domain_features), **_domain(x_domain)},
+        "domain": _domain(x_domain, domain_features, features, regressor),
         "n_cases": len(records), "n_subjects": len(unique_subjects),
         "held_out_in_domain_fraction": float(np.mean(in_domain)) if in_domain else None,
     }

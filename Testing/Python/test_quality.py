@@ -117,6 +117,17 @@ def test_out_of_domain_never_passes(fitted):
     assert result["badge"] == "REVIEW" and result["dice_lower_bound"] == 0.0
     noisy_image = dict(good_summary, mean_entropy_image=0.5)
     assert assess_segment(fitted, "organ", noisy_image)["badge"] == "REVIEW"
+    # Never extrapolate upwards: a feature beyond its calibration range on the side that raises the
+    # predicted Dice makes the segment out of domain.
+    model = fitted["classes"]["organ"]
+    domain = model["domain"]
+    raising = [(name, domain["high"][domain["features"].index(name)])
+               for name, coefficient in zip(model["features"], model["coefficients"], strict=True)
+               if coefficient > 0 and name != "log_volume_mm"]
+    assert raising
+    for name, high in raising:
+        result = assess_segment(fitted, "organ", dict(good_summary, **{name: high + 0.5}))
+        assert result["badge"] == "REVIEW" and result["dice_lower_bound"] == 0.0, name
 
 
 def test_too_few_cases_are_conservative():
