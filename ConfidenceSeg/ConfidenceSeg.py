@@ -1,0 +1,449 @@
+"""ConfidenceSeg: segmentation with honest uncertainty in 3D Slicer.
+
+A thin GUI over ``ConfidenceSegLib``: every action calls a library function that takes the scene or
+nodes as arguments (tested outside Slicer with slicer-core). The model runs in a background
+``PythonSlicer`` process (``confidenceseg predict --progress json``), never in the GUI process.
+"""
+
+import contextlib
+import pathlib
+import shutil
+import sys
+import tempfile
+from typing import Annotated
+
+import qt
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from ConfidenceSegLib import mrml, slicer_annotation, slicer_process, slicer_results
+from ConfidenceSegLib.confidence import DEFAULT_LEVELS, format_level
+from ConfidenceSegLib.errors import ConfidenceSegError
+
+
+class ConfidenceSeg(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "ConfidenceSeg"
+        self.parent.categories = ["Segmentation"]
+        self.parent.dependencies = []
+        self.parent.contributors = ["ConfidenceSeg developers"]
+        self.parent.helpText = (
+            "Confidence-layered annotation, segmentation with uncertainty heatmaps and a predicted-Dice "
+            "quality badge (PASS only when the conformal lower bound of predicted Dice is at least 0.8). "
+            'See the <a href="https://github.com/confidenceseg/ConfidenceSeg">documentation</a>.')
+        self.parent.acknowledgementText = (
+            "The bundled sample images and default model come from the HC18 challenge data "
+            "(van den Heuvel et al., PLOS ONE 2018, CC BY 4.0).")
+
+
+@parameterNodeWrapper
+class ConfidenceSegParameterNode:
+    """Module state, saved with the scene."""
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    annotation: vtkMRMLSegmentationNode
+    className: str = "structure"
+    exportDirectory: pathlib.Path
+    exportName: str = "annotations"
+    useBundledModel: bool = True
+    modelPath: pathlib.Path
+    method: Annotated[str, Choice(list(slicer_process.METHODS))] = "auto"
+    samples: Annotated[int, WithinRange(0, 200)] = 0
+    device: Annotated[str, Choice(list(slicer_process.DEVICES))] = "auto"
+    heatmap: Annotated[str, Choice(list(slicer_results.HEATMAP_MAPS))] = "entropy"
+    heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
+    heatmapThreshold: Annotated[float, WithinRange(0.0, 0.95)] = 0.1
+    heatmapVolume: vtkMRMLScalarVolumeNode
+    result: vtkMRMLSegmentationNode
+    reviewFolder: pathlib.Path
+
+
+class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._observedAnnotation = None
+        self._editedSegmentIds = set()
+        self._reviewRows = []
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def setup(self):
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/ConfidenceSeg.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = ConfidenceSegLogic()
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
+        for name, level in DEFAULT_LEVELS.items():
+            button = qt.QPushButton(f"{name} ({format_level(level)})")
+            button.clicked.connect(lambda _checked=False, level=level: self.onLevelClicked(level))
+            self.ui.paletteFrame.layout().addWidget(button)
+        self.ui.importRatersButton.clicked.connect(self.onImportRaters)
+        self.ui.exportButton.clicked.connect(self.onExport)
+        self.ui.runButton.clicked.connect(self.onRun)
+        self.ui.cancelButton.clicked.connect(self.onCancel)
+        self.ui.openReviewButton.clicked.connect(self.onOpenReview)
+        self.ui.reviewTable.cellClicked.connect(self.onReviewRowClicked)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.initializeParameterNode()
+        self.probeDevice()
+
+    def cleanup(self):
+        self.logic.cancel()
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.ui.segmentEditorWidget.setActiveEffect(None)
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+
+    def setParameterNode(self, parameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+            self.onParameterNodeModified()
+
+    def onParameterNodeModified(self, caller=None, event=None):
+        node = self._parameterNode
+        self.ui.modelPathLineEdit.enabled = not node.useBundledModel
+        self.ui.runButton.enabled = bool(node.inputVolume) and not self.logic.isRunning()
+        self.ui.paletteFrame.enabled = bool(node.inputVolume) and bool(node.className.strip())
+        self.observeAnnotation(node.annotation)
+        if node.heatmapVolume:
+            slicer_results.setup_heatmap_display(node.heatmapVolume, self.logic.heatmapColorNode(),
+                                                 node.heatmapThreshold)
+            slicer.util.setSliceViewerLayers(foregroundOpacity=node.heatmapOpacity)
+
+    # --- annotate ----------------------------------------------------------------------------
+
+    def onLevelClicked(self, level):
+        with slicer.util.tryWithErrorDisplay("Cannot select the confidence level.", waitCursor=True):
+            node = self._parameterNode
+            if not node.annotation:
+                node.annotation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Annotation")
+            node.annotation.SetReferenceImageGeometryParameterFromVolumeNode(node.inputVolume)
+            node.annotation.CreateDefaultDisplayNodes()
+            segmentId = slicer_annotation.select_or_create_level_segment(node.annotation, node.className.strip(), level)
+            editor = self.ui.segmentEditorWidget
+            editor.setSegmentationNode(node.annotation)
+            editor.setSourceVolumeNode(node.inputVolume)
+            editor.mrmlSegmentEditorNode().SetOverwriteMode(slicer.vtkMRMLSegmentEditorNode.OverwriteNone)
+            editor.setCurrentSegmentID(segmentId)
+            if not editor.activeEffect():
+                editor.setActiveEffectByName("Paint")
+
+    def observeAnnotation(self, segmentationNode):
+        """Enforce exclusivity between a class's levels after every edit of the annotation."""
+        if segmentationNode is self._observedAnnotation:
+            return
+        if self._observedAnnotation is not None:
+            self._observedAnnotation.GetSegmentation().RemoveObserver(self._annotationObserverTag)
+        self._observedAnnotation = segmentationNode
+        if segmentationNode is not None:
+            self._annotationObserverTag = slicer_annotation.observe_segment_edits(segmentationNode, self.onSegmentEdited)
+
+    def onSegmentEdited(self, segmentId):
+        if not self._editedSegmentIds:
+            qt.QTimer.singleShot(0, self.enforceExclusivity)  # after the effect has finished its edit
+        self._editedSegmentIds.add(segmentId)
+
+    def enforceExclusivity(self):
+        segmentIds, self._editedSegmentIds = self._editedSegmentIds, set()
+        node = self._observedAnnotation
+        for segmentId in segmentIds:
+            if node is not None and node.GetSegmentation().GetSegment(segmentId) is not None:
+                slicer_annotation.enforce_level_exclusivity(node, segmentId)
+        self._editedSegmentIds.clear()  # our own changes above are exclusive already
+
+    def onImportRaters(self):
+        with slicer.util.tryWithErrorDisplay("Cannot import the raters.", waitCursor=True):
+            node = self._parameterNode
+            if not node.annotation:
+                node.annotation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Annotation")
+            node.annotation.SetReferenceImageGeometryParameterFromVolumeNode(node.inputVolume)
+            raters = list(self.ui.raterNodesComboBox.checkedNodes())
+            reference = mrml.image_from_volume_node(node.inputVolume)
+            slicer_annotation.import_raters(node.annotation, node.className.strip(), raters, reference)
+            node.annotation.CreateDefaultDisplayNodes()
+
+    def onExport(self):
+        with slicer.util.tryWithErrorDisplay("Cannot export the dataset.", waitCursor=True):
+            node = self._parameterNode
+            path = self.logic.exportDataset(node.exportDirectory, node.exportName)
+            slicer.util.showStatusMessage(f"Training dataset written: {path}", 10000)
+
+    # --- segment -----------------------------------------------------------------------------
+
+    def probeDevice(self):
+        self.ui.deviceLabel.text = "detecting..."
+        self.logic.probeDevice(lambda text: setattr(self.ui.deviceLabel, "text", f"auto = {text}"))
+
+    def onRun(self):
+        node = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Cannot start the segmentation.", waitCursor=True):
+            if not self.logic.ensureDependencies(self.resourcePath("requirements.txt")):
+                return
+            model = None if node.useBundledModel else node.modelPath
+            self.logic.startPrediction(node.inputVolume, model, node.method, node.samples, node.device,
+                                       self.onProgress, self.onPredictionFinished)
+            self.setRunning(True)
+
+    def onCancel(self):
+        self.logic.cancel()
+        self.ui.statusLabel.text = "Cancelled."
+        self.setRunning(False)
+
+    def setRunning(self, running):
+        self.ui.runButton.enabled = not running
+        self.ui.cancelButton.enabled = running
+        self.ui.progressBar.value = 0
+
+    def onProgress(self, progress):
+        self.ui.progressBar.value = int(100 * progress.fraction)
+        self.ui.statusLabel.text = f"{progress.stage}: {progress.message}"
+
+    def onPredictionFinished(self, reportPath, errorText):
+        self.setRunning(False)
+        if errorText:
+            self.ui.statusLabel.text = "Segmentation failed."
+            slicer.util.errorDisplay("Segmentation failed.", detailedText=errorText)
+            return
+        with slicer.util.tryWithErrorDisplay("Cannot load the results.", waitCursor=True):
+            self.showResult(self.logic.loadResult(reportPath, self._parameterNode.inputVolume))
+            self.ui.statusLabel.text = "Done."
+
+    def showResult(self, loaded):
+        node = self._parameterNode
+        node.result = loaded.segmentation_node
+        heatmaps = list(loaded.heatmap_nodes.values())
+        node.heatmapVolume = heatmaps[0] if heatmaps else None
+        slicer.util.setSliceViewerLayers(background=loaded.volume_node, foreground=node.heatmapVolume,
+                                         foregroundOpacity=node.heatmapOpacity, fit=True)
+        self.ui.badgeLabel.text = "<br>".join(
+            f'<span style="color:{badge.color}"><b>{badge.text()}</b></span>' for badge in loaded.badges)
+        self.logic.showBadgeInSliceViews(slicer_results.badge_text(loaded.badges))
+
+    # --- review ------------------------------------------------------------------------------
+
+    def onOpenReview(self):
+        with slicer.util.tryWithErrorDisplay("Cannot open the batch QC folder.", waitCursor=True):
+            self._reviewRows = slicer_results.read_review_table(self._parameterNode.reviewFolder)
+            table = self.ui.reviewTable
+            headers = ["case", "class", "predicted Dice", "lower bound", "badge"]
+            table.clear()
+            table.setColumnCount(len(headers))
+            table.setHorizontalHeaderLabels(headers)
+            table.setRowCount(len(self._reviewRows))
+            for row, entry in enumerate(self._reviewRows):
+                values = [entry.case, entry.class_name, entry.predicted_dice, entry.dice_lower_bound, entry.badge]
+                for column, value in enumerate(values):
+                    text = f"{value:.3f}" if isinstance(value, float) else (value or "")
+                    table.setItem(row, column, qt.QTableWidgetItem(text))
+                badgeColor = slicer_results.BADGE_COLORS.get(entry.badge or "")
+                if badgeColor:
+                    table.item(row, 4).setForeground(qt.QBrush(qt.QColor(badgeColor)))
+            table.resizeColumnsToContents()
+
+    def onReviewRowClicked(self, row, column):
+        with slicer.util.tryWithErrorDisplay("Cannot load the case.", waitCursor=True):
+            loaded = self.logic.loadResult(self._reviewRows[row].report_path)
+            self._parameterNode.inputVolume = loaded.volume_node
+            self.showResult(loaded)
+
+
+class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
+    """Slicer-side glue (parameter node, processes, views); the work is done by ConfidenceSegLib."""
+
+    def __init__(self):
+        ScriptedLoadableModuleLogic.__init__(self)
+        self._process = None
+        self._probe = None
+        self.lastReportPath = None
+
+    def getParameterNode(self):
+        return ConfidenceSegParameterNode(super().getParameterNode())
+
+    def segmentEditorNode(self):
+        node = slicer.mrmlScene.GetSingletonNode("ConfidenceSeg", "vtkMRMLSegmentEditorNode")
+        if node is None:
+            node = slicer.vtkMRMLSegmentEditorNode()
+            node.SetSingletonTag("ConfidenceSeg")
+            node = slicer.mrmlScene.AddNode(node)
+        return node
+
+    def heatmapColorNode(self):
+        return slicer_results.inferno_color_node(slicer.mrmlScene)
+
+    def exportDataset(self, folder, name):
+        cases = slicer_annotation.annotated_cases_in_scene(slicer.mrmlScene)
+        classes = list(dict.fromkeys(c for case in cases for c in slicer_annotation.annotated_classes(case.segmentation_node)))
+        return slicer_annotation.export_dataset(folder, cases, classes, name or "annotations")
+
+    def loadResult(self, reportPath, volumeNode=None):
+        parameters = self.getParameterNode()
+        return slicer_results.load_prediction(slicer.mrmlScene, reportPath, volumeNode, parameters.heatmap,
+                                              lower_threshold=parameters.heatmapThreshold)
+
+    @staticmethod
+    def showBadgeInSliceViews(text):
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is None:
+            return
+        for viewName in layoutManager.sliceViewNames():
+            view = layoutManager.sliceWidget(viewName).sliceView()
+            view.cornerAnnotation().SetText(vtk.vtkCornerAnnotation.UpperRight, text)
+            view.forceRender()
+
+    # --- dependencies ------------------------------------------------------------------------
+
+    @staticmethod
+    def ensureDependencies(requirementsPath):
+        """Install torch (PyTorch extension) and the other packages on first use, after asking."""
+        try:
+            import PyTorchUtils
+        except ImportError:
+            raise ConfidenceSegError("the PyTorch extension is required: install it from the Extensions Manager") from None
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        if not torchLogic.torchInstalled() and torchLogic.installTorch(askConfirmation=True) is None:
+            return False
+        try:
+            import slicer.pydeps as pydeps
+        except ImportError:
+            pydeps = getattr(slicer, "packaging", None)
+        if pydeps is not None and hasattr(pydeps, "pip_ensure"):
+            pydeps.pip_ensure(pydeps.load_requirements(requirementsPath), skip_packages=["torch", "SimpleITK"],
+                              requester="ConfidenceSeg")
+            return True
+        missing = slicer_process.missing_requirements(requirementsPath)
+        if missing:
+            if not slicer.util.confirmOkCancelDisplay(
+                    "ConfidenceSeg needs these Python packages:\n" + "\n".join(missing) + "\n\nInstall them now?"):
+                return False
+            slicer.util.pip_install(missing)
+        return True
+
+    # --- background process ------------------------------------------------------------------
+
+    @staticmethod
+    def pythonExecutable():
+        return shutil.which("PythonSlicer") or sys.executable
+
+    def _startProcess(self, command, onOutputLine, onFinished):
+        process = qt.QProcess()
+        environment = qt.QProcessEnvironment()
+        for key, value in slicer_process.subprocess_environment().items():
+            environment.insert(key, value)
+        process.setProcessEnvironment(environment)
+        buffer = {"text": ""}
+
+        def readOutput():
+            buffer["text"] += bytes(process.readAllStandardOutput().data()).decode("utf-8", "replace")
+            *lines, buffer["text"] = buffer["text"].split("\n")
+            for line in lines:
+                onOutputLine(line)
+
+        process.readyReadStandardOutput.connect(readOutput)
+        process.finished.connect(lambda exitCode, exitStatus: onFinished(
+            exitCode, bytes(process.readAllStandardError().data()).decode("utf-8", "replace")))
+        process.start(command[0], command[1:])
+        return process
+
+    def probeDevice(self, onFound):
+        found = []
+        self._probe = self._startProcess(slicer_process.device_probe_command(self.pythonExecutable()),
+                                         lambda line: found.append(line.strip()),
+                                         lambda exitCode, errors: onFound(found[-1] if exitCode == 0 and found
+                                                                          else "unknown (torch not installed yet?)"))
+
+    def startPrediction(self, volumeNode, model, method, samples, device, onProgress, onFinished):
+        """Write the image, start ``predict`` in the background; ``onFinished(reportPath, errorText)``."""
+        if self.isRunning():
+            raise ConfidenceSegError("a segmentation is already running")
+        if volumeNode is None:
+            raise ConfidenceSegError("select an image first")
+        workDir = pathlib.Path(tempfile.mkdtemp(prefix="ConfidenceSeg-"))
+        inputPath = slicer_process.write_prediction_input(volumeNode, workDir)
+        if model is None:
+            from ConfidenceSegLib.resources import default_model_dir
+
+            model = default_model_dir()
+        outputDir = workDir / "results"
+        outputDir.mkdir()
+        command = slicer_process.predict_command(self.pythonExecutable(), model, inputPath, outputDir,
+                                                 method, samples, device)
+
+        def onLine(line):
+            progress = slicer_process.parse_progress(line)
+            if progress is not None:
+                onProgress(progress)
+
+        def onDone(exitCode, errors):
+            if process is not self._process:  # cancelled
+                return
+            self._process = None
+            if exitCode != 0:
+                onFinished(None, errors.strip() or f"predict exited with code {exitCode}")
+                return
+            try:
+                self.lastReportPath = slicer_process.find_report(outputDir)
+            except ConfidenceSegError as error:
+                onFinished(None, str(error))
+                return
+            onFinished(self.lastReportPath, None)
+
+        process = self._process = self._startProcess(command, onLine, onDone)
+
+    def isRunning(self):
+        return self._process is not None and self._process.state() != qt.QProcess.NotRunning
+
+    def cancel(self):
+        """Stop the running prediction (it removes partial outputs on SIGTERM), then its whole process tree."""
+        process, self._process = self._process, None
+        if process is None or process.state() == qt.QProcess.NotRunning:
+            return
+        process.terminate()
+        if process.waitForFinished(5000):
+            return
+        try:
+            import psutil
+        except ImportError:
+            psutil = None
+        if psutil is not None:
+            with contextlib.suppress(psutil.Error):  # gone already
+                for child in psutil.Process(process.processId()).children(recursive=True):
+                    child.kill()
+        process.kill()
+        process.waitForFinished(3000)
