@@ -190,7 +190,10 @@ def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatm
     folder = json_path.parent
     stem = report["segmentation"].removesuffix(".seg.nrrd")
     if volume_node is None:
-        volume_node = load_volume(scene, report["input"], stem)
+        image_path = Path(report["input"])
+        if not image_path.is_absolute() and (folder / image_path).is_file():
+            image_path = folder / image_path  # a relative input that the JSON's folder resolves
+        volume_node = load_volume(scene, image_path, stem)
     segmentation_node = load_segmentation(scene, folder / report["segmentation"], f"{stem} segmentation")
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
     flag_review_segments(segmentation_node)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from conftest import dataset_dir
+from slicer_scene import load_seg_nrrd_in_scene
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
@@ -201,7 +202,7 @@ def write_prediction(folder, image, with_status=True):
         report_classes[name] = {"present": True, "uncertainty": {}, "predicted_dice": dice, "dice_lower_bound": bound,
                                 "badge": badge, "files": files}
     segfile.write_segmentation(folder / "case.seg.nrrd", segments, image)
-    report = {"input": str(folder / "case.nrrd"), "model": "m", "method": "mcdropout", "samples": 8,
+    report = {"input": "case.nrrd", "model": "m", "method": "mcdropout", "samples": 8,
               "device": "cpu", "timings": {}, "classes": report_classes, "segmentation": "case.seg.nrrd"}
     (folder / "case.json").write_text(json.dumps(report))
     return folder / "case.json"
@@ -213,6 +214,8 @@ def test_loading_predict_outputs_gives_segments_badges_flags_and_heatmaps(scene,
     loaded = load_prediction(scene, report, color_logic=scene.color_logic, lower_threshold=0.3)
     segmentation = loaded.segmentation_node.GetSegmentation()
     assert segmentation.GetNumberOfSegments() == 2
+    # the input image (relative to the report's folder) was loaded on its own geometry
+    np.testing.assert_allclose(mrml.image_from_volume_node(loaded.volume_node).GetOrigin()[:2], image.GetOrigin())
     statuses = {segmentation.GetNthSegmentID(i): mrml.segment_tags(segmentation.GetNthSegment(i)).get(STATUS_TAG)
                 for i in range(2)}
     assert statuses == {"head": None, "skull": "flagged"}
@@ -294,8 +297,8 @@ def test_acceptance_module_seg_nrrd_round_trips_in_a_fresh_scene(scene, tmp_path
     with pytest.raises(ConfidenceSegError, match="output exists"):
         save_segmentation(node, path)
 
-    fresh = slicer.vtkMRMLScene()
-    reloaded = mrml.read_segments(load_segmentation(fresh, path), image)
+    _, fresh_node = load_seg_nrrd_in_scene(path)  # a fresh scene, read by vtkMRMLSegmentationStorageNode
+    reloaded = mrml.read_segments(fresh_node, image)
     assert [s.name for s in reloaded] == [s.name for s in expected]
     for before, after in zip(expected, reloaded, strict=True):
         assert after.tags == before.tags and after.status == before.status
