@@ -1,0 +1,101 @@
+"""``calibrate`` and ``evaluate`` end to end with a tiny model trained briefly on synthetic discs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_training import tiny_options, write_disc_dataset
+
+from ConfidenceSegLib import metrics
+from ConfidenceSegLib.bundle import load_bundle, read_config
+from ConfidenceSegLib.calibration import calibrate_bundle
+from ConfidenceSegLib.cli import main
+from ConfidenceSegLib.datasets import load_dataset
+from ConfidenceSegLib.inference import predict_image
+from ConfidenceSegLib.training import train_bundle
+
+
+@pytest.fixture(scope="module")
+def discs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("quality")
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    labelled = write_disc_dataset(root / "discs", n_subjects=9, frames_per_subject=1, seed=5)
+    raters = write_disc_dataset(root / "raters", n_subjects=3, frames_per_subject=1, raters=3, seed=6)
+    bundle = root / "bundle"
+    train_bundle(tiny_options(labelled, bundle, epochs=2))
+    return labelled, raters, bundle
+
+
+@pytest.mark.slow
+def test_calibrate_then_evaluate(discs, tmp_path, capsys):
+    labelled, raters, bundle = discs
+    assert main(["calibrate", "--model", str(bundle), "--dataset", str(labelled), "--device", "cpu",
+                 "--alpha", "0.2", "--threshold", "0.7"]) == 0
+    assert "calibrated" in capsys.readouterr().out
+    quality = read_config(bundle)["quality"]
+    assert quality["alpha"] == 0.2 and quality["threshold"] == 0.7
+    assert quality["calibration_data"] == {"dataset": "synthetic_discs", "n_cases": 9, "n_subjects": 9}
+    assert set(quality["classes"]) | set(quality["skipped"]) == {"disc"}
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(bundle), "--dataset", str(labelled), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["n_cases"] == 9 and len(report["cases"]) == 9
+    assert report["quality_model"] == {"alpha": 0.2, "threshold": 0.7}
+    for row in report["cases"]:
+        assert 0 <= row["true_dice"] <= 1
+        if row["badge"] in ("PASS", "REVIEW"):
+            assert row["badge"] == ("PASS" if row["dice_lower_bound"] >= 0.7 else "REVIEW")
+            assert row["dice_lower_bound"] <= row["predicted_dice"]
+    disc = report["classes"]["disc"]
+    assert disc["n_cases"] == 9
+    assert disc["mean_dice"] == pytest.approx(np.mean([row["true_dice"] for row in report["cases"]]))
+    for name in report["plots"]:
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+    assert "disc_risk_coverage.png" in report["plots"] and "disc_reliability.png" in report["plots"]
+
+    # The true Dice of a case, recomputed independently from a direct prediction and the label file.
+    dataset = load_dataset(labelled)
+    case = next(c for c in dataset.cases if c.id == report["cases"][0]["case"])
+    image = case.read_image()
+    prediction = predict_image(load_bundle(bundle), image, device="cpu")
+    label = case.confidence_map("disc", image) > 0.5
+    assert report["cases"][0]["true_dice"] == pytest.approx(metrics.dice(prediction.classes[0].mask, label))
+
+    # Existing outputs are kept unless --overwrite.
+    before = (out / "metrics.json").read_bytes()
+    assert main(["evaluate", "--model", str(bundle), "--dataset", str(raters), "--out", str(out),
+                 "--device", "cpu"]) == 2
+    assert "output exists" in capsys.readouterr().err
+    assert (out / "metrics.json").read_bytes() == before
+    assert main(["evaluate", "--model", str(bundle), "--dataset", str(raters), "--out", str(out),
+                 "--device", "cpu", "--overwrite"]) == 0
+    multi = json.loads((out / "metrics.json").read_text())["classes"]["disc"]
+    assert 0 <= multi["qubiq_soft_dice_mean"] <= 1
+    assert multi["ece_pooled"] is not None and 0 <= multi["ece_pooled"] <= 1
+
+
+@pytest.mark.slow
+def test_calibrate_bundle_on_chosen_cases_and_clear_errors(discs, tmp_path, capsys):
+    labelled, _, bundle = discs
+    dataset = load_dataset(labelled)
+    quality = calibrate_bundle(bundle, dataset, cases=dataset.cases[:6], alpha=0.1, threshold=0.8,
+                               device="cpu", show_progress=False)
+    assert quality["calibration_data"]["n_cases"] == 6
+    for model in quality["classes"].values():  # 6 cases: ceil(7 * 0.9) = 7 > 6, no finite quantile
+        assert model["score_quantile"] is None
+    assert read_config(bundle)["quality"] == json.loads(json.dumps(quality))
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "dataset.json").write_text(json.dumps({"classes": ["liver"], "cases": []}))
+    assert main(["calibrate", "--model", str(bundle), "--dataset", str(other)]) == 2
+    assert "no labelled cases" in capsys.readouterr().err
+    (other / "dataset.json").write_text(json.dumps(
+        {"classes": ["liver"], "cases": [{"id": "a", "image": "images/s0-f0.nrrd"}]}))
+    assert main(["evaluate", "--model", str(bundle), "--dataset", str(other), "--out", str(tmp_path / "o")]) == 2
+    assert "nothing in common" in capsys.readouterr().err
