@@ -32,9 +32,9 @@ OUTLINE_COLORS = ("#00e5ff", "#76ff03", "#ff4dff", "#4d8dff", "#ffffff")
 #: Entropy below this is drawn fully transparent; the heatmap is opaque-ish from HEATMAP_FULL up.
 HEATMAP_FLOOR = 0.05
 HEATMAP_FULL = 0.6
-HEATMAP_MAX_ALPHA = 0.8
+HEATMAP_MAX_ALPHA = 0.65
 #: Red-to-yellow part of inferno: visible on dark ultrasound and distinct from the outlines.
-HEATMAP_CMAP = ListedColormap(colormaps["inferno"](np.linspace(0.4, 1.0, 256)), name="entropy")
+HEATMAP_CMAP = ListedColormap(colormaps["inferno"](np.linspace(0.35, 0.92, 256)), name="entropy")
 DPI = 100
 
 

@@ -52,6 +52,7 @@ td img { display: block; border-radius: 3px; }
 tr.REVIEW td:first-child { box-shadow: inset 4px 0 #e8710a; }
 a { color: #1a73e8; }
 .failures { color: #b00020; }
+h2.failures { font-size: 16px; margin: 12px 0 4px; }
 """
 
 SCRIPT = """

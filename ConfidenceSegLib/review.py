@@ -14,7 +14,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,16 +22,17 @@ import numpy as np
 import SimpleITK as sitk
 from tqdm import tqdm
 
+from .bundle import load_bundle, read_config
 from .errors import ConfidenceSegError
 from .fileutils import check_can_write, write_text_atomic
 from .imageio import IMAGE_SUFFIXES, read_image
 from .overlay import OverlayLayer, render_overlay, write_overlay
+from .prediction_files import MAP_KINDS, output_names, output_stem, write_prediction_outputs
 from .report_html import BADGE_PRIORITY, ReportRow, review_page
 from .segfile import read_segmentation
 
 CSV_COLUMNS = ("case", "class", "predicted_dice", "dice_lower_bound", "badge", "segmentation", "probability",
                "entropy", "mutual_information", "json")
-MAPS = ("probability", "entropy", "mutual_information")
 OVERLAY_SUFFIX = "_overlay.png"
 THUMBNAIL_WIDTH = 240
 
@@ -46,22 +47,26 @@ class ReviewResult:
     failures: list[str] = field(default_factory=list)
 
 
-def case_name(path: Path) -> str:
-    """The output stem of an input: its file name without the image suffix (a DICOM folder: its name)."""
-    name = path.name
-    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def _is_image_file(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.name.lower().endswith(IMAGE_SUFFIXES) \
         and not path.name.lower().endswith(".seg.nrrd")
 
 
+def _is_dicom_file(path: Path) -> bool:
+    """DICOM Part 10 file: ``DICM`` after the 128-byte preamble."""
+    try:
+        with path.open("rb") as file:
+            return file.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
 def _is_dicom_folder(path: Path) -> bool:
-    return path.is_dir() and bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path)))
+    """A folder whose first file is DICOM (then read as a series by :func:`imageio.read_image`)."""
+    if not path.is_dir():
+        return False
+    first = next((p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")), None)
+    return first is not None and _is_dicom_file(first)
 
 
 def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -88,7 +93,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
         raise ConfidenceSegError("no images found in " + ", ".join(map(str, inputs)))
     seen: dict[str, Path] = {}
     for path in found:
-        name = case_name(path)
+        name = output_stem(path)
         if name in seen:
             raise ConfidenceSegError(f"two inputs would write the same outputs {name}.*: {seen[name]} and {path}")
         seen[name] = path
@@ -96,9 +101,8 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def case_outputs(case: str, classes: Sequence[str]) -> list[str]:
-    """File names that one case writes (for checking before any work starts)."""
-    names = [f"{case}.seg.nrrd", f"{case}.json", f"{case}{OVERLAY_SUFFIX}"]
-    return names + [f"{case}_{name}_{kind}.nrrd" for name in classes for kind in MAPS]
+    """File names that one case writes: those of ``predict`` plus the overlay."""
+    return output_names(case, list(classes)) + [f"{case}{OVERLAY_SUFFIX}"]
 
 
 def rows_from_report(case: str, report: dict) -> list[dict]:
@@ -108,7 +112,7 @@ def rows_from_report(case: str, report: dict) -> list[dict]:
         files = result.get("files", {})
         rows.append({"case": case, "class": class_name, "predicted_dice": result.get("predicted_dice"),
                      "dice_lower_bound": result.get("dice_lower_bound"), "badge": result.get("badge"),
-                     "segmentation": report["segmentation"], **{kind: files.get(kind, "") for kind in MAPS},
+                     "segmentation": report["segmentation"], **{kind: files.get(kind, "") for kind in MAP_KINDS},
                      "json": f"{case}.json"})
     return rows
 
@@ -156,28 +160,38 @@ def thumbnails(image: sitk.Image, layers: Sequence[OverlayLayer]) -> dict[str, t
             for layer in layers}
 
 
-#: Predicts one image and writes its ``predict`` outputs: (bundle, image, out_dir, case) -> report dict.
-PredictFunction = Callable[[object, sitk.Image, Path, str], dict]
+def predict_case(bundle, image: sitk.Image, image_path: Path, out_dir: Path, case: str, method: str = "auto",
+                 samples: int | None = None, device: str = "auto", overwrite: bool = False) -> dict:
+    """Exactly what ``confidenceseg predict`` does for one image: predict, then write its outputs; the report."""
+    from .inference import predict_image  # heavy import, only needed here
+
+    prediction = predict_image(bundle, image, method=method, samples=samples, device=device)
+    return write_prediction_outputs(prediction, bundle, out_dir, case, image_path, overwrite=overwrite)
 
 
-def review_cohort(bundle, inputs: Sequence[Path], out_dir: Path, predict_case: PredictFunction,
-                  overwrite: bool = False, progress: bool = True) -> ReviewResult:
+def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+               method: str = "auto", samples: int | None = None, device: str = "auto", overwrite: bool = False,
+               progress: bool = True) -> ReviewResult:
     """Predict every input, write each case's outputs and overlay, then ``review.csv`` and ``index.html``."""
     out_dir = Path(out_dir)
     csv_path, html_path = out_dir / "review.csv", out_dir / "index.html"
+    paths = collect_inputs(inputs)
+    classes = read_config(model)["classes"]
+    if out_dir.exists():
+        check_can_write([csv_path, html_path] + [out_dir / name for path in paths
+                                                 for name in case_outputs(output_stem(path), classes)], overwrite)
+    bundle = load_bundle(model)
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_can_write([csv_path, html_path] + [out_dir / name for path in inputs
-                                             for name in case_outputs(case_name(path), bundle.classes)], overwrite)
     rows: list[dict] = []
     pictures: dict[tuple[str, str], tuple[bytes, bytes]] = {}
     failures: list[str] = []
-    bar = tqdm(inputs, desc="review", unit="case", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(paths, desc="review", unit="case", disable=not progress, dynamic_ncols=True)
     for path in bar:
-        case = case_name(path)
+        case = output_stem(path)
         bar.set_postfix_str(case)
         try:
             image = read_image(path)
-            report = predict_case(bundle, image, out_dir, case)
+            report = predict_case(bundle, image, path, out_dir, case, method, samples, device, overwrite)
             layers = read_layers(out_dir / f"{case}.json", image)
             write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", image, layers, overwrite, title=case)
         except ConfidenceSegError as error:
@@ -187,15 +201,15 @@ def review_cohort(bundle, inputs: Sequence[Path], out_dir: Path, predict_case: P
         pictures.update({(case, name): pair for name, pair in thumbnails(image, layers).items()})
         rows += rows_from_report(case, report)
     if not rows:
-        raise ConfidenceSegError("no case could be processed:\n  " + "\n  ".join(failures))
+        raise ConfidenceSegError("no input could be processed:\n  " + "\n  ".join(failures))
     rows.sort(key=review_order)
     write_text_atomic(csv_path, review_csv(rows), overwrite)
     cases = len({row["case"] for row in rows})
     description = (f"Model {bundle.path} · {cases} case(s) · PASS: the conformal lower bound of the predicted "
                    "Dice reaches the bundle's threshold; REVIEW: open and check.")
-    report = [ReportRow(row, *pictures[(row["case"], row["class"])], overlay_link=f"{row['case']}{OVERLAY_SUFFIX}")
-              for row in rows]
-    page = review_page(report, title=f"ConfidenceSeg review: {out_dir.name}", description=description,
+    report_rows = [ReportRow(row, *pictures[(row["case"], row["class"])], overlay_link=f"{row['case']}{OVERLAY_SUFFIX}")
+                   for row in rows]
+    page = review_page(report_rows, title=f"ConfidenceSeg review: {out_dir.name}", description=description,
                        failures=failures)
     write_text_atomic(html_path, page, overwrite)
     return ReviewResult(rows, csv_path, html_path, failures)

@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import ConfidenceSegError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict")
+COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict", "quickstart", "review")
 
 
 def build_parser() -> argparse.ArgumentParser:
