@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from ..devices import DEVICE_CHOICES
@@ -12,6 +14,8 @@ from ..inference import DEFAULT_MC_SAMPLES, METHODS, predict_image
 from ..progress import ProgressReporter, StopRequested
 
 PROGRESS_FORMATS = ("json",)
+#: Exit status after a SIGTERM stop (as for an interrupt, see cli.main).
+STOPPED_EXIT_CODE = 130
 
 
 def register(subparsers) -> None:
@@ -43,10 +47,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             return predict_files(args, reporter)
         except StopRequested:
-            if reporter.json_lines:
-                reporter.json_lines = reporter.stop_requested = False  # let the last line through
-                reporter("stopped", 0.0, "stopped on request; no partial output was kept")
-            raise
+            # Outputs of the unfinished input are already cleaned up. End the process now, as SIGTERM's
+            # default action would: interpreter teardown with torch loaded can take over a second.
+            reporter.stop_requested = False  # let the last line through
+            reporter("stopped", 0.0, "stopped on request; no partial output was kept")
+            print("confidenceseg: stopped (SIGTERM); no partial output was kept", file=sys.stderr, flush=True)
+            os._exit(STOPPED_EXIT_CODE)
 
 
 def predict_files(args: argparse.Namespace, reporter: ProgressReporter) -> int:

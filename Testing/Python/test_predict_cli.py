@@ -1,0 +1,199 @@
+"""``confidenceseg predict``: contract-3 outputs, quality tags, progress, bad input, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from tiny_bundles import make_bundle, random_image
+
+from ConfidenceSegLib.bundle import update_config
+from ConfidenceSegLib.cli import main
+from ConfidenceSegLib.confidence import CLASS_TAG
+from ConfidenceSegLib.imageio import read_image, same_geometry
+from ConfidenceSegLib.inference import predict_image
+from ConfidenceSegLib.prediction_files import MAP_KINDS, QUALITY_TAGS, output_names
+from ConfidenceSegLib.quality import QualityRecord, assess_segment, fit_quality_model
+from ConfidenceSegLib.segfile import read_segmentation
+from ConfidenceSegLib.uncertainty import SUMMARY_KEYS
+
+CLASSES = ["organ", "lesion"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "tiny"
+    make_bundle(path, classes=CLASSES)
+    return path
+
+
+@pytest.fixture(scope="module")
+def calibrated_model(tmp_path_factory):
+    """A tiny bundle with a quality model fitted on its own predictions (made-up true Dice values)."""
+    path = tmp_path_factory.mktemp("models") / "calibrated"
+    bundle = make_bundle(path, classes=CLASSES)
+    rng = np.random.default_rng(0)
+    records = []
+    for case in range(8):
+        prediction = predict_image(bundle, random_image((40, 48), seed=100 + case), samples=4, device="cpu")
+        records += [QualityRecord(result.name, f"subject-{case}", result.summary, float(rng.uniform(0.5, 1.0)))
+                    for result in prediction.classes]
+    update_config(path, {"quality": fit_quality_model(records)})
+    return path
+
+
+def write(image: sitk.Image, path) -> str:
+    sitk.WriteImage(image, str(path))
+    return str(path)
+
+
+def test_writes_every_output_on_the_input_grid(model, tmp_path, capsys):
+    image_2d = write(random_image((40, 56), spacing=(0.3, 0.4), origin=(5.0, -3.0)), tmp_path / "scan.nrrd")
+    stack = write(random_image((3, 30, 36), spacing=(0.5, 0.5, 1.0)), tmp_path / "clip.nii.gz")
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(model), "--input", image_2d, stack, "--out", str(out),
+                 "--samples", "4"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    expected = sorted(output_names("scan", CLASSES) + output_names("clip", CLASSES))
+    assert sorted(p.name for p in out.iterdir()) == expected  # nothing else (no staging leftovers)
+    for stem, source in (("scan", image_2d), ("clip", stack)):
+        reference = read_image(source)
+        report = json.loads((out / f"{stem}.json").read_text())
+        assert report["method"] == "mcdropout" and report["samples"] == 4 and report["device"] == "cpu"
+        assert report["segmentation"] == f"{stem}.seg.nrrd" and report["input"] == source
+        assert set(report["timings"]) >= {"inference_s", "write_s"}
+        segments = read_segmentation(out / report["segmentation"], reference)
+        assert [s.tags[CLASS_TAG] for s in segments] == CLASSES
+        for segment in segments:
+            result = report["classes"][segment.name]
+            assert tuple(result["uncertainty"]) == SUMMARY_KEYS
+            assert result["present"] == bool(segment.mask.any())
+            assert result["uncertainty"]["volume_voxels"] == segment.mask.sum()
+            assert result["badge"] is None and result["predicted_dice"] is None  # no quality model
+            for kind in MAP_KINDS:
+                assert result["files"][kind] == f"{stem}_{segment.name}_{kind}.nrrd"
+                written = read_image(out / result["files"][kind])
+                assert same_geometry(written, reference)
+            probability = sitk.GetArrayFromImage(read_image(out / result["files"]["probability"]))
+            np.testing.assert_array_equal(segment.mask, probability >= 0.5)
+    assert main(["predict", "--model", str(model), "--input", image_2d, "--out", str(out)]) == 2
+    assert "output exists" in capsys.readouterr().err
+
+
+def test_quality_fields_and_flags(calibrated_model, tmp_path):
+    image = write(random_image((40, 48), seed=7), tmp_path / "case.nrrd")
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(calibrated_model), "--input", image, "--out", str(out),
+                 "--samples", "4"]) == 0
+    report = json.loads((out / "case.json").read_text())
+    quality_config = json.loads((calibrated_model / "config.json").read_text())["quality"]
+    segments = {s.name: s for s in read_segmentation(out / "case.seg.nrrd", read_image(image))}
+    for name, result in report["classes"].items():
+        assert result["badge"] in ("PASS", "REVIEW", "ABSENT")
+        expected = assess_segment(quality_config, name, result["uncertainty"])
+        assert {key: result[key] for key in expected} == pytest.approx(expected)
+        tags = segments[name].tags
+        assert tags[QUALITY_TAGS["badge"]] == result["badge"]
+        if result["predicted_dice"] is not None:
+            assert float(tags[QUALITY_TAGS["predicted_dice"]]) == pytest.approx(result["predicted_dice"], abs=1e-4)
+            assert float(tags[QUALITY_TAGS["dice_lower_bound"]]) == pytest.approx(result["dice_lower_bound"],
+                                                                                 abs=1e-4)
+        assert (segments[name].status == "flagged") == (result["badge"] == "REVIEW")
+
+
+def test_json_progress_lines(model, tmp_path, capsys):
+    image = write(random_image((5, 30, 36)), tmp_path / "clip.nrrd")
+    assert main(["predict", "--model", str(model), "--input", image, "--out", str(tmp_path / "out"),
+                 "--progress", "json", "--method", "tta"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all(set(line) == {"stage", "fraction", "message"} for line in lines)
+    fractions = [line["fraction"] for line in lines]
+    assert fractions == sorted(fractions) and fractions[0] >= 0 and fractions[-1] == 1.0
+    assert {"predict", "write"} <= {line["stage"] for line in lines} and lines[-1]["stage"] == "done"
+
+
+def _four_d(path):
+    image = sitk.Image([4, 5, 6, 2], sitk.sitkFloat32)
+    return write(image, path / "bad.nrrd")
+
+
+def _two_channels(path):
+    return write(sitk.GetImageFromArray(np.ones((8, 9, 2), np.float32), isVector=True), path / "bad.nrrd")
+
+
+def _nan(path):
+    array = np.ones((8, 9), np.float32)
+    array[1, 1] = np.nan
+    return write(sitk.GetImageFromArray(array), path / "bad.nrrd")
+
+
+def _not_an_image(path):
+    (path / "bad.nrrd").write_text("this is not an image")
+    return str(path / "bad.nrrd")
+
+
+BAD_INPUTS = {"4D": (_four_d, "4D"), "channels": (_two_channels, "2 channels per pixel"), "NaN": (_nan, "NaN"),
+              "corrupt": (_not_an_image, "cannot read image")}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_input_gives_a_clear_error_and_no_output(model, tmp_path, capsys, name):
+    make, message = BAD_INPUTS[name]
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(model), "--input", make(tmp_path), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("confidenceseg: error:") and message in error
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_model_problems_give_a_clear_error_and_no_output(model, tmp_path, capsys):
+    volume_model = tmp_path / "tiny3d"
+    make_bundle(volume_model, spatial_dims=3, classes=CLASSES)
+    image = write(random_image((30, 30)), tmp_path / "img.nrrd")
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(volume_model), "--input", image, "--out", str(out)]) == 2
+    assert "3D model" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    make_bundle(broken, classes=CLASSES)
+    (broken / "member_0.safetensors").unlink()
+    assert main(["predict", "--model", str(broken), "--input", image, "--out", str(out)]) == 2
+    assert "weight file member_0.safetensors is missing" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path / "nowhere"), "--input", image, "--out", str(out)]) == 2
+    assert "model bundle not found" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_sigterm_stops_within_a_second_without_partial_output(tmp_path):
+    model = tmp_path / "model"
+    make_bundle(model, classes=CLASSES, input_size=(96, 96))
+    done = write(random_image((20, 24)), tmp_path / "first.nrrd")
+    slow = write(random_image((24, 120, 120)), tmp_path / "second.nrrd")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "ConfidenceSegLib", "predict", "--model", str(model), "--input", done, slow,
+               "--out", str(out), "--samples", "40", "--progress", "json", "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, OMP_NUM_THREADS="1"))
+    try:
+        for line in process.stdout:  # wait until the second input is being predicted
+            record = json.loads(line)
+            if record["stage"] == "predict" and record["fraction"] > 0.5:
+                break
+        else:
+            pytest.fail(f"no progress from the second input: {process.stderr.read()}")
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        remaining, errors = process.communicate(timeout=10)
+        elapsed = time.monotonic() - signalled
+    finally:
+        process.kill()
+    assert process.returncode == 130, errors
+    assert elapsed < 1.0, f"took {elapsed:.2f} s to stop"
+    assert json.loads(remaining.splitlines()[-1])["stage"] == "stopped"
+    assert sorted(p.name for p in out.iterdir()) == sorted(output_names("first", CLASSES))  # first kept, whole
