@@ -3,19 +3,22 @@
 Inputs: a 2D image, a multi-frame stack (a 3D image given to a 2D model runs frame by frame,
 frames batched) or a 3D volume (3D model: MONAI sliding-window inference).
 
-Methods (``--method``) and their samples:
+Methods (``--method``) and samples (``--samples``, default :data:`DEFAULT_SAMPLES` = 10, or one
+per source when there are more sources):
 
 - ``auto``: ``ensemble`` when the bundle has several members, else ``mcdropout`` (no TTA: flips
-  cost one backbone run each, MC dropout only re-runs the head).
-- ``mcdropout``: the first member with its head's channel dropout active; ``samples`` (default
-  :data:`DEFAULT_MC_SAMPLES`) dropout masks drawn once per run with a fixed seed, so results are
-  reproducible and each sample is the same thinned network on every frame.
-- ``ensemble``: every member once (deterministic); with ``samples`` > members, each member draws
-  ``round(samples / members)`` MC-dropout samples.
-- ``tta``: the first member on the image and its in-plane flips (x, y, both: 4 variants, in 2D and
-  3D); with ``samples`` > 4, each flip draws ``round(samples / 4)`` MC-dropout samples.
+  cost one backbone run each, while MC dropout only re-runs the head).
+- ``mcdropout``: the first member with its head's channel dropout active.
+- ``ensemble``: every member; with as many samples as members each runs once, deterministically;
+  with more, the samples are spread over the members (10 over 3 members: 4, 3, 3), each drawing
+  MC-dropout samples (an ensemble of MC-dropout networks).
+- ``tta``: the first member on the image and its in-plane flips (x, y, both: 4 variants, in 2D
+  and 3D), samples spread over the flips as for ``ensemble``.
 - ``none``: one deterministic prediction of the first member (entropy is that of its probability;
   mutual information is 0).
+
+MC-dropout masks are drawn once per run with a fixed seed, so results are reproducible and each
+sample is the same thinned network on every frame, slab and window.
 
 Work is shared between samples: the deterministic backbone runs once per frame batch (or volume)
 and source (member or flip; flips are batched into one backbone call), and MC-dropout samples
@@ -57,7 +60,7 @@ from .uncertainty import ChunkAccumulator, MaskAgreement, entropy_from_probabili
 logger = logging.getLogger(__name__)
 
 METHODS = ("auto", "mcdropout", "ensemble", "tta", "none")
-DEFAULT_MC_SAMPLES = 10
+DEFAULT_SAMPLES = 10
 #: In-plane flips used by TTA (tensor dims counted from the end: -1 = x, -2 = y).
 TTA_FLIPS = ((), (-1,), (-2,), (-2, -1))
 #: Frames of a stack per chunk (2D models) and z-slices per slab (3D models).
@@ -95,19 +98,23 @@ class Prediction:
 
 @dataclass(frozen=True)
 class SamplingPlan:
-    """Which (member, flip) sources run, and how many samples each draws (MC dropout when > 1)."""
+    """Which (member, flip) sources run, and how many samples each draws.
+
+    With one sample per source the sources run deterministically; with more samples than sources
+    every source draws MC-dropout samples.
+    """
 
     method: str
     sources: tuple[tuple[int, tuple[int, ...]], ...]
-    samples_per_source: int
+    counts: tuple[int, ...]
 
     @property
     def samples(self) -> int:
-        return len(self.sources) * self.samples_per_source
+        return sum(self.counts)
 
     @property
     def stochastic(self) -> bool:
-        return self.samples_per_source > 1
+        return self.samples > len(self.sources)
 
 
 def plan_sampling(n_members: int, method: str = "auto", samples: int | None = None) -> SamplingPlan:
@@ -119,20 +126,21 @@ def plan_sampling(n_members: int, method: str = "auto", samples: int | None = No
     if method == "auto":
         method = "ensemble" if n_members > 1 else "mcdropout"
     if method == "none":
-        return SamplingPlan("none", ((0, ()),), 1)
-    if method == "mcdropout":
-        count = samples or DEFAULT_MC_SAMPLES
-        if count < 2:
-            raise ConfidenceSegError("MC dropout needs at least 2 samples (use --method none for one prediction)")
-        return SamplingPlan("mcdropout", ((0, ()),), count)
-    if method == "ensemble":
-        if n_members < 2:
-            raise ConfidenceSegError("--method ensemble needs a bundle with several members; this one has 1 "
-                                     "(use mcdropout)")
-        sources = tuple((member, ()) for member in range(n_members))
-    else:
-        sources = tuple((0, flip) for flip in TTA_FLIPS)
-    return SamplingPlan(method, sources, max(1, round((samples or len(sources)) / len(sources))))
+        return SamplingPlan("none", ((0, ()),), (1,))
+    if method == "ensemble" and n_members < 2:
+        raise ConfidenceSegError("--method ensemble needs a bundle with several members; this one has 1 "
+                                 "(use mcdropout)")
+    sources = {"mcdropout": ((0, ()),),
+               "ensemble": tuple((member, ()) for member in range(n_members)),
+               "tta": tuple((0, flip) for flip in TTA_FLIPS)}[method]
+    count = samples or max(DEFAULT_SAMPLES, len(sources))
+    if method == "mcdropout" and count < 2:
+        raise ConfidenceSegError("MC dropout needs at least 2 samples (use --method none for one prediction)")
+    if count < len(sources):
+        raise ConfidenceSegError(f"--method {method} needs at least {len(sources)} samples (one per "
+                                 f"{'member' if method == 'ensemble' else 'flip'}), got {count}")
+    share, extra = divmod(count, len(sources))
+    return SamplingPlan(method, sources, tuple(share + (index < extra) for index in range(len(sources))))
 
 
 def check_input(bundle: ModelBundle, image: sitk.Image, source: str = "input image") -> np.ndarray:
@@ -207,8 +215,8 @@ class _Runner:
         self.n_classes = len(bundle.classes)
         generator = torch.Generator().manual_seed(SEED)
         self.dropout_masks = [
-            draw_dropout_masks(bundle.members[member].head, plan.samples_per_source, generator)
-            if plan.stochastic else [] for member, _ in plan.sources]
+            draw_dropout_masks(bundle.members[member].head, count, generator) if plan.stochastic else []
+            for (member, _), count in zip(plan.sources, plan.counts, strict=True)]
         self._move_to(device)
 
     def _move_to(self, device: torch.device) -> None:
@@ -248,7 +256,7 @@ class _Runner:
             per_call = max(1, self.head_budget // math.prod(features.shape[:1] + features.shape[2:]))
             masks = self.dropout_masks[source]
             batches = [[m[start:start + per_call] for m in masks]
-                       for start in range(0, self.plan.samples_per_source, per_call)]
+                       for start in range(0, self.plan.counts[source], per_call)]
         else:
             batches = [None]
         for batch_masks in batches:

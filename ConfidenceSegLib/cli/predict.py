@@ -10,7 +10,7 @@ from pathlib import Path
 from ..devices import DEVICE_CHOICES
 from ..errors import ConfidenceSegError
 from ..fileutils import check_can_write
-from ..inference import DEFAULT_MC_SAMPLES, METHODS, predict_image
+from ..inference import DEFAULT_SAMPLES, METHODS, predict_image
 from ..progress import ProgressReporter, StopRequested
 
 PROGRESS_FORMATS = ("json",)
@@ -32,8 +32,9 @@ def register(subparsers) -> None:
                         help="uncertainty method; auto: ensemble if the bundle has several members, else MC "
                              "dropout (default: auto)")
     parser.add_argument("--samples", type=int, metavar="N",
-                        help=f"number of samples (default: {DEFAULT_MC_SAMPLES} for mcdropout, one per member for "
-                             "ensemble, 4 flips for tta)")
+                        help=f"number of samples (default: {DEFAULT_SAMPLES}, or one per member/flip if there are "
+                             "more); spread over ensemble members or TTA flips, MC dropout within each when "
+                             "there are more samples than members/flips")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default: auto)")
     parser.add_argument("--progress", choices=PROGRESS_FORMATS,
                         help="json: one JSON object per line on stdout (stage, fraction, message)")

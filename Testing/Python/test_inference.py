@@ -83,12 +83,15 @@ def test_tta_and_ensemble_match_direct_computation(bundle, ensemble):
         tta = np.stack([torch.sigmoid(bundle.members[0](x.flip(f) if f else x)).flip(f).numpy() if f else
                         torch.sigmoid(bundle.members[0](x)).numpy() for f in TTA_FLIPS])
         members = np.stack([torch.sigmoid(member(x)).numpy() for member in ensemble.members])
-    prediction = predict_image(bundle, image, method="tta", device="cpu")
+    prediction = predict_image(bundle, image, method="tta", samples=4, device="cpu")
     assert prediction.samples == 4
     check_maps_against(_as_stack(prediction), tta)
-    prediction = predict_image(ensemble, image, device="cpu")
+    prediction = predict_image(ensemble, image, samples=3, device="cpu")
     assert (prediction.method, prediction.samples) == ("ensemble", 3)
     check_maps_against(_as_stack(prediction), members)
+    spread = predict_image(ensemble, image, device="cpu")  # default: 10 samples, MC dropout in each member
+    assert (spread.method, spread.samples) == ("ensemble", inference.DEFAULT_SAMPLES)
+    assert spread.classes[0].summary["mean_pairwise_dice"] < 1.0
 
 
 def _as_stack(prediction):
@@ -102,7 +105,7 @@ def _as_stack(prediction):
 def test_prediction_is_on_the_image_grid(bundle):
     image = random_image((50, 70), spacing=(0.3, 0.2), seed=5)
     prediction = predict_image(bundle, image, device="cpu")
-    assert prediction.image is image and prediction.samples == inference.DEFAULT_MC_SAMPLES
+    assert prediction.image is image and prediction.samples == inference.DEFAULT_SAMPLES
     assert set(prediction.timings) >= {"inference_s", "total_s"}
     for result in prediction.classes:
         assert result.probability.shape == result.mask.shape == (50, 70)
@@ -130,13 +133,17 @@ def test_volume_slabs_match_a_single_slab(volume_bundle, monkeypatch):
 
 
 def test_sampling_plans():
-    assert plan_sampling(1).method == "mcdropout" and plan_sampling(1).samples == inference.DEFAULT_MC_SAMPLES
-    assert plan_sampling(5).method == "ensemble" and plan_sampling(5).samples == 5
-    ensemble_mc = plan_sampling(3, "ensemble", 12)
-    assert ensemble_mc.samples == 12 and ensemble_mc.stochastic
-    assert plan_sampling(1, "tta", 9).samples == 8
+    assert plan_sampling(1).method == "mcdropout" and plan_sampling(1).samples == inference.DEFAULT_SAMPLES
+    assert plan_sampling(3).method == "ensemble" and plan_sampling(3).counts == (4, 3, 3)
+    assert plan_sampling(3).stochastic
+    assert plan_sampling(12).counts == (1,) * 12 and not plan_sampling(12).stochastic
+    assert not plan_sampling(3, "ensemble", 3).stochastic
+    assert plan_sampling(1, "tta", 9).counts == (3, 2, 2, 2)
+    assert plan_sampling(2, "none").samples == 1
     with pytest.raises(ConfidenceSegError, match="several members"):
         plan_sampling(1, "ensemble")
+    with pytest.raises(ConfidenceSegError, match="at least 4 samples"):
+        plan_sampling(1, "tta", 3)
     with pytest.raises(ConfidenceSegError, match="at least 1"):
         plan_sampling(1, "auto", 0)
     with pytest.raises(ConfidenceSegError, match="unknown method"):
