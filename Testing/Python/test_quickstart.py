@@ -1,0 +1,130 @@
+"""The quick start (``confidenceseg quickstart``): bundled model on a bundled sample, outputs, overlay, badge."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from PIL import Image
+from tiny_bundles import make_bundle
+
+from ConfidenceSegLib.cli import main
+from ConfidenceSegLib.errors import ConfidenceSegError
+from ConfidenceSegLib.imageio import read_image
+from ConfidenceSegLib.metrics import dice
+from ConfidenceSegLib.overlay import BADGE_COLORS, OUTLINE_COLORS
+from ConfidenceSegLib.prediction_files import output_names
+from ConfidenceSegLib.quickstart import DEFAULT_OUT, fresh_folder
+from ConfidenceSegLib.resources import default_model_dir, resources_dir, sample_images
+from ConfidenceSegLib.segfile import read_segmentation
+
+
+def test_fresh_folder_never_reuses_an_existing_one(tmp_path):
+    base = tmp_path / DEFAULT_OUT
+    assert fresh_folder(base) == base
+    base.mkdir()
+    (tmp_path / f"{DEFAULT_OUT}-2").mkdir()
+    assert fresh_folder(base) == tmp_path / f"{DEFAULT_OUT}-3"
+
+
+def test_sample_data_ships_with_attribution():
+    samples = sample_images()
+    assert len(samples) >= 2
+    attribution = (resources_dir() / "SampleData" / "ATTRIBUTION.md").read_text(encoding="utf-8")
+    assert "CC BY 4.0" in attribution and "10.1371/journal.pone.0200412" in attribution
+    for sample in samples:
+        assert sample.name in attribution
+        assert (sample.parent / "labels" / f"{sample.stem}_fetal_head.nrrd").is_file()
+
+
+def test_samples_were_not_used_for_training():
+    try:
+        model = default_model_dir()
+    except ConfidenceSegError as error:
+        pytest.skip(f"bundled default model not available yet: {error}")
+    split = json.loads((model / "config.json").read_text())["training"]["split"]
+    trained_on = set(split["training"]["subject_ids"])
+    assert trained_on, "the bundle records its training subjects"
+    assert not trained_on & {sample.stem for sample in sample_images()}
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(tmp_path_factory):
+    """``confidenceseg quickstart`` run in a fresh working folder, with its printed output."""
+    try:
+        default_model_dir()
+    except ConfidenceSegError as error:
+        pytest.skip(f"bundled default model not available yet: {error}")
+    folder = tmp_path_factory.mktemp("quickstart")
+    stdout = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
+        patch.chdir(folder)
+        code = main(["quickstart"])
+    return folder / DEFAULT_OUT, code, stdout.getvalue()
+
+
+def test_quickstart_writes_predict_outputs_and_prints_badge(quickstart_run):
+    out, code, printed = quickstart_run
+    assert code == 0
+    sample = sample_images()[0]
+    stem = sample.name.removesuffix(".nrrd")
+    report = json.loads((out / f"{stem}.json").read_text())
+    for name in output_names(stem, list(report["classes"])):
+        assert (out / name).is_file(), name
+    result = report["classes"]["fetal_head"]
+    assert result["badge"] in ("PASS", "REVIEW")
+    assert f"fetal_head  {result['badge']}" in printed
+    assert f"predicted Dice {result['predicted_dice']:.2f}, lower bound {result['dice_lower_bound']:.2f}" in printed
+    assert f"{stem}_overlay.png" in printed and DEFAULT_OUT in printed
+
+    image = read_image(sample)
+    mask = read_segmentation(out / f"{stem}.seg.nrrd", image)[0].mask
+    reference = sitk.GetArrayFromImage(read_image(sample.parent / "labels" / f"{stem}_fetal_head.nrrd")) > 0
+    assert dice(mask, reference) >= 0.9, "the bundled model must segment its own sample image well"
+
+
+def colour_pixels(picture: np.ndarray, hex_colour: str, tolerance: int = 40) -> int:
+    target = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(picture[..., :3].astype(int) - target).max(axis=-1) <= tolerance).sum())
+
+
+def test_quickstart_overlay_shows_outline_and_badge(quickstart_run):
+    out, _, _ = quickstart_run
+    stem = sample_images()[0].name.removesuffix(".nrrd")
+    badge = json.loads((out / f"{stem}.json").read_text())["classes"]["fetal_head"]["badge"]
+    picture = np.asarray(Image.open(out / f"{stem}_overlay.png").convert("RGB"))
+    image = read_image(sample_images()[0])
+    image_height = round(800 * image.GetSize()[1] / image.GetSize()[0])
+    assert picture.shape[1] == 800 and picture.shape[0] > image_height
+    assert colour_pixels(picture[:image_height], OUTLINE_COLORS[0]) > 100, "segmentation outline not drawn"
+    band = picture[image_height:]
+    assert colour_pixels(band, BADGE_COLORS[badge], tolerance=12) > 200, f"{badge} badge not drawn"
+    other = "REVIEW" if badge == "PASS" else "PASS"
+    assert colour_pixels(band, BADGE_COLORS[other], tolerance=12) < 20
+
+
+def test_quickstart_refuses_to_overwrite(quickstart_run, capsys):
+    out, _, _ = quickstart_run
+    before = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
+    assert main(["quickstart", "--out", str(out)]) == 2
+    assert "output exists" in capsys.readouterr().err
+    assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == before
+
+
+def test_quickstart_names_a_missing_image(tmp_path, capsys):
+    make_bundle(tmp_path / "model")
+    argv = ["quickstart", "--model", str(tmp_path / "model"), "--image", str(tmp_path / "nope.nrrd"),
+            "--out", str(tmp_path / "q")]
+    assert main(argv) == 2
+    assert "nope.nrrd" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()
+
+
+def test_quickstart_help_documents_the_output_folder(capsys):
+    with pytest.raises(SystemExit):
+        main(["quickstart", "--help"])
+    assert DEFAULT_OUT in capsys.readouterr().out
