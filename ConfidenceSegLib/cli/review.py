@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     for row in result.rows:
         counts[row["badge"] or "UNRATED"] = counts.get(row["badge"] or "UNRATED", 0) + 1
     summary = ", ".join(f"{n} {badge}" for badge, n in sorted(counts.items()))
-    print(f"Reviewed {len({row['case'] for row in result.rows})} case(s): {summary}")
+    cases = len({row["case"] for row in result.rows})
+    print(f"Reviewed {cases} case(s), {len(result.rows)} segment(s): {summary}")
     print(f"  {result.csv_path}  (REVIEW first)")
     print(f"  {result.html_path}  (open in a browser)")
     if result.failures:
