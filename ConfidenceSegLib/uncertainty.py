@@ -44,12 +44,14 @@ def entropy_from_probability(probability: torch.Tensor) -> torch.Tensor:
     return -(torch.special.xlogy(probability, probability) + torch.special.xlogy(q, q)) / LOG2
 
 
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Normalised binary entropy of ``sigmoid(logits)``, stable for large logits.
+def entropy_from_logits(logits: torch.Tensor, probability: torch.Tensor | None = None) -> torch.Tensor:
+    """Normalised binary entropy of ``p = sigmoid(logits)`` (pass ``probability`` if already computed).
 
-    ``H = softplus(z) - sigmoid(z) * z`` (from ``log p = -softplus(-z)`` and ``log(1 - p) = -softplus(z)``).
+    ``H = softplus(z) - p * z`` (from ``log p = -softplus(-z)`` and ``log(1 - p) = -softplus(z)``),
+    stable for large logits.
     """
-    return (F.softplus(logits) - torch.sigmoid(logits) * logits).clamp_min_(0.0) / LOG2
+    probability = torch.sigmoid(logits) if probability is None else probability
+    return (F.softplus(logits) - probability * logits).clamp_min_(0.0) / LOG2
 
 
 class ChunkAccumulator:
@@ -73,8 +75,9 @@ class ChunkAccumulator:
         if self.count + n_new > self.n_samples:
             raise ValueError(f"more than the {self.n_samples} samples this accumulator was made for")
         logits = logits.to(self.sum_probability.dtype)
-        self.sum_probability += torch.sigmoid(logits).sum(0)
-        self.sum_entropy += entropy_from_logits(logits).sum(0)
+        probability = torch.sigmoid(logits)
+        self.sum_probability += probability.sum(0)
+        self.sum_entropy += entropy_from_logits(logits, probability).sum(0)
         masks = (logits >= 0).movedim(2, 0)  # (C, S, B, *spatial)
         self.foreground[:, self.count:self.count + n_new] = masks.reshape(masks.shape[0], n_new, -1)
         self.count += n_new
