@@ -6,16 +6,20 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from conftest import dataset_dir
 from scipy.special import expit
 from test_uncertainty import numpy_entropy, numpy_pairwise
 from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib import inference
+from ConfidenceSegLib.bundle import load_bundle
+from ConfidenceSegLib.datasets import load_dataset
 from ConfidenceSegLib.errors import ConfidenceSegError
 from ConfidenceSegLib.head_sampling import CHANNEL_DROPOUT, draw_dropout_masks
 from ConfidenceSegLib.imageio import same_geometry
 from ConfidenceSegLib.inference import TTA_FLIPS, plan_sampling, predict_image
 from ConfidenceSegLib.preprocessing import to_model_input
+from ConfidenceSegLib.resources import default_model_dir
 from ConfidenceSegLib.uncertainty import SUMMARY_KEYS
 
 
@@ -189,3 +193,37 @@ def test_geometry_is_kept_for_stacks(bundle):
     prediction = predict_image(bundle, stack, method="none", device="cpu")
     assert same_geometry(prediction.image, stack)
     assert prediction.classes[0].mask.shape == (3, 30, 35)
+
+
+@pytest.mark.slow
+def test_uncertainty_is_higher_where_the_bundled_model_is_wrong():
+    """On held-out HC18 frames (subjects outside the bundle's training split), the entropy and mutual
+    information maps are higher on wrongly segmented pixels than on correctly segmented ones."""
+    try:
+        model_dir = default_model_dir()
+    except ConfidenceSegError as error:
+        pytest.skip(f"the bundled fetal_head model is not there yet: {error}")
+    bundle = load_bundle(model_dir)
+    split = bundle.config.get("training", {}).get("split", {})
+    if "subject_ids" not in split.get("training", {}):
+        pytest.skip("the bundled model's config does not record its training subjects")
+    trained_on = set(split["training"]["subject_ids"])
+    dataset = load_dataset(dataset_dir("hc18"))
+    held_out = [case for case in dataset.cases if case.subject not in trained_on][:6]
+    assert len(held_out) >= 4, "too few held-out HC18 cases"
+    sums = {"entropy": np.zeros(2), "mutual_information": np.zeros(2)}
+    counts = np.zeros(2)
+    for case in held_out:
+        image = case.read_image()
+        truth = case.confidence_map("fetal_head", image) >= 0.5
+        result = predict_image(bundle, image, device="cpu").classes[bundle.classes.index("fetal_head")]
+        wrong = result.mask != truth
+        counts += (wrong.sum(), (~wrong).sum())
+        for key in sums:
+            values = getattr(result, key).astype(np.float64)
+            sums[key] += (values[wrong].sum(), values[~wrong].sum())
+    assert counts[0] > 0, "the model made no mistakes on these frames: nothing to compare"
+    for key, (on_wrong, on_right) in sums.items():
+        mean_wrong, mean_right = on_wrong / counts[0], on_right / counts[1]
+        print(f"{key}: {mean_wrong:.4f} on wrong pixels vs {mean_right:.4f} on right ones")
+        assert mean_wrong > 1.5 * mean_right, f"{key}: {mean_wrong:.4f} on wrong pixels vs {mean_right:.4f} on right ones"
