@@ -46,7 +46,10 @@ class ProgressReporter:
             raise StopRequested("stop requested")
 
     def request_stop(self, *_signal_args) -> None:
-        """Signal handler: stop now, or at the end of an uninterruptible step."""
+        """Signal handler: stop now, or at the end of an uninterruptible step (repeats are ignored,
+        so a second signal cannot interrupt the clean-up of the first)."""
+        if self.stop_requested:
+            return
         self.stop_requested = True
         self.check_stop()
 
