@@ -32,10 +32,18 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"default {DEFAULT_EPOCHS}")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the data order")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto (CUDA, MPS, CPU)")
+    parser.add_argument("--spatial-dims", type=int, choices=(2, 3), default=2,
+                        help="2: frames and slices (default); 3: whole volumes (sliding-window inference)")
     parser.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
-                        help=f"model grid (multiples of 16; default: long side {DEFAULT_LONG_SIDE}, aspect kept)")
+                        help=f"2D model grid (multiples of 16; default: long side {DEFAULT_LONG_SIDE}, aspect kept)")
+    parser.add_argument("--spacing", nargs=3, type=float, metavar=("Z", "Y", "X"),
+                        help="3D: resample volumes to this spacing in mm (default: the first volume's)")
+    parser.add_argument("--roi-size", nargs=3, type=int, metavar=("D", "H", "W"),
+                        help="3D: training crop and sliding-window size (multiples of 16; default 64 64 64)")
     parser.add_argument("--validation-fraction", type=float, default=DEFAULT_VALIDATION_FRACTION,
                         help=f"fraction of subjects held out for validation (default {DEFAULT_VALIDATION_FRACTION})")
+    parser.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                        help="skip fitting the quality model on the validation split (see `calibrate`)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     parser.set_defaults(func=run)
 
@@ -51,9 +59,15 @@ def canonical_command(args: argparse.Namespace) -> str:
     if args.ignore_band:
         words += ["--ignore-band", *map(str, args.ignore_band)]
     words += ["--members", str(args.members), "--epochs", str(args.epochs), "--seed", str(args.seed)]
-    if args.input_size:
-        words += ["--input-size", *map(str, args.input_size)]
+    if args.spatial_dims != 2:
+        words += ["--spatial-dims", str(args.spatial_dims)]
+    for option, value in (("--input-size", args.input_size), ("--spacing", args.spacing),
+                          ("--roi-size", args.roi_size)):
+        if value:
+            words += [option, *map(str, value)]
     words += ["--validation-fraction", str(args.validation_fraction)]
+    if not args.calibrate:
+        words.append("--no-calibrate")
     return shlex.join(words)
 
 
@@ -62,11 +76,13 @@ def run(args: argparse.Namespace) -> int:
         dataset=Path(args.dataset), out=Path(args.out), classes=args.classes, label_mode=args.label_mode,
         threshold=args.threshold, ignore_band=tuple(args.ignore_band) if args.ignore_band else None,
         members=args.members, epochs=args.epochs, seed=args.seed, device=args.device, overwrite=args.overwrite,
-        input_size=args.input_size, validation_fraction=args.validation_fraction, command=canonical_command(args))
+        spatial_dims=args.spatial_dims, input_size=args.input_size, spacing=args.spacing, roi_size=args.roi_size,
+        validation_fraction=args.validation_fraction, calibrate=args.calibrate,
+        command=canonical_command(args))
     config = train_bundle(options)
     metrics = config["metrics"]["validation"]
     dice = ", ".join(f"{name} {value:.3f}" for name, value in metrics["dice"].items())
     print(f"wrote {args.out}: {len(config['classes'])} classes, {args.members} members, "
           f"{config['training']['time_seconds']:.0f} s; validation Dice ({metrics['cases']} cases "
-          f"of unseen subjects): {dice}")
+          f"of unseen subjects): {dice}" + ("; quality model calibrated on them" if "quality" in config else ""))
     return 0

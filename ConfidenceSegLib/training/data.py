@@ -22,8 +22,9 @@ import torch
 
 from ..datasets import Case
 from ..errors import ConfidenceSegError
-from ..preprocessing import confidence_to_model_grid, image_frames, to_model_input
+from ..preprocessing import confidence_to_model_grid, image_frames, to_image_grid, to_model_input
 from ..targets import make_target
+from .augment import augment_batch
 
 #: Model input grid sides are multiples of this (the network downsamples by 2 per level).
 SIZE_MULTIPLE = 16
@@ -41,6 +42,30 @@ class FrameSet:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def batches(self, batch_size: int, generator: torch.Generator, augment: bool):
+        """One epoch of (images, targets, weights) batches in a seeded random order."""
+        order = torch.randperm(len(self), generator=generator)
+        for start in range(0, len(self), batch_size):
+            index = order[start:start + batch_size]
+            batch = self.images[index], self.targets[index], self.weights[index]
+            yield augment_batch(*batch, generator) if augment else batch
+
+    @torch.no_grad()
+    def model_grid_probabilities(self, members: Sequence[torch.nn.Module], batch_size: int = 16) -> torch.Tensor:
+        """Ensemble-mean sigmoid probabilities (N, C, h, w) on the model grid (members in eval mode), on CPU."""
+        device = next(members[0].parameters()).device
+        chunks = []
+        for start in range(0, len(self), batch_size):
+            batch = self.images[start:start + batch_size].to(device)
+            chunks.append(torch.stack([torch.sigmoid(m.eval()(batch)) for m in members]).mean(0).cpu())
+        return torch.cat(chunks)
+
+    def image_grid_probabilities(self, members: Sequence[torch.nn.Module]):
+        """Each frame's (C, H, W) ensemble probabilities on its image grid (needs ``keep_confidence``)."""
+        probabilities = self.model_grid_probabilities(members)
+        for index, confidence in enumerate(self.confidences):
+            yield to_image_grid(probabilities[index:index + 1], confidence.shape[-2:])[0].numpy()
 
 
 def default_input_size(frame_shape: Sequence[int], long_side: int) -> list[int]:

@@ -1,9 +1,10 @@
-"""Training one ensemble member on in-memory frames, and evaluating members on the image grid."""
+"""Training one ensemble member on in-memory frames or volumes, and evaluating members on the image grid."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -14,12 +15,24 @@ from tqdm.auto import tqdm
 from ..losses import ConfidenceLoss
 from ..metrics import dice
 from ..networks import ConfidenceSegNet, build_network
-from ..preprocessing import to_image_grid
-from .augment import augment_batch
 from .data import FrameSet
+from .volumes import VolumeSet
 
 #: Foreground where the probability (or the reference's confidence) exceeds this.
 DECISION_THRESHOLD = 0.5
+#: Most torch threads training uses on CPU (the project's machines have 2 cores).
+MAX_CPU_THREADS = 2
+
+
+def cpu_threads() -> int:
+    """Torch threads for CPU training: the idle cores (by the 1-minute load average), 1 to 2.
+
+    On an oversubscribed CPU every parallel region waits for its slowest, descheduled thread: on a
+    2-core machine at load 4-6, one thread trained 2x faster than two.
+    """
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(MAX_CPU_THREADS, cores, round(cores - load)))
 
 
 @dataclass
@@ -56,34 +69,17 @@ def deterministic_algorithms(device: torch.device) -> Iterator[None]:
         torch.use_deterministic_algorithms(previous)
 
 
-@torch.no_grad()
-def predict_model_grid(members: Sequence[torch.nn.Module], images: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-    """Ensemble-mean sigmoid probabilities (N, C, h, w) on the model grid, members in eval mode, on CPU."""
-    device = next(members[0].parameters()).device
-    chunks = []
-    for start in range(0, images.shape[0], batch_size):
-        batch = images[start:start + batch_size].to(device)
-        chunks.append(torch.stack([torch.sigmoid(m.eval()(batch)) for m in members]).mean(0).cpu())
-    return torch.cat(chunks)
+def dice_per_class(members: Sequence[torch.nn.Module], cases: FrameSet | VolumeSet) -> np.ndarray:
+    """Mean over frames (or volumes) of Dice(probability > 0.5, confidence > 0.5) per class, on the image grid.
 
-
-def image_grid_probabilities(probabilities: torch.Tensor, frames: FrameSet) -> Iterator[np.ndarray]:
-    """Each frame's (C, H, W) probabilities resized to its image grid."""
-    for index, confidence in enumerate(frames.confidences):
-        yield to_image_grid(probabilities[index:index + 1], confidence.shape[-2:])[0].numpy()
-
-
-def dice_per_class(probabilities: torch.Tensor, frames: FrameSet) -> np.ndarray:
-    """Mean over frames of Dice(probability > 0.5, confidence > 0.5) per class, on the image grid.
-
-    A frame where the class is absent in both counts 1, absent in one only 0 (``metrics.dice``).
+    Absent in both counts 1, absent in one only 0 (``metrics.dice``).
     """
     scores = [[dice(p > DECISION_THRESHOLD, c > DECISION_THRESHOLD) for p, c in zip(prob, conf, strict=True)]
-              for prob, conf in zip(image_grid_probabilities(probabilities, frames), frames.confidences, strict=True)]
+              for prob, conf in zip(cases.image_grid_probabilities(members), cases.confidences, strict=True)]
     return np.asarray(scores, dtype=np.float64).mean(axis=0)
 
 
-def train_member(training: FrameSet, validation: FrameSet, architecture: dict, n_classes: int,
+def train_member(training: FrameSet | VolumeSet, validation: FrameSet | VolumeSet, architecture: dict, n_classes: int,
                  settings: LoopSettings, seed: int, device: torch.device, description: str = "member",
                  show_progress: bool = True) -> MemberResult:
     """Train one network from ``seed``; keep the checkpoint with the best mean validation Dice."""
@@ -100,20 +96,15 @@ def train_member(training: FrameSet, validation: FrameSet, architecture: dict, n
                dynamic_ncols=True)
     for epoch in bar:
         network.train()
-        order = torch.randperm(len(training), generator=generator)
         loss_sum = 0.0
-        for start in range(0, len(training), settings.batch_size):
-            index = order[start:start + settings.batch_size]
-            images, targets, weights = training.images[index], training.targets[index], training.weights[index]
-            if settings.augment:
-                images, targets, weights = augment_batch(images, targets, weights, generator)
+        for images, targets, weights in training.batches(settings.batch_size, generator, settings.augment):
             optimizer.zero_grad(set_to_none=True)
             loss = loss_function(network(images.to(device)), targets.to(device), weights.to(device))
             loss.backward()
             optimizer.step()
             scheduler.step()
-            loss_sum += loss.item() * len(index)
-        class_dice = dice_per_class(predict_model_grid([network], validation.images), validation)
+            loss_sum += loss.item() * len(images)
+        class_dice = dice_per_class([network], validation)
         mean_dice = float(class_dice.mean())
         history.append({"epoch": epoch, "loss": loss_sum / len(training), "validation_dice": class_dice.tolist()})
         if mean_dice > best_dice:

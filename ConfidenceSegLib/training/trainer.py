@@ -3,11 +3,13 @@
 Steps: split the dataset's subjects into training and validation (never frames of one subject on
 both sides), load both splits once into memory on the model grid, train ``members`` networks from
 different seeds on the same split (each keeps its best validation checkpoint), measure the
-ensemble's per-class validation Dice on the image grid, and save the bundle atomically with the
-settings, data summary and metrics in ``config.json``.
+ensemble's per-class validation Dice on the image grid, save the bundle atomically with the
+settings, data summary and metrics in ``config.json``, and (by default) calibrate its quality
+model on the validation subjects, which the networks never saw
+(:func:`ConfidenceSegLib.calibration.calibrate_bundle`).
 
 Default model (2D): a MONAI UNet of widths 16-32-64-128 (three 2x downsamplings), frames resized to
-a long side of 256 px (multiples of 16), 3 members x 40 epochs: about 10-20 minutes for the
+a long side of 256 px (multiples of 16), 3 members x 30 epochs: about 10-15 minutes for the
 lung-ultrasound or HC18 sets on 2 CPU cores, a few MB on disk.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import monai
@@ -24,7 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..bundle import FORMAT_VERSION, save_bundle
+from ..bundle import FORMAT_VERSION, read_config, save_bundle
+from ..calibration import calibrate_bundle
 from ..datasets import Dataset, load_dataset, split_subjects
 from ..devices import describe_device, pick_device
 from ..errors import ConfidenceSegError
@@ -32,17 +35,18 @@ from ..fileutils import check_can_write
 from ..networks import ARCHITECTURE_NAME
 from ..targets import DEFAULT_THRESHOLD, LABEL_MODES
 from .data import default_input_size, first_frame_shape, load_frames
-from .loop import LoopSettings, deterministic_algorithms, dice_per_class, predict_model_grid, train_member
+from .loop import LoopSettings, cpu_threads, deterministic_algorithms, dice_per_class, train_member
+from .volumes import DEFAULT_ROI_SIZE, load_volumes, spacing_zyx
 
 DEFAULT_ARCHITECTURE = {"name": ARCHITECTURE_NAME, "spatial_dims": 2, "in_channels": 1,
                         "channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1,
                         "head_channels": 16, "dropout": 0.2}
 DEFAULT_LONG_SIDE = 256
 DEFAULT_MEMBERS = 3
-DEFAULT_EPOCHS = 40
+DEFAULT_EPOCHS = 30
 DEFAULT_VALIDATION_FRACTION = 0.2
-#: Torch threads used by training on CPU (the project's machines share 2 cores).
-CPU_THREADS = 2
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_BATCH_SIZE_3D = 2
 
 
 @dataclass
@@ -60,13 +64,17 @@ class TrainOptions:
     seed: int = 0
     device: str = "auto"
     overwrite: bool = False
+    spatial_dims: int = 2
     input_size: list[int] | None = None
     long_side: int = DEFAULT_LONG_SIDE
+    spacing: list[float] | None = None
+    roi_size: list[int] | None = None
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION
-    batch_size: int = 8
+    batch_size: int | None = None
     learning_rate: float = 3e-3
     augment: bool = True
-    architecture: dict = field(default_factory=lambda: dict(DEFAULT_ARCHITECTURE))
+    architecture: dict | None = None
+    calibrate: bool = True
     command: str | None = None
     show_progress: bool = True
 
@@ -79,8 +87,18 @@ def check_options(options: TrainOptions) -> None:
         raise ConfidenceSegError("--ignore-band applies to --label-mode threshold only")
     if options.label_mode == "soft" and options.threshold is not None:
         raise ConfidenceSegError("--threshold does not apply to --label-mode soft")
-    if options.members < 1 or options.epochs < 1 or options.batch_size < 1:
+    if options.members < 1 or options.epochs < 1 or (options.batch_size is not None and options.batch_size < 1):
         raise ConfidenceSegError("--members, --epochs and --batch-size must be at least 1")
+    if options.spatial_dims not in (2, 3):
+        raise ConfidenceSegError(f"--spatial-dims must be 2 or 3; got {options.spatial_dims}")
+    if options.spatial_dims == 3 and options.input_size is not None:
+        raise ConfidenceSegError("--input-size is for 2D models; 3D models use --spacing and --roi-size")
+    if options.spatial_dims == 2 and (options.spacing is not None or options.roi_size is not None):
+        raise ConfidenceSegError("--spacing and --roi-size are for 3D models (--spatial-dims 3)")
+    if options.roi_size is not None and (len(options.roi_size) != 3 or any(s < 16 or s % 16 for s in options.roi_size)):
+        raise ConfidenceSegError(f"--roi-size needs three multiples of 16; got {options.roi_size}")
+    if options.spacing is not None and (len(options.spacing) != 3 or min(options.spacing) <= 0):
+        raise ConfidenceSegError(f"--spacing needs three positive values (z y x, mm); got {options.spacing}")
     if not 0.0 < options.validation_fraction < 1.0:
         raise ConfidenceSegError(f"validation fraction must lie in (0, 1); got {options.validation_fraction}")
     if options.input_size is not None and (len(options.input_size) != 2 or min(options.input_size) < 16
@@ -106,6 +124,21 @@ def label_mode_config(options: TrainOptions) -> dict:
             "ignore_band": list(options.ignore_band) if options.ignore_band else None}
 
 
+def model_preprocessing(options: TrainOptions, dataset: Dataset) -> dict:
+    """The bundle's ``preprocessing``: 2D model grid (default from the first image) or 3D spacing and ROI."""
+    if options.spatial_dims == 3:
+        spacing = options.spacing or spacing_zyx(dataset.cases[0].read_image())
+        return {"spatial_dims": 3, "spacing": [float(s) for s in spacing],
+                "roi_size": [int(s) for s in options.roi_size or DEFAULT_ROI_SIZE], "intensity": {"method": "zscore"},
+                "choice": "volumes resampled to the first training volume's spacing unless --spacing; "
+                          "random ROI crops for training, sliding windows for inference"}
+    input_size = options.input_size or default_input_size(first_frame_shape(dataset.cases), options.long_side)
+    return {"spatial_dims": 2, "input_size": [int(s) for s in input_size], "intensity": {"method": "zscore"},
+            "choice": f"frames resized to a long side of {max(input_size)} px (multiples of 16) so that "
+                      f"{options.members} members x {options.epochs} epochs train in about 10-15 minutes "
+                      "on 2 CPU cores"}
+
+
 def split_summary(dataset: Dataset, subjects: list[str]) -> dict:
     return {"subjects": len(subjects), "cases": len(dataset.cases_of_subjects(subjects)), "subject_ids": subjects}
 
@@ -113,8 +146,10 @@ def split_summary(dataset: Dataset, subjects: list[str]) -> dict:
 def train_bundle(options: TrainOptions) -> dict:
     """Train the ensemble described by ``options`` and write the bundle to ``options.out``; returns its config."""
     check_options(options)
-    if options.architecture.get("spatial_dims", 2) != 2:
-        raise ConfidenceSegError("only 2D models (frames and slices) can be trained so far")
+    architecture = options.architecture or dict(DEFAULT_ARCHITECTURE, spatial_dims=options.spatial_dims)
+    if architecture["spatial_dims"] != options.spatial_dims:
+        raise ConfidenceSegError("the architecture's spatial_dims differs from --spatial-dims")
+    batch_size = options.batch_size or (DEFAULT_BATCH_SIZE if options.spatial_dims == 2 else DEFAULT_BATCH_SIZE_3D)
     check_can_write([options.out], options.overwrite)
     started = time.perf_counter()
     dataset = load_dataset(options.dataset)
@@ -123,36 +158,31 @@ def train_bundle(options: TrainOptions) -> dict:
                                                             options.seed)
     training_cases = dataset.cases_of_subjects(training_subjects)
     validation_cases = dataset.cases_of_subjects(validation_subjects)
-    input_size = options.input_size or default_input_size(first_frame_shape(dataset.cases), options.long_side)
-    preprocessing = {"spatial_dims": 2, "input_size": [int(s) for s in input_size],
-                     "intensity": {"method": "zscore"},
-                     "choice": f"frames resized to a long side of {max(input_size)} px (multiples of 16) so that "
-                               f"{options.members} members x {options.epochs} epochs train in about "
-                               "15 minutes on 2 CPU cores"}
+    preprocessing = model_preprocessing(options, dataset)
     label_mode = label_mode_config(options)
     device = pick_device(options.device)
     if device.type == "cpu":
-        torch.set_num_threads(min(torch.get_num_threads(), CPU_THREADS))
+        torch.set_num_threads(cpu_threads())
 
     with tqdm(total=len(dataset.cases), desc="loading", unit="case", disable=not options.show_progress) as bar:
-        training = load_frames(training_cases, classes, preprocessing, label_mode, progress=bar)
-        validation = load_frames(validation_cases, classes, preprocessing, label_mode, keep_confidence=True,
-                                 progress=bar)
-    settings = LoopSettings(epochs=options.epochs, batch_size=options.batch_size,
+        load = load_frames if options.spatial_dims == 2 else load_volumes
+        training = load(training_cases, classes, preprocessing, label_mode, progress=bar)
+        validation = load(validation_cases, classes, preprocessing, label_mode, keep_confidence=True, progress=bar)
+    settings = LoopSettings(epochs=options.epochs, batch_size=batch_size,
                             learning_rate=options.learning_rate, augment=options.augment)
     results = []
     with deterministic_algorithms(device):
         for index in range(options.members):
             results.append(train_member(
-                training, validation, options.architecture, len(classes), settings,
+                training, validation, architecture, len(classes), settings,
                 seed=options.seed * 1000 + index, device=device,
                 description=f"member {index + 1}/{options.members}", show_progress=options.show_progress))
     networks = [result.network for result in results]
-    ensemble_dice = dice_per_class(predict_model_grid(networks, validation.images), validation)
+    ensemble_dice = dice_per_class(networks, validation)
 
     config = {
         "format_version": FORMAT_VERSION,
-        "architecture": options.architecture,
+        "architecture": architecture,
         "classes": classes,
         "preprocessing": preprocessing,
         "label_mode": label_mode,
@@ -169,23 +199,29 @@ def train_bundle(options: TrainOptions) -> dict:
             "member_seeds": [result.seed for result in results],
             "epochs": options.epochs,
             "best_epochs": [result.best_epoch for result in results],
-            "batch_size": options.batch_size,
+            "learning_curves": [[{"epoch": entry["epoch"], "loss": round(entry["loss"], 4),
+                                  "validation_dice": [round(d, 4) for d in entry["validation_dice"]]}
+                                 for entry in result.history] for result in results],
+            "batch_size": batch_size,
             "learning_rate": options.learning_rate,
             "augmentation": "flip, rotation 10 deg, scale 10%, shift 5%, intensity 10%" if options.augment else None,
             "loss": "weighted Dice semimetric (MONAI DiceLoss soft_label) + weighted soft-target BCE",
             "device": describe_device(device),
+            "cpu_threads": torch.get_num_threads() if device.type == "cpu" else None,
             "time_seconds": None,
             "software": {"confidenceseg": __version__, "torch": torch.__version__, "monai": monai.__version__,
                          "python": platform.python_version()},
         },
         "metrics": {"validation": {
-            "cases": len(validation_cases), "frames": len(validation),
+            "cases": len(validation_cases),
             "dice": dict(zip(classes, map(float, ensemble_dice), strict=True)),
             "mean_dice": float(np.mean(ensemble_dice)),
             "member_mean_dice": [result.best_dice for result in results],
-            "definition": "mean over validation frames of Dice(ensemble probability > 0.5, reference), "
+            "definition": "mean over validation frames (or volumes) of Dice(ensemble probability > 0.5, reference), "
                           "on the image grid; reference = confidence > 0.5; absent in both = 1"}},
     }
     config["training"]["time_seconds"] = round(time.perf_counter() - started, 1)
     save_bundle(options.out, config, networks, overwrite=options.overwrite)
-    return config
+    if options.calibrate:
+        calibrate_bundle(options.out, dataset, validation_cases, device=device, show_progress=options.show_progress)
+    return read_config(options.out)

@@ -117,7 +117,7 @@ def disc_dataset(tmp_path_factory):
 def tiny_options(dataset, out, **changes) -> TrainOptions:
     settings = dict(dataset=dataset, out=out, members=1, epochs=12, seed=3, device="cpu", input_size=[32, 48],
                     batch_size=4, architecture=dict(TINY_ARCHITECTURE), show_progress=False,
-                    validation_fraction=0.3, command="test")
+                    validation_fraction=0.3, calibrate=False, command="test")
     settings.update(changes)
     return TrainOptions(**settings)
 
@@ -125,15 +125,16 @@ def tiny_options(dataset, out, **changes) -> TrainOptions:
 @pytest.fixture(scope="module")
 def trained_bundle(disc_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("bundles") / "discs"
-    config = train_bundle(tiny_options(disc_dataset, out))
+    config = train_bundle(tiny_options(disc_dataset, out, calibrate=True))
     return out, config
 
 
 # ---------------------------------------------------------------- training
 
-def test_tiny_training_learns_the_discs(trained_bundle):
+def test_tiny_training_learns_the_discs_and_calibrates_on_validation(trained_bundle):
     _, config = trained_bundle
     assert config["metrics"]["validation"]["dice"]["disc"] > 0.8
+    assert config["quality"]["calibration_data"]["n_cases"] == config["metrics"]["validation"]["cases"]
 
 
 def test_split_is_by_subject_and_recorded(trained_bundle):
@@ -224,3 +225,40 @@ def test_default_input_size_keeps_aspect_in_multiples_of_16():
     assert default_input_size((410, 562), 256) == [192, 256]
     assert default_input_size((270, 400), 256) == [176, 256]
     assert default_input_size((128, 128), 256) == [256, 256]
+
+
+def write_ball_volumes(root, n_subjects: int = 8, seed: int = 5):
+    """Noisy bright balls in small 3D volumes (spacing 2 x 1 x 1 mm, z y x), one annotator."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    shape = (12, 28, 32)
+    zz, yy, xx = np.mgrid[:shape[0], :shape[1], :shape[2]]
+    cases = []
+    for subject in range(n_subjects):
+        center = rng.uniform([4, 9, 9], [8, 19, 23])
+        radius = rng.uniform(5, 8)
+        ball = np.hypot(2 * (zz - center[0]), np.hypot(yy - center[1], xx - center[2])) < radius
+        arrays = {"images": np.clip(60 + 100 * ball + rng.normal(0, 20, shape), 0, 255).astype(np.uint8),
+                  "labels": ball.astype(np.uint8)}
+        for folder, array in arrays.items():
+            image = sitk.GetImageFromArray(array)
+            image.SetSpacing((1.0, 1.0, 2.0))
+            sitk.WriteImage(image, str(root / folder / f"v{subject}.nrrd"))
+        cases.append({"id": f"v{subject}", "subject": f"v{subject}", "image": f"images/v{subject}.nrrd",
+                      "labels": {"ball": f"labels/v{subject}.nrrd"}})
+    meta = {"name": "synthetic_balls", "classes": ["ball"], "cases": cases}
+    (root / "dataset.json").write_text(json.dumps(meta), encoding="utf-8")
+    return root
+
+
+def test_minimal_3d_training_path(tmp_path):
+    dataset = write_ball_volumes(tmp_path / "balls")
+    architecture = dict(TINY_ARCHITECTURE, spatial_dims=3)
+    config = train_bundle(tiny_options(dataset, tmp_path / "model3d", spatial_dims=3, input_size=None,
+                                       roi_size=[16, 16, 16], architecture=architecture, batch_size=2, epochs=8))
+    assert config["preprocessing"]["spatial_dims"] == 3
+    assert config["preprocessing"]["spacing"] == [2.0, 1.0, 1.0]
+    assert config["preprocessing"]["roi_size"] == [16, 16, 16]
+    assert config["metrics"]["validation"]["dice"]["ball"] > 0.6
+    assert load_bundle(tmp_path / "model3d").spatial_dims == 3
