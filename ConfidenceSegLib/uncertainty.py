@@ -107,10 +107,10 @@ class MaskAgreement:
     def add(self, foreground: torch.Tensor) -> None:
         """Fold one chunk's sample masks (C, M, pixels) bool into the counts."""
         for index, masks in enumerate(foreground):
-            hits = masks.sum(0, dtype=torch.int32)
-            self.all_samples[index] += int((hits == self.n_samples).sum())
-            self.any_sample[index] += int((hits > 0).sum())
-            touched = masks[:, hits > 0]  # pixels no sample marks add nothing to any intersection
+            marked = masks.any(0)
+            self.all_samples[index] += int(masks.all(0).sum())
+            self.any_sample[index] += int(marked.sum())
+            touched = masks[:, marked]  # pixels no sample marks add nothing to any intersection
             for start in range(0, touched.shape[1], GRAM_BLOCK):
                 block = touched[:, start:start + GRAM_BLOCK].float()
                 self.intersections[index] += (block @ block.T).double().cpu().numpy()
