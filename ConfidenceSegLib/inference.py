@@ -126,6 +126,8 @@ def plan_sampling(n_members: int, method: str = "auto", samples: int | None = No
     if method == "auto":
         method = "ensemble" if n_members > 1 else "mcdropout"
     if method == "none":
+        if samples not in (None, 1):
+            raise ConfidenceSegError(f"--method none makes a single prediction; --samples {samples} does not apply")
         return SamplingPlan("none", ((0, ()),), (1,))
     if method == "ensemble" and n_members < 2:
         raise ConfidenceSegError("--method ensemble needs a bundle with several members; this one has 1 "

@@ -144,6 +144,8 @@ def test_sampling_plans():
     assert not plan_sampling(3, "ensemble", 3).stochastic
     assert plan_sampling(1, "tta", 9).counts == (3, 2, 2, 2)
     assert plan_sampling(2, "none").samples == 1
+    with pytest.raises(ConfidenceSegError, match="single prediction"):
+        plan_sampling(1, "none", 10)
     with pytest.raises(ConfidenceSegError, match="several members"):
         plan_sampling(1, "ensemble")
     with pytest.raises(ConfidenceSegError, match="at least 4 samples"):
