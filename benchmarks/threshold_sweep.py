@@ -119,7 +119,7 @@ def section(sweeps: list[dict], command: str, folds: int, epochs: int, seconds: 
     return f"""{START_MARKER}
 ## Label modes on multi-rater data (threshold sweep)
 
-Produced by `{command}` ({seconds / 60:.0f} min on {torch.get_num_threads()} CPU threads).
+Produced by `{command}` ({seconds / 60:.0f} min, {torch.get_num_threads()} torch thread(s) on a shared CPU).
 
 {folds}-fold cross-validation by subject; in each fold one network per label mode (same seed,
 architecture {'-'.join(map(str, ARCHITECTURE['channels']))}, {epochs} epochs, best epoch picked on a
@@ -128,6 +128,8 @@ Dice: prediction > 0.5 against the rater majority (fraction > 0.5), mean ± SD o
 QUBIQ soft Dice: Dice of prediction and rater fraction both binarised at 0.1..0.9, averaged.
 ECE: 10 bins, probability against the rater fraction, pooled over held-out images, in the region
 where p > 0.05 or any rater marked the pixel (`ConfidenceSegLib.metrics`). Best per data set in bold.
+Thresholds that keep the same rater counts give identical targets and rows (7 raters: 0.6 and 0.7
+both need 5 of 7; 3 raters: 0.5 and 0.6 both need 2 of 3).
 
 {table(sweeps)}
 {END_MARKER}
