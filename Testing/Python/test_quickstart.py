@@ -84,7 +84,10 @@ def test_quickstart_writes_predict_outputs_and_prints_badge(quickstart_run):
     image = read_image(sample)
     mask = read_segmentation(out / f"{stem}.seg.nrrd", image)[0].mask
     reference = sitk.GetArrayFromImage(read_image(sample.parent / "labels" / f"{stem}_fetal_head.nrrd")) > 0
-    assert dice(mask, reference) >= 0.9, "the bundled model must segment its own sample image well"
+    true_dice = dice(mask, reference)
+    assert true_dice >= 0.6, f"the bundled model misses the fetal head of its own sample (Dice {true_dice:.2f})"
+    if true_dice < 0.8:
+        assert result["badge"] == "REVIEW", f"a segmentation with Dice {true_dice:.2f} must not PASS"
 
 
 def colour_pixels(picture: np.ndarray, hex_colour: str, tolerance: int = 40) -> int:
