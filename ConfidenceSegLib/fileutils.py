@@ -20,6 +20,12 @@ def check_can_write(paths: Iterable[str | os.PathLike], overwrite: bool = False)
             raise ConfidenceSegError(f"output folder does not exist: {path.parent}")
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def double_suffix(path: Path) -> str:
     """``.seg.nrrd`` / ``.nii.gz`` style suffix of a path, so temporary files keep the writer's format."""
     suffixes = path.suffixes
@@ -40,6 +46,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=double_suffix(path), dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    tmp.chmod(0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         if path.exists() and not overwrite:  # appeared while we were writing

@@ -134,3 +134,14 @@ def test_rgb_becomes_luminance_and_other_channel_counts_are_refused():
     two = sitk.GetImageFromArray(np.zeros((4, 5, 2), np.uint8), isVector=True)
     with pytest.raises(ConfidenceSegError, match="2 channels"):
         as_scalar_image(two)
+
+
+def test_outputs_get_the_usual_permissions_not_private_temp_ones(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        write_image(_volume(), tmp_path / "shared.nrrd")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "shared.nrrd").stat().st_mode & 0o777 == 0o644
