@@ -7,9 +7,16 @@ import shlex
 from pathlib import Path
 
 from ..devices import DEVICE_CHOICES
+from ..errors import ConfidenceSegError
 from ..targets import LABEL_MODES
 from ..training import TrainOptions, train_bundle
-from ..training.trainer import DEFAULT_EPOCHS, DEFAULT_LONG_SIDE, DEFAULT_MEMBERS, DEFAULT_VALIDATION_FRACTION
+from ..training.trainer import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_EPOCHS,
+    DEFAULT_LONG_SIDE,
+    DEFAULT_MEMBERS,
+    DEFAULT_VALIDATION_FRACTION,
+)
 
 
 def register(subparsers) -> None:
@@ -40,6 +47,9 @@ def register(subparsers) -> None:
                         help="3D: resample volumes to this spacing in mm (default: the first volume's)")
     parser.add_argument("--roi-size", nargs=3, type=int, metavar=("D", "H", "W"),
                         help="3D: training crop and sliding-window size (multiples of 16; default 64 64 64)")
+    parser.add_argument("--channels", nargs="+", type=int, metavar="N",
+                        help="UNet widths per level, each level downsampling 2x "
+                             f"(default {' '.join(map(str, DEFAULT_ARCHITECTURE['channels']))})")
     parser.add_argument("--validation-fraction", type=float, default=DEFAULT_VALIDATION_FRACTION,
                         help=f"fraction of subjects held out for validation (default {DEFAULT_VALIDATION_FRACTION})")
     parser.add_argument("--no-calibrate", dest="calibrate", action="store_false",
@@ -65,17 +75,29 @@ def canonical_command(args: argparse.Namespace) -> str:
                           ("--roi-size", args.roi_size)):
         if value:
             words += [option, *map(str, value)]
+    if args.channels:
+        words += ["--channels", *map(str, args.channels)]
     words += ["--validation-fraction", str(args.validation_fraction)]
     if not args.calibrate:
         words.append("--no-calibrate")
     return shlex.join(words)
 
 
+def architecture_from(args: argparse.Namespace) -> dict | None:
+    if not args.channels:
+        return None
+    if len(args.channels) < 2 or min(args.channels) < 1:
+        raise ConfidenceSegError("--channels needs at least two positive widths")
+    return dict(DEFAULT_ARCHITECTURE, spatial_dims=args.spatial_dims, channels=list(args.channels),
+                strides=[2] * (len(args.channels) - 1))
+
+
 def run(args: argparse.Namespace) -> int:
     options = TrainOptions(
         dataset=Path(args.dataset), out=Path(args.out), classes=args.classes, label_mode=args.label_mode,
         threshold=args.threshold, ignore_band=tuple(args.ignore_band) if args.ignore_band else None,
-        members=args.members, epochs=args.epochs, seed=args.seed, device=args.device, overwrite=args.overwrite,
+        architecture=architecture_from(args), members=args.members, epochs=args.epochs, seed=args.seed,
+        device=args.device, overwrite=args.overwrite,
         spatial_dims=args.spatial_dims, input_size=args.input_size, spacing=args.spacing, roi_size=args.roi_size,
         validation_fraction=args.validation_fraction, calibrate=args.calibrate,
         command=canonical_command(args))

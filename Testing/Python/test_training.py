@@ -262,3 +262,14 @@ def test_minimal_3d_training_path(tmp_path):
     assert config["preprocessing"]["roi_size"] == [16, 16, 16]
     assert config["metrics"]["validation"]["dice"]["ball"] > 0.6
     assert load_bundle(tmp_path / "model3d").spatial_dims == 3
+
+
+def test_cli_trains_with_chosen_widths_and_records_the_command(disc_dataset, tmp_path, capsys):
+    out = tmp_path / "cli_model"
+    assert main(["train", "--dataset", str(disc_dataset), "--out", str(out), "--channels", "8", "16",
+                 "--input-size", "32", "48", "--epochs", "2", "--members", "2", "--no-calibrate"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    config = load_bundle(out).config
+    assert config["architecture"]["channels"] == [8, 16] and config["architecture"]["strides"] == [2]
+    assert "--channels 8 16" in config["training"]["command"] and "--no-calibrate" in config["training"]["command"]
+    assert len(config["members"]) == 2 and "quality" not in config
