@@ -25,14 +25,14 @@ MAX_CPU_THREADS = 2
 
 
 def cpu_threads() -> int:
-    """Torch threads for CPU training: the idle cores (by the 1-minute load average), 1 to 2.
+    """Torch threads for CPU training: the cores left by the 1-minute load average (whole cores busy), 1 to 2.
 
     On an oversubscribed CPU every parallel region waits for its slowest, descheduled thread: on a
     2-core machine at load 4-6, one thread trained 2x faster than two.
     """
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(MAX_CPU_THREADS, cores, round(cores - load)))
+    return max(1, min(MAX_CPU_THREADS, cores - int(load)))
 
 
 @dataclass
