@@ -44,7 +44,7 @@ MODES = (("threshold 0.3", "threshold", 0.3), ("threshold 0.5", "threshold", 0.5
          ("soft", "soft", None), ("weighted", "weighted", 0.5))
 #: The sweep trains small networks at a modest resolution so the whole table takes minutes.
 LONG_SIDE = 128
-ARCHITECTURE = dict(DEFAULT_ARCHITECTURE)
+ARCHITECTURE = dict(DEFAULT_ARCHITECTURE, channels=[16, 32, 64, 128], strides=[2, 2, 2])
 START_MARKER = "<!-- threshold-sweep:start -->"
 END_MARKER = "<!-- threshold-sweep:end -->"
 
