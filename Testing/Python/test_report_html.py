@@ -101,7 +101,7 @@ def chromium_dom(url: str, tmp_path: Path) -> str:
     command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
