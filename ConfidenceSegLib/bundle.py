@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import ConfidenceSegError
+from .fileutils import give_default_permissions, write_text_atomic
 from .networks import ConfidenceSegNet, build_network
 
 FORMAT_VERSION = 1
@@ -111,10 +112,12 @@ def save_bundle(path: str | os.PathLike, config: dict, members: list[torch.nn.Mo
     config = dict(config, format_version=FORMAT_VERSION,
                   members=[f"member_{index}.safetensors" for index in range(len(members))])
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    give_default_permissions(staging)
     try:
         for name, member in zip(config["members"], members, strict=True):
             state = {key: value.detach().cpu().contiguous() for key, value in member.state_dict().items()}
             save_file(state, str(staging / name))
+            give_default_permissions(staging / name)
         (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if folder.exists():
             backup = folder.with_name(f".{folder.name}.old")
@@ -133,8 +136,5 @@ def update_config(path: str | os.PathLike, updates: dict) -> dict:
     folder = Path(path)
     config = read_config(folder)
     config.update(updates)
-    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".json", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(config, indent=2) + "\n")
-    os.replace(tmp, folder / CONFIG_NAME)
+    write_text_atomic(folder / CONFIG_NAME, json.dumps(config, indent=2) + "\n", overwrite=True)
     return config

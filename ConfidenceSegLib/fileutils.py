@@ -20,10 +20,11 @@ def check_can_write(paths: Iterable[str | os.PathLike], overwrite: bool = False)
             raise ConfidenceSegError(f"output folder does not exist: {path.parent}")
 
 
-def _current_umask() -> int:
+def give_default_permissions(path: Path) -> None:
+    """Undo the private 0600/0700 modes of ``tempfile`` for outputs: the user's umask applies."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def double_suffix(path: Path) -> str:
@@ -46,7 +47,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=double_suffix(path), dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    tmp.chmod(0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get the usual permissions
+    give_default_permissions(tmp)
     try:
         yield tmp
         if path.exists() and not overwrite:  # appeared while we were writing
