@@ -23,36 +23,34 @@ SEG_SUFFIX = ".seg.nrrd"
 
 def load_volume(scene, path: str | os.PathLike, name: str | None = None, labelmap: bool = False):
     """Read a volume file into a new scalar (or labelmap) volume node with a storage node."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfidenceSegError(f"file not found: {path}")
     node_class = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
-    node = scene.AddNewNodeByClass(node_class, name or path.name.split(".")[0])
-    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
-    storage.SetFileName(str(path))
-    storage.SetSingleFile(True)  # not a numbered series of similarly named files
-    node.SetAndObserveStorageNodeID(storage.GetID())
-    if not storage.ReadData(node):
-        scene.RemoveNode(node)
-        scene.RemoveNode(storage)
-        raise ConfidenceSegError(f"cannot read volume {path}")
-    node.CreateDefaultDisplayNodes()
-    return node
+    path = Path(path)
+    return _read_with_storage_node(scene, path, node_class, "vtkMRMLVolumeArchetypeStorageNode",
+                                   name or path.name.split(".")[0], f"cannot read volume {path}")
 
 
 def load_segmentation(scene, path: str | os.PathLike, name: str | None = None):
     """Read a ``.seg.nrrd`` into a new segmentation node (segments, tags and status as saved)."""
     path = Path(path)
+    return _read_with_storage_node(scene, path, "vtkMRMLSegmentationNode", "vtkMRMLSegmentationStorageNode",
+                                   name or path.name.removesuffix(SEG_SUFFIX),
+                                   f"cannot read segmentation {path}: corrupt or not a .seg.nrrd")
+
+
+def _read_with_storage_node(scene, path: Path, node_class: str, storage_class: str, name: str, failure: str):
+    """A new node of ``node_class`` read from ``path`` by a new ``storage_class`` node; nothing left on failure."""
     if not path.is_file():
         raise ConfidenceSegError(f"file not found: {path}")
-    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or path.name.removesuffix(SEG_SUFFIX))
-    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    node = scene.AddNewNodeByClass(node_class, name)
+    storage = scene.AddNewNodeByClass(storage_class)
     storage.SetFileName(str(path))
+    if storage.IsA("vtkMRMLVolumeArchetypeStorageNode"):
+        storage.SetSingleFile(True)  # not a numbered series of similarly named files
     node.SetAndObserveStorageNodeID(storage.GetID())
     if not storage.ReadData(node):
         scene.RemoveNode(node)
         scene.RemoveNode(storage)
-        raise ConfidenceSegError(f"cannot read segmentation {path}: corrupt or not a .seg.nrrd")
+        raise ConfidenceSegError(failure)
     node.CreateDefaultDisplayNodes()
     return node
 
