@@ -5,15 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..calibration import calibrate_bundle
-from ..devices import DEVICE_CHOICES
-
-
-def add_prediction_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by calibrate and evaluate: how predictions are made (must match ``predict``)."""
-    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device (default: auto)")
-    parser.add_argument("--method", default="auto", help="uncertainty method passed to prediction (default: auto)")
-    parser.add_argument("--samples", type=int, default=None, metavar="N",
-                        help="number of uncertainty samples (default: the model's own)")
+from .options import add_prediction_options
 
 
 def register(subparsers) -> None:

@@ -13,7 +13,7 @@ from ..errors import ConfidenceSegError
 from ..evaluation import evaluate_cases
 from ..fileutils import check_can_write, write_text_atomic
 from ..quality import is_absent
-from .calibrate import add_prediction_options
+from .options import add_prediction_options
 
 PLOT_KINDS = ("risk_coverage", "predicted_vs_true", "reliability")
 

@@ -7,11 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from ..devices import DEVICE_CHOICES
 from ..errors import ConfidenceSegError
 from ..fileutils import check_can_write
-from ..inference import DEFAULT_SAMPLES, METHODS, predict_image
+from ..inference import predict_image
 from ..progress import ProgressReporter, StopRequested
+from .options import add_prediction_options
 
 PROGRESS_FORMATS = ("json",)
 #: Exit status after a SIGTERM stop (as for an interrupt, see cli.main).
@@ -28,14 +28,7 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, metavar="MODEL", help="model bundle folder")
     parser.add_argument("--input", required=True, nargs="+", metavar="IMG", help="input images")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
-    parser.add_argument("--method", choices=METHODS, default="auto",
-                        help="uncertainty method; auto: ensemble if the bundle has several members, else MC "
-                             "dropout (default: auto)")
-    parser.add_argument("--samples", type=int, metavar="N",
-                        help=f"number of samples (default: {DEFAULT_SAMPLES}, or one per member/flip if there are "
-                             "more); spread over ensemble members or TTA flips, MC dropout within each when "
-                             "there are more samples than members/flips")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default: auto)")
+    add_prediction_options(parser)
     parser.add_argument("--progress", choices=PROGRESS_FORMATS,
                         help="json: one JSON object per line on stdout (stage, fraction, message)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..devices import DEVICE_CHOICES
-from ..inference import METHODS
 from ..review import run_review
+from .options import add_prediction_options
 
 
 def register(subparsers) -> None:
@@ -22,10 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--inputs", required=True, nargs="+", metavar="DIR_OR_FILE",
                         help="image files, DICOM series folders, or folders holding them")
     parser.add_argument("--out", required=True, metavar="OUTDIR", help="output folder (created if missing)")
-    parser.add_argument("--method", choices=METHODS, default="auto",
-                        help="uncertainty method, as for predict (default: auto)")
-    parser.add_argument("--samples", type=int, metavar="N", help="samples per image, as for predict")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto (CUDA, MPS, CPU)")
+    add_prediction_options(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 
