@@ -19,7 +19,7 @@ from .imageio import read_image
 from .overlay import badge_label, write_overlay
 from .prediction_files import output_stem
 from .resources import default_model_dir, sample_images
-from .review import OVERLAY_SUFFIX, case_outputs, predict_case, read_layers
+from .review import OVERLAY_SUFFIX, case_outputs, predict_case
 
 DEFAULT_OUT = "confidenceseg-quickstart"
 
@@ -64,9 +64,8 @@ def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLik
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         check_can_write([out_dir / name for name in case_outputs(case, classes)], overwrite)
-        report = predict_case(load_bundle(model_dir), picture, image_path, out_dir, case, method=method,
-                              samples=samples, device=device, overwrite=overwrite)
-        layers = read_layers(out_dir / f"{case}.json", picture)
+        report, layers = predict_case(load_bundle(model_dir), picture, image_path, out_dir, case, method=method,
+                                      samples=samples, device=device, overwrite=overwrite)
         title = f"{image_path.name} · model {model_dir.name} · {report['method']}, {report['samples']} samples"
         write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", picture, layers, overwrite, title=title)
     except BaseException:

@@ -161,12 +161,18 @@ def thumbnails(image: sitk.Image, layers: Sequence[OverlayLayer]) -> dict[str, t
 
 
 def predict_case(bundle, image: sitk.Image, image_path: Path, out_dir: Path, case: str, method: str = "auto",
-                 samples: int | None = None, device: str = "auto", overwrite: bool = False) -> dict:
-    """Exactly what ``confidenceseg predict`` does for one image: predict, then write its outputs; the report."""
+                 samples: int | None = None, device: str = "auto",
+                 overwrite: bool = False) -> tuple[dict, list[OverlayLayer]]:
+    """Exactly what ``confidenceseg predict`` does for one image (predict, then write its outputs); returns the
+    report and the overlay layers, taken from the prediction in memory rather than read back from the files."""
     from .inference import predict_image  # heavy import, only needed here
 
     prediction = predict_image(bundle, image, method=method, samples=samples, device=device)
-    return write_prediction_outputs(prediction, bundle, out_dir, case, image_path, overwrite=overwrite)
+    report = write_prediction_outputs(prediction, bundle, out_dir, case, image_path, overwrite=overwrite)
+    layers = [OverlayLayer(c.name, c.mask, c.entropy, report["classes"][c.name].get("predicted_dice"),
+                           report["classes"][c.name].get("dice_lower_bound"), report["classes"][c.name].get("badge"))
+              for c in prediction.classes]
+    return report, layers
 
 
 def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
@@ -191,8 +197,7 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
         bar.set_postfix_str(case)
         try:
             image = read_image(path)
-            report = predict_case(bundle, image, path, out_dir, case, method, samples, device, overwrite)
-            layers = read_layers(out_dir / f"{case}.json", image)
+            report, layers = predict_case(bundle, image, path, out_dir, case, method, samples, device, overwrite)
             write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", image, layers, overwrite, title=case)
         except ConfidenceSegError as error:
             failures.append(f"{path}: {error}")
