@@ -24,9 +24,12 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from ConfidenceSegLib import mrml, slicer_annotation, slicer_process, slicer_results
-from ConfidenceSegLib.confidence import DEFAULT_LEVELS, format_level
-from ConfidenceSegLib.errors import ConfidenceSegError
+from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS, format_level
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.slicer import annotation as slicer_annotation
+from ConfidenceSegLib.slicer import mrml
+from ConfidenceSegLib.slicer import process as slicer_process
+from ConfidenceSegLib.slicer import results as slicer_results
 
 
 class ConfidenceSeg(ScriptedLoadableModule):
@@ -398,7 +401,7 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
         workDir = pathlib.Path(tempfile.mkdtemp(prefix="ConfidenceSeg-"))
         inputPath = slicer_process.write_prediction_input(volumeNode, workDir)
         if model is None:
-            from ConfidenceSegLib.resources import default_model_dir
+            from ConfidenceSegLib.io.resources import default_model_dir
 
             model = default_model_dir()
         outputDir = workDir / "results"

@@ -9,7 +9,7 @@ on the image grid:
 - Dice of (probability > 0.5) against the rater majority (rater fraction > 0.5);
 - QUBIQ soft Dice: Dice of prediction and rater fraction both binarised at 0.1, ..., 0.9, averaged;
 - ECE (10 bins) of the probability against the rater fraction, pooled over all held-out images, in
-  the foreground region (probability > 0.05 or any rater), from :mod:`ConfidenceSegLib.metrics`.
+  the foreground region (probability > 0.05 or any rater), from :mod:`ConfidenceSegLib.quality.metrics`.
 
 Dice and QUBIQ are means (± standard deviation) over the held-out images of all folds. The table
 is written into ``docs/results.md`` between markers, with the command that produced it.
@@ -28,10 +28,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ConfidenceSegLib.datasets import load_dataset, split_subjects, subject_folds
-from ConfidenceSegLib.devices import pick_device
-from ConfidenceSegLib.fileutils import write_text_atomic
-from ConfidenceSegLib.metrics import calibration_bins, dice, expected_calibration_error, qubiq_soft_dice
+from ConfidenceSegLib.annotation.datasets import load_dataset, split_subjects, subject_folds
+from ConfidenceSegLib.io.safe_files import write_text_atomic
+from ConfidenceSegLib.model.devices import pick_device
+from ConfidenceSegLib.quality.metrics import (
+    calibration_bins,
+    dice,
+    expected_calibration_error,
+    qubiq_soft_dice,
+)
 from ConfidenceSegLib.training.data import default_input_size, first_frame_shape, load_frames
 from ConfidenceSegLib.training.loop import LoopSettings, cpu_threads, deterministic_algorithms, train_member
 from ConfidenceSegLib.training.trainer import DEFAULT_ARCHITECTURE
@@ -127,7 +132,7 @@ fifth of the training subjects) is evaluated on the held-out subjects' images ({
 Dice: prediction > 0.5 against the rater majority (fraction > 0.5), mean ± SD over images.
 QUBIQ soft Dice: Dice of prediction and rater fraction both binarised at 0.1..0.9, averaged.
 ECE: 10 bins, probability against the rater fraction, pooled over held-out images, in the region
-where p > 0.05 or any rater marked the pixel (`ConfidenceSegLib.metrics`). Best per data set in bold.
+where p > 0.05 or any rater marked the pixel (`ConfidenceSegLib.quality.metrics`). Best per data set in bold.
 Thresholds that keep the same rater counts give identical targets and rows (7 raters: 0.6 and 0.7
 both need 5 of 7; 3 raters: 0.5 and 0.6 both need 2 of 3).
 

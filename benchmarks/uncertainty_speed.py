@@ -35,9 +35,9 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from ConfidenceSegLib.bundle import save_bundle
-from ConfidenceSegLib.datasets import load_dataset
-from ConfidenceSegLib.networks import build_network
+from ConfidenceSegLib.annotation.datasets import load_dataset
+from ConfidenceSegLib.model.bundle import save_bundle
+from ConfidenceSegLib.model.networks import build_network
 from ConfidenceSegLib.training.data import default_input_size
 from ConfidenceSegLib.training.trainer import DEFAULT_ARCHITECTURE, DEFAULT_LONG_SIDE
 

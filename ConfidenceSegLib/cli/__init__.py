@@ -1,4 +1,6 @@
-"""The ``confidenceseg`` command-line tool.
+"""Presentation on the command line: the ``confidenceseg`` tool.
+
+In: command-line arguments. Out: exit codes, one-line summaries, the files of ``jobs``/``outputs``.
 
 Each subcommand lives in its own module of this package with a ``register(subparsers)`` function
 that adds its parser and sets ``func`` (called with the parsed arguments, returns an exit code).
@@ -12,7 +14,7 @@ import importlib
 import sys
 
 from .. import __version__
-from ..errors import ConfidenceSegError
+from ..contract import ConfidenceSegError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict", "quickstart", "review")

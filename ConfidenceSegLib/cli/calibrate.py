@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..calibration import calibrate_bundle
+from ..quality.calibration import calibrate_bundle
 from .options import add_prediction_options
 
 

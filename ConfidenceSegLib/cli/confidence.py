@@ -7,11 +7,11 @@ import argparse
 import numpy as np
 import SimpleITK as sitk
 
-from ..confidence import check_binary, confidence_map_from_segments, segments_from_raters
-from ..errors import ConfidenceSegError
-from ..fileutils import check_can_write
-from ..imageio import check_same_geometry, image_from_array, read_image, write_image
-from ..segfile import SEG_SUFFIX, read_segmentation, segmentation_grid, write_segmentation
+from ..annotation.layers import check_binary, confidence_map_from_segments, segments_from_raters
+from ..contract import ConfidenceSegError
+from ..io.images import check_same_geometry, image_from_array, read_image, write_image
+from ..io.safe_files import check_can_write
+from ..io.segfile import SEG_SUFFIX, read_segmentation, segmentation_grid, write_segmentation
 
 
 def register(subparsers) -> None:

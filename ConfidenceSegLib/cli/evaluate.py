@@ -6,13 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from .. import metrics, plots
-from ..bundle import load_bundle
-from ..datasets import load_dataset
-from ..errors import ConfidenceSegError
-from ..evaluation import evaluate_cases
-from ..fileutils import check_can_write, write_text_atomic
-from ..quality import is_absent
+from ..annotation.datasets import load_dataset
+from ..contract import ConfidenceSegError
+from ..io.safe_files import check_can_write, write_text_atomic
+from ..model.bundle import load_bundle
+from ..outputs import plots
+from ..quality import metrics
+from ..quality.evaluation import evaluate_cases
+from ..quality.fit import is_absent
 from .options import add_prediction_options
 
 PLOT_KINDS = ("risk_coverage", "predicted_vs_true", "reliability")

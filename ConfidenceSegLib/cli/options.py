@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..devices import DEVICE_CHOICES
-from ..inference import DEFAULT_SAMPLES, METHODS
+from ..inference.runner import DEFAULT_SAMPLES, METHODS
+from ..model.devices import DEVICE_CHOICES
 
 
 def add_prediction_options(parser: argparse.ArgumentParser) -> None:

@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ConfidenceSegError
-from ..fileutils import check_can_write
-from ..inference import predict_image
-from ..progress import ProgressReporter, StopRequested
+from ..contract import ConfidenceSegError
+from ..inference.runner import predict_image
+from ..io.safe_files import check_can_write
+from ..jobs.progress import ProgressReporter, StopRequested
 from .options import add_prediction_options
 
 PROGRESS_FORMATS = ("json",)
@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def predict_files(args: argparse.Namespace, reporter: ProgressReporter) -> int:
-    from ..bundle import load_bundle, read_config
-    from ..imageio import read_image
-    from ..prediction_files import output_names, output_stem, write_prediction_outputs
+    from ..io.images import read_image
+    from ..model.bundle import load_bundle, read_config
+    from ..outputs.prediction_files import output_names, output_stem, write_prediction_outputs
 
     inputs = [Path(path) for path in args.input]
     stems = [output_stem(path) for path in inputs]

@@ -6,10 +6,10 @@ import argparse
 import shlex
 from pathlib import Path
 
-from ..devices import DEVICE_CHOICES
-from ..errors import ConfidenceSegError
-from ..targets import LABEL_MODES
+from ..contract import ConfidenceSegError
+from ..model.devices import DEVICE_CHOICES
 from ..training import TrainOptions, train_bundle
+from ..training.targets import LABEL_MODES
 from ..training.trainer import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_EPOCHS,

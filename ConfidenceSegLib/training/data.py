@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..datasets import Case
-from ..errors import ConfidenceSegError
-from ..preprocessing import confidence_to_model_grid, image_frames, to_image_grid, to_model_input
-from ..targets import make_target
+from ..annotation.datasets import Case
+from ..contract import ConfidenceSegError
+from ..model.preprocessing import confidence_to_model_grid, image_frames, to_image_grid, to_model_input
 from .augment import augment_batch
+from .targets import make_target
 
 #: Model input grid sides are multiples of this (the network downsamples by 2 per level).
 SIZE_MULTIPLE = 16

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..losses import ConfidenceLoss
-from ..metrics import dice
-from ..networks import ConfidenceSegNet, build_network
+from ..model.networks import ConfidenceSegNet, build_network
+from ..quality.metrics import dice
 from .data import FrameSet
+from .losses import ConfidenceLoss
 from .volumes import VolumeSet
 
 #: Foreground where the probability (or the reference's confidence) exceeds this.

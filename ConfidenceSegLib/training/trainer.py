@@ -6,7 +6,7 @@ different seeds on the same split (each keeps its best validation checkpoint), m
 ensemble's per-class validation Dice on the image grid, save the bundle atomically with the
 settings, data summary and metrics in ``config.json``, and (by default) calibrate its quality
 model on the validation subjects, which the networks never saw
-(:func:`ConfidenceSegLib.calibration.calibrate_bundle`).
+(:func:`ConfidenceSegLib.quality.calibration.calibrate_bundle`).
 
 Default model (2D): a MONAI UNet of widths 16-32-64-128-256 (four 2x downsamplings: the deepest
 features see most of the frame), frames resized to a long side of 256 px (multiples of 16),
@@ -27,16 +27,16 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..bundle import FORMAT_VERSION, read_config, save_bundle
-from ..calibration import calibrate_bundle
-from ..datasets import Dataset, load_dataset, split_subjects
-from ..devices import describe_device, pick_device
-from ..errors import ConfidenceSegError
-from ..fileutils import check_can_write
-from ..networks import ARCHITECTURE_NAME
-from ..targets import DEFAULT_THRESHOLD, LABEL_MODES
+from ..annotation.datasets import Dataset, load_dataset, split_subjects
+from ..contract import ConfidenceSegError
+from ..io.safe_files import check_can_write
+from ..model.bundle import FORMAT_VERSION, read_config, save_bundle
+from ..model.devices import describe_device, pick_device
+from ..model.networks import ARCHITECTURE_NAME
+from ..quality.calibration import calibrate_bundle
 from .data import default_input_size, first_frame_shape, load_frames
 from .loop import LoopSettings, cpu_threads, deterministic_algorithms, dice_per_class, train_member
+from .targets import DEFAULT_THRESHOLD, LABEL_MODES
 from .volumes import DEFAULT_ROI_SIZE, load_volumes, spacing_zyx
 
 DEFAULT_ARCHITECTURE = {"name": ARCHITECTURE_NAME, "spatial_dims": 2, "in_channels": 1,

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from monai.inferers import sliding_window_inference
 
-from ..datasets import Case
-from ..errors import ConfidenceSegError
-from ..imageio import as_scalar_image
-from ..preprocessing import normalize_intensity
-from ..targets import make_target
+from ..annotation.datasets import Case
+from ..contract import ConfidenceSegError
+from ..io.images import as_scalar_image
+from ..model.preprocessing import normalize_intensity
+from .targets import make_target
 
 DEFAULT_ROI_SIZE = (64, 64, 64)
 #: Random crops per volume and epoch.

@@ -9,10 +9,10 @@ import SimpleITK as sitk
 from conftest import dataset_dir
 from slicer_scene import load_seg_nrrd_in_scene, tag
 
+from ConfidenceSegLib.annotation.datasets import load_dataset
+from ConfidenceSegLib.annotation.layers import CLASS_TAG, CONFIDENCE_TAG
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.confidence import CLASS_TAG, CONFIDENCE_TAG
-from ConfidenceSegLib.datasets import load_dataset
-from ConfidenceSegLib.imageio import read_image
+from ConfidenceSegLib.io.images import read_image
 
 
 @pytest.mark.parametrize("set_name", ["qubiq_brain_growth", "oocytes_3raters"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from ConfidenceSegLib.bundle import load_bundle, save_bundle, update_config
-from ConfidenceSegLib.networks import build_network
+from ConfidenceSegLib.model.bundle import load_bundle, save_bundle, update_config
+from ConfidenceSegLib.model.networks import build_network
 
 ARCHITECTURE = {"name": "ConfidenceSegNet", "spatial_dims": 2, "in_channels": 1, "channels": [4, 8],
                 "strides": [2], "num_res_units": 0, "head_channels": 4, "dropout": 0.1}

@@ -9,12 +9,12 @@ import pytest
 import torch
 from test_training import tiny_options, write_disc_dataset
 
-from ConfidenceSegLib import metrics
-from ConfidenceSegLib.bundle import load_bundle, read_config
-from ConfidenceSegLib.calibration import calibrate_bundle
+from ConfidenceSegLib.annotation.datasets import load_dataset
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.datasets import load_dataset
-from ConfidenceSegLib.inference import predict_image
+from ConfidenceSegLib.inference.runner import predict_image
+from ConfidenceSegLib.model.bundle import load_bundle, read_config
+from ConfidenceSegLib.quality import metrics
+from ConfidenceSegLib.quality.calibration import calibrate_bundle
 from ConfidenceSegLib.training import train_bundle
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ConfidenceSegLib.confidence import (
+from ConfidenceSegLib.annotation.layers import (
     CLASS_TAG,
     CONFIDENCE_TAG,
     DEFAULT_LEVELS,
@@ -20,7 +20,7 @@ from ConfidenceSegLib.confidence import (
     segments_from_raters,
     validate_levels,
 )
-from ConfidenceSegLib.errors import ConfidenceSegError
+from ConfidenceSegLib.contract import ConfidenceSegError
 
 
 def _painted_map() -> np.ndarray:

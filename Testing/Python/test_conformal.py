@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from ConfidenceSegLib.conformal import conformal_quantile, conformal_rank, lower_bound
-from ConfidenceSegLib.errors import ConfidenceSegError
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.quality.conformal import conformal_quantile, conformal_rank, lower_bound
 
 
 def test_quantile_rank_by_hand():

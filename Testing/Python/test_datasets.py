@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import dataset_dir
 
-from ConfidenceSegLib.datasets import load_dataset, split_subjects, subject_folds
-from ConfidenceSegLib.errors import ConfidenceSegError
+from ConfidenceSegLib.annotation.datasets import load_dataset, split_subjects, subject_folds
+from ConfidenceSegLib.contract import ConfidenceSegError
 
 
 @pytest.mark.parametrize("name", ["hc18", "lus_pleural", "qubiq_brain_growth", "oocytes_3raters"])

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from test_quality import synthetic_records
 
-from ConfidenceSegLib import metrics, plots
-from ConfidenceSegLib.errors import ConfidenceSegError
-from ConfidenceSegLib.evaluation import class_metrics
-from ConfidenceSegLib.quality import assess_segment, baseline_confidence, fit_quality_model
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.outputs import plots
+from ConfidenceSegLib.quality import metrics
+from ConfidenceSegLib.quality.evaluation import class_metrics
+from ConfidenceSegLib.quality.fit import assess_segment, baseline_confidence, fit_quality_model
 
 
 def rows_from_records(records, quality_config):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from ConfidenceSegLib.errors import ConfidenceSegError
-from ConfidenceSegLib.imageio import (
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.io.images import (
     as_scalar_image,
     check_same_geometry,
     ijk_to_lps,

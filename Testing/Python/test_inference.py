@@ -11,16 +11,16 @@ from scipy.special import expit
 from test_uncertainty import numpy_entropy, numpy_pairwise
 from tiny_bundles import make_bundle, random_image
 
-from ConfidenceSegLib import inference
-from ConfidenceSegLib.bundle import load_bundle
-from ConfidenceSegLib.datasets import load_dataset
-from ConfidenceSegLib.errors import ConfidenceSegError
-from ConfidenceSegLib.head_sampling import CHANNEL_DROPOUT, draw_dropout_masks
-from ConfidenceSegLib.imageio import same_geometry
-from ConfidenceSegLib.inference import TTA_FLIPS, plan_sampling, predict_image
-from ConfidenceSegLib.preprocessing import to_model_input
-from ConfidenceSegLib.resources import default_model_dir
-from ConfidenceSegLib.uncertainty import SUMMARY_KEYS
+from ConfidenceSegLib.annotation.datasets import load_dataset
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.inference import runner as inference
+from ConfidenceSegLib.inference.head_sampling import CHANNEL_DROPOUT, draw_dropout_masks
+from ConfidenceSegLib.inference.runner import TTA_FLIPS, plan_sampling, predict_image
+from ConfidenceSegLib.inference.uncertainty import SUMMARY_KEYS
+from ConfidenceSegLib.io.images import same_geometry
+from ConfidenceSegLib.io.resources import default_model_dir
+from ConfidenceSegLib.model.bundle import load_bundle
+from ConfidenceSegLib.model.preprocessing import to_model_input
 
 
 @pytest.fixture(scope="module")

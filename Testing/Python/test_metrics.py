@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ConfidenceSegLib import metrics
-from ConfidenceSegLib.errors import ConfidenceSegError
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.quality import metrics
 
 
 def test_dice_hand_values_and_empty_convention():

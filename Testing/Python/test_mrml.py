@@ -7,10 +7,10 @@ import SimpleITK as sitk
 from slicer import vtkMRMLScene
 from slicer_scene import load_seg_nrrd_in_scene
 
-from ConfidenceSegLib import mrml
-from ConfidenceSegLib.confidence import DEFAULT_LEVELS, Segment
-from ConfidenceSegLib.imageio import same_geometry
-from ConfidenceSegLib.segfile import write_segmentation
+from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS, Segment
+from ConfidenceSegLib.io.images import same_geometry
+from ConfidenceSegLib.io.segfile import write_segmentation
+from ConfidenceSegLib.slicer import mrml
 
 
 def _oblique_image() -> sitk.Image:

@@ -14,15 +14,15 @@ import pytest
 import SimpleITK as sitk
 from tiny_bundles import make_bundle, random_image
 
-from ConfidenceSegLib.bundle import update_config
+from ConfidenceSegLib.annotation.layers import CLASS_TAG
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.confidence import CLASS_TAG
-from ConfidenceSegLib.imageio import read_image, same_geometry
-from ConfidenceSegLib.inference import predict_image
-from ConfidenceSegLib.prediction_files import MAP_KINDS, QUALITY_TAGS, output_names
-from ConfidenceSegLib.quality import QualityRecord, assess_segment, fit_quality_model
-from ConfidenceSegLib.segfile import read_segmentation
-from ConfidenceSegLib.uncertainty import SUMMARY_KEYS
+from ConfidenceSegLib.inference.runner import predict_image
+from ConfidenceSegLib.inference.uncertainty import SUMMARY_KEYS
+from ConfidenceSegLib.io.images import read_image, same_geometry
+from ConfidenceSegLib.io.segfile import read_segmentation
+from ConfidenceSegLib.model.bundle import update_config
+from ConfidenceSegLib.outputs.prediction_files import MAP_KINDS, QUALITY_TAGS, output_names
+from ConfidenceSegLib.quality.fit import QualityRecord, assess_segment, fit_quality_model
 
 CLASSES = ["organ", "lesion"]
 

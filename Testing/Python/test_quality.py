@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from ConfidenceSegLib import metrics
-from ConfidenceSegLib.errors import ConfidenceSegError
-from ConfidenceSegLib.quality import (
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.quality import metrics
+from ConfidenceSegLib.quality.fit import (
     QualityRecord,
     assess_segment,
     baseline_confidence,

@@ -13,14 +13,14 @@ from PIL import Image
 from tiny_bundles import make_bundle
 
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.errors import ConfidenceSegError
-from ConfidenceSegLib.imageio import read_image
-from ConfidenceSegLib.metrics import dice
-from ConfidenceSegLib.overlay import BADGE_COLORS, OUTLINE_COLORS
-from ConfidenceSegLib.prediction_files import output_names
-from ConfidenceSegLib.quickstart import DEFAULT_OUT, fresh_folder
-from ConfidenceSegLib.resources import default_model_dir, resources_dir, sample_images
-from ConfidenceSegLib.segfile import read_segmentation
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.io.images import read_image
+from ConfidenceSegLib.io.resources import default_model_dir, resources_dir, sample_images
+from ConfidenceSegLib.io.segfile import read_segmentation
+from ConfidenceSegLib.jobs.quickstart import DEFAULT_OUT, fresh_folder
+from ConfidenceSegLib.outputs.overlay import BADGE_COLORS, OUTLINE_COLORS
+from ConfidenceSegLib.outputs.prediction_files import output_names
+from ConfidenceSegLib.quality.metrics import dice
 
 
 def test_fresh_folder_never_reuses_an_existing_one(tmp_path):

@@ -13,11 +13,11 @@ from conftest import dataset_dir
 from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.errors import ConfidenceSegError
-from ConfidenceSegLib.imageio import write_image
-from ConfidenceSegLib.resources import default_model_dir, sample_images
-from ConfidenceSegLib.review import CSV_COLUMNS, collect_inputs, review_order, run_review
-from ConfidenceSegLib.slicer_results import read_review_table
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.io.images import write_image
+from ConfidenceSegLib.io.resources import default_model_dir, sample_images
+from ConfidenceSegLib.outputs.review_table import CSV_COLUMNS, collect_inputs, review_order, run_review
+from ConfidenceSegLib.slicer.results import read_review_table
 
 
 def test_review_order_flagged_first_then_lowest_bound():

@@ -15,12 +15,13 @@ from slicer_scene import load_seg_nrrd_in_scene
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from ConfidenceSegLib import mrml, segfile  # noqa: E402
-from ConfidenceSegLib.confidence import CLASS_TAG, CONFIDENCE_TAG, STATUS_TAG, Segment  # noqa: E402
-from ConfidenceSegLib.datasets import load_dataset  # noqa: E402
-from ConfidenceSegLib.errors import ConfidenceSegError  # noqa: E402
-from ConfidenceSegLib.imageio import write_image  # noqa: E402
-from ConfidenceSegLib.slicer_annotation import (  # noqa: E402
+from ConfidenceSegLib.annotation.datasets import load_dataset  # noqa: E402
+from ConfidenceSegLib.annotation.layers import CLASS_TAG, CONFIDENCE_TAG, STATUS_TAG, Segment  # noqa: E402
+from ConfidenceSegLib.contract import ConfidenceSegError  # noqa: E402
+from ConfidenceSegLib.io import segfile  # noqa: E402
+from ConfidenceSegLib.io.images import write_image  # noqa: E402
+from ConfidenceSegLib.slicer import mrml  # noqa: E402
+from ConfidenceSegLib.slicer.annotation import (  # noqa: E402
     AnnotatedCase,
     annotated_classes,
     enforce_level_exclusivity,
@@ -30,8 +31,7 @@ from ConfidenceSegLib.slicer_annotation import (  # noqa: E402
     observe_segment_edits,
     select_or_create_level_segment,
 )
-from ConfidenceSegLib.slicer_io import image_from_volume, load_segmentation, load_volume, save_segmentation  # noqa: E402
-from ConfidenceSegLib.slicer_process import (  # noqa: E402
+from ConfidenceSegLib.slicer.process import (  # noqa: E402
     device_probe_command,
     find_report,
     missing_requirements,
@@ -40,7 +40,7 @@ from ConfidenceSegLib.slicer_process import (  # noqa: E402
     subprocess_environment,
     write_prediction_input,
 )
-from ConfidenceSegLib.slicer_results import (  # noqa: E402
+from ConfidenceSegLib.slicer.results import (  # noqa: E402
     BADGE_TAG,
     DICE_LOWER_BOUND_TAG,
     PREDICTED_DICE_TAG,
@@ -51,6 +51,12 @@ from ConfidenceSegLib.slicer_results import (  # noqa: E402
     read_review_table,
     segment_badges,
     setup_heatmap_display,
+)
+from ConfidenceSegLib.slicer.storage import (  # noqa: E402
+    image_from_volume,
+    load_segmentation,
+    load_volume,
+    save_segmentation,
 )
 
 
@@ -319,7 +325,7 @@ def test_progress_lines_are_parsed_and_other_output_ignored():
 
 
 def test_device_probe_runs_in_a_subprocess_from_any_folder(tmp_path):
-    from ConfidenceSegLib.devices import describe_device, pick_device
+    from ConfidenceSegLib.model.devices import describe_device, pick_device
 
     result = subprocess.run(device_probe_command(sys.executable), capture_output=True, text=True, timeout=120,
                             cwd=tmp_path, env=subprocess_environment({"PATH": "/usr/bin:/bin"}))
@@ -337,8 +343,8 @@ def tiny_bundle(folder):
     """A small, untrained model bundle (random weights): enough to run the real predict command."""
     import torch
 
-    from ConfidenceSegLib.bundle import FORMAT_VERSION, save_bundle
-    from ConfidenceSegLib.networks import ARCHITECTURE_NAME, build_network
+    from ConfidenceSegLib.model.bundle import FORMAT_VERSION, save_bundle
+    from ConfidenceSegLib.model.networks import ARCHITECTURE_NAME, build_network
 
     torch.manual_seed(0)
     architecture = {"name": ARCHITECTURE_NAME, "spatial_dims": 2, "in_channels": 1, "channels": [4, 8],

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ConfidenceSegLib.errors import ConfidenceSegError
-from ConfidenceSegLib.targets import make_target
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.training.targets import make_target
 
 # Rater fractions of 5 raters, one pixel each: 0, 1/5, ..., 5/5.
 FRACTIONS = np.array([[0.0, 0.2, 0.4, 0.6, 0.8, 1.0]], dtype=np.float32)

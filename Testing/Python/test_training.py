@@ -9,15 +9,15 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from ConfidenceSegLib.bundle import load_bundle
+from ConfidenceSegLib.annotation.datasets import load_dataset
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.datasets import load_dataset
-from ConfidenceSegLib.errors import ConfidenceSegError
-from ConfidenceSegLib.losses import ConfidenceLoss
-from ConfidenceSegLib.metrics import dice
-from ConfidenceSegLib.preprocessing import image_frames, to_image_grid, to_model_input
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.model.bundle import load_bundle
+from ConfidenceSegLib.model.preprocessing import image_frames, to_image_grid, to_model_input
+from ConfidenceSegLib.quality.metrics import dice
 from ConfidenceSegLib.training import TrainOptions, train_bundle
 from ConfidenceSegLib.training.data import default_input_size
+from ConfidenceSegLib.training.losses import ConfidenceLoss
 from ConfidenceSegLib.training.trainer import DEFAULT_ARCHITECTURE
 
 TINY_ARCHITECTURE = dict(DEFAULT_ARCHITECTURE, channels=[8, 16, 32], strides=[2, 2], head_channels=8)

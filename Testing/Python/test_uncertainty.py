@@ -7,9 +7,8 @@ import pytest
 import torch
 from scipy.special import expit
 
-from ConfidenceSegLib.head_sampling import draw_dropout_masks, head_halo, sample_head_logits
-from ConfidenceSegLib.networks import build_network
-from ConfidenceSegLib.uncertainty import (
+from ConfidenceSegLib.inference.head_sampling import draw_dropout_masks, head_halo, sample_head_logits
+from ConfidenceSegLib.inference.uncertainty import (
     SUMMARY_KEYS,
     ChunkAccumulator,
     MaskAgreement,
@@ -18,6 +17,7 @@ from ConfidenceSegLib.uncertainty import (
     entropy_from_probability,
     segment_summary,
 )
+from ConfidenceSegLib.model.networks import build_network
 
 
 def numpy_entropy(p: np.ndarray) -> np.ndarray:

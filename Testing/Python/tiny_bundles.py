@@ -8,8 +8,8 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from ConfidenceSegLib.bundle import load_bundle, save_bundle
-from ConfidenceSegLib.networks import build_network
+from ConfidenceSegLib.model.bundle import load_bundle, save_bundle
+from ConfidenceSegLib.model.networks import build_network
 
 
 def tiny_architecture(spatial_dims: int = 2) -> dict:

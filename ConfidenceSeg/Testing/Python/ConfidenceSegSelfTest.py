@@ -15,12 +15,12 @@ import qt
 import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleTest
 
-from ConfidenceSegLib import slicer_annotation
-from ConfidenceSegLib.datasets import load_dataset
-from ConfidenceSegLib.errors import ConfidenceSegError
-from ConfidenceSegLib.mrml import segment_tags
-from ConfidenceSegLib.resources import default_model_dir, sample_images
-from ConfidenceSegLib.slicer_results import BADGE_TAG
+from ConfidenceSegLib.annotation.datasets import load_dataset
+from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.io.resources import default_model_dir, sample_images
+from ConfidenceSegLib.slicer import annotation as slicer_annotation
+from ConfidenceSegLib.slicer.mrml import segment_tags
+from ConfidenceSegLib.slicer.results import BADGE_TAG
 
 PREDICTION_TIMEOUT_S = 300
 

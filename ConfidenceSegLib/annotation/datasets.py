@@ -1,0 +1,140 @@
+"""Datasets in the ``dataset.json`` format of ``../shared/data``.
+
+A dataset folder holds ``dataset.json`` (name, modality, classes, raters, cases[]) and the files
+it names. Each case has ``id``, ``subject`` (splits are by subject, never by frame), ``image`` and
+either ``labels: {class: path}`` (one annotator: confidence 1.0; a float label image is a
+confidence map in [0, 1], as exported from confidence-layered annotation) or ``raters: [path, ...]``
+(several raters of the dataset's single class: confidence = fraction of raters).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..contract import ConfidenceSegError
+from ..io.images import check_same_geometry, read_image
+from .layers import check_confidence_map, rater_fraction
+
+
+@dataclass(frozen=True)
+class Case:
+    """One image of a dataset with its annotations (paths are absolute)."""
+
+    id: str
+    subject: str
+    image_path: Path
+    label_paths: dict[str, Path] = field(default_factory=dict)
+    rater_paths: tuple[Path, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+    def read_image(self) -> sitk.Image:
+        return read_image(self.image_path)
+
+    def confidence_map(self, class_name: str, image: sitk.Image | None = None) -> np.ndarray:
+        """Per-pixel confidence of ``class_name`` (float32 in [0, 1]) on the image grid."""
+        image = image if image is not None else self.read_image()
+        if class_name in self.label_paths:
+            label = read_image(self.label_paths[class_name])
+            check_same_geometry(image, label, f"image of case {self.id}", f"label {self.label_paths[class_name]}")
+            array = sitk.GetArrayFromImage(label)
+            if np.issubdtype(array.dtype, np.floating):  # a confidence map (e.g. exported layered annotation)
+                check_confidence_map(array, f"label {self.label_paths[class_name]}")
+                return array.astype(np.float32)
+            return (array > 0).astype(np.float32)
+        if self.rater_paths:
+            return rater_fraction(self.read_rater_masks(image))
+        raise ConfidenceSegError(f"case {self.id} has no annotation of class {class_name!r}")
+
+    def read_rater_masks(self, image: sitk.Image | None = None) -> list[np.ndarray]:
+        """The raters' masks as bool arrays, checked against the image's geometry."""
+        image = image if image is not None else self.read_image()
+        masks = []
+        for path in self.rater_paths:
+            mask = read_image(path)
+            check_same_geometry(image, mask, f"image of case {self.id}", f"rater mask {path}")
+            masks.append(sitk.GetArrayFromImage(mask))
+        return [m > 0 for m in masks]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset folder: metadata plus its cases."""
+
+    root: Path
+    name: str
+    classes: tuple[str, ...]
+    cases: tuple[Case, ...]
+    metadata: dict
+
+    @property
+    def is_multi_rater(self) -> bool:
+        return any(case.rater_paths for case in self.cases)
+
+    def subjects(self) -> list[str]:
+        return sorted({case.subject for case in self.cases})
+
+    def cases_of_subjects(self, subjects) -> list[Case]:
+        wanted = set(subjects)
+        return [case for case in self.cases if case.subject in wanted]
+
+
+def load_dataset(folder: str | os.PathLike) -> Dataset:
+    """Read ``folder/dataset.json``; raise a clear error for a missing or malformed file."""
+    root = Path(folder)
+    index = root / "dataset.json"
+    if not index.is_file():
+        raise ConfidenceSegError(f"not a dataset folder: {index} not found")
+    try:
+        meta = json.loads(index.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfidenceSegError(f"corrupt dataset.json in {root}: {error}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("cases"), list):
+        raise ConfidenceSegError(f"{index} has no 'cases' list")
+    classes = tuple(meta.get("classes") or ())
+    if not classes:
+        raise ConfidenceSegError(f"{index} names no classes")
+    cases = tuple(_case_from_json(root, entry, classes, number) for number, entry in enumerate(meta["cases"]))
+    metadata = {key: value for key, value in meta.items() if key != "cases"}
+    return Dataset(root=root, name=str(meta.get("name", root.name)), classes=classes, cases=cases, metadata=metadata)
+
+
+def _case_from_json(root: Path, entry: dict, classes: tuple[str, ...], number: int) -> Case:
+    try:
+        case_id = str(entry["id"])
+        image = root / entry["image"]
+    except (KeyError, TypeError):
+        raise ConfidenceSegError(f"case #{number} in {root / 'dataset.json'} lacks 'id' or 'image'") from None
+    labels = {name: root / path for name, path in (entry.get("labels") or {}).items()}
+    raters = tuple(root / path for path in entry.get("raters") or ())
+    if raters and len(classes) != 1:
+        raise ConfidenceSegError(f"case {case_id}: rater masks need a dataset with exactly one class")
+    known = {"id", "subject", "image", "labels", "raters"}
+    return Case(id=case_id, subject=str(entry.get("subject", case_id)), image_path=image, label_paths=labels,
+                rater_paths=raters, extra={k: v for k, v in entry.items() if k not in known})
+
+
+def split_subjects(subjects: list[str], validation_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Split subjects (not frames) into training and validation, deterministically for ``seed``."""
+    subjects = sorted(subjects)
+    if len(subjects) < 2:
+        raise ConfidenceSegError("need at least 2 subjects to split into training and validation")
+    order = np.random.default_rng(seed).permutation(len(subjects))
+    n_validation = min(len(subjects) - 1, max(1, round(validation_fraction * len(subjects))))
+    validation = sorted(subjects[i] for i in order[:n_validation])
+    training = sorted(subjects[i] for i in order[n_validation:])
+    return training, validation
+
+
+def subject_folds(subjects: list[str], n_folds: int, seed: int) -> list[list[str]]:
+    """Partition subjects into ``n_folds`` disjoint folds (for cross-validation by subject)."""
+    subjects = sorted(subjects)
+    if n_folds < 2 or n_folds > len(subjects):
+        raise ConfidenceSegError(f"cannot make {n_folds} folds from {len(subjects)} subjects")
+    order = np.random.default_rng(seed).permutation(len(subjects))
+    return [sorted(subjects[i] for i in order[fold::n_folds]) for fold in range(n_folds)]

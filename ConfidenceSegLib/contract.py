@@ -1,0 +1,103 @@
+"""Names shared by the library, the command line, the overlay, the HTML report and the Slicer module.
+
+Every value here is part of an interface between stages or front ends (a file name, a tag key in
+a ``.seg.nrrd``, a key of the per-input JSON report, a badge and its colour), so it is defined
+once, here, and imported everywhere else. Standard library only: the Slicer module imports this
+before torch or any other dependency is installed. ``Testing/Python/test_contract.py`` fails if a
+badge colour or a tag key is written anywhere else.
+"""
+
+from __future__ import annotations
+
+
+class ConfidenceSegError(Exception):
+    """Bad input or a refused action, with a message meant for the user (no traceback needed)."""
+
+
+# --- prediction options ------------------------------------------------------------------------
+
+#: Uncertainty methods of ``--method`` (see :mod:`ConfidenceSegLib.inference.sampling`).
+METHODS = ("auto", "mcdropout", "ensemble", "tta", "none")
+#: Samples drawn when ``--samples`` is not given (or one per source when there are more sources).
+DEFAULT_SAMPLES = 10
+#: Compute devices of ``--device``; ``auto`` picks CUDA, then MPS, then CPU.
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+# --- uncertainty maps --------------------------------------------------------------------------
+
+#: Per-class maps that ``predict`` writes, in file order.
+MAP_KINDS = ("probability", "entropy", "mutual_information")
+#: Map shown as the heatmap unless the user picks another.
+DEFAULT_HEATMAP = "entropy"
+
+# --- segment tags (.seg.nrrd, MRML segments) ---------------------------------------------------
+
+CLASS_TAG = "ConfidenceSeg.Class"
+CONFIDENCE_TAG = "ConfidenceSeg.Confidence"
+PREDICTED_DICE_TAG = "ConfidenceSeg.PredictedDice"
+DICE_LOWER_BOUND_TAG = "ConfidenceSeg.DiceLowerBound"
+BADGE_TAG = "ConfidenceSeg.Badge"
+#: Segmentation review status tag written by Slicer's ``SetSegmentStatus``.
+STATUS_TAG = "Segmentation.Status"
+#: Status given to REVIEW segments (Slicer's "flagged").
+FLAGGED_STATUS = "flagged"
+#: Report key -> segment tag for the quality fields stored on a predicted segment.
+QUALITY_TAGS = {"predicted_dice": PREDICTED_DICE_TAG, "dice_lower_bound": DICE_LOWER_BOUND_TAG, "badge": BADGE_TAG}
+#: Every tag the library reads back from segments (vtkSegment cannot list its tags from Python).
+KNOWN_TAGS = (CLASS_TAG, CONFIDENCE_TAG, STATUS_TAG, *QUALITY_TAGS.values())
+
+# --- badges ------------------------------------------------------------------------------------
+
+PASS, REVIEW, ABSENT = "PASS", "REVIEW", "ABSENT"
+BADGES = (PASS, REVIEW, ABSENT)
+#: The word shown for a segment without a badge (the bundle has no quality model for its class).
+UNRATED = "UNRATED"
+#: Review order: flagged first, unrated last (review.csv, index.html, the Slicer Review table).
+BADGE_PRIORITY = {REVIEW: 0, ABSENT: 1, PASS: 2, None: 3}
+#: Badge colours (CSS hex) in the overlay, the HTML page and the Slicer panel.
+BADGE_COLORS = {PASS: "#1e8e3e", REVIEW: "#e8710a", ABSENT: "#6b7280", None: "#6b7280"}
+
+
+def badge_label(badge: str | None) -> str:
+    """The word on the badge: PASS, REVIEW, ABSENT, or UNRATED when there is no quality model."""
+    return badge or UNRATED
+
+
+def badge_color(badge: str | None) -> str:
+    return BADGE_COLORS.get(badge or None, BADGE_COLORS[None])
+
+
+# --- files -------------------------------------------------------------------------------------
+
+SEG_SUFFIX = ".seg.nrrd"
+MAP_SUFFIX = ".nrrd"
+REPORT_SUFFIX = ".json"
+OVERLAY_SUFFIX = "_overlay.png"
+REVIEW_CSV = "review.csv"
+REVIEW_HTML = "index.html"
+
+
+def map_file_name(stem: str, class_name: str, kind: str) -> str:
+    """``S_<class>_<kind>.nrrd``: one uncertainty map of one class."""
+    return f"{stem}_{class_name}_{kind}{MAP_SUFFIX}"
+
+
+def prediction_file_names(stem: str, classes: list[str] | tuple[str, ...]) -> list[str]:
+    """Every file ``predict`` writes for input stem ``S`` (for checking before any work starts)."""
+    return [f"{stem}{SEG_SUFFIX}", f"{stem}{REPORT_SUFFIX}"] + [
+        map_file_name(stem, name, kind) for name in classes for kind in MAP_KINDS]
+
+
+# --- the per-input JSON report (S.json) ---------------------------------------------------------
+
+#: Top-level keys of ``S.json``.
+REPORT_KEYS = ("input", "model", "method", "samples", "device", "timings", "classes", "segmentation")
+#: Quality fields of one class in ``S.json`` (also the segment tags above).
+QUALITY_KEYS = tuple(QUALITY_TAGS)
+#: Keys of one class in ``S.json``: presence, uncertainty summary, quality fields, map files.
+CLASS_REPORT_KEYS = ("present", "uncertainty", *QUALITY_KEYS, "files")
+
+# --- the batch QC table (review.csv) -----------------------------------------------------------
+
+#: Columns of ``review.csv``: one row per case and class, paths relative to the folder.
+REVIEW_COLUMNS = ("case", "class", *QUALITY_KEYS, "segmentation", *MAP_KINDS, "json")

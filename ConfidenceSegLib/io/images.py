@@ -1,0 +1,132 @@
+"""Image reading and writing with SimpleITK, keeping origin, spacing and direction.
+
+Arrays follow SimpleITK's order: ``(y, x)`` for 2D images, ``(z, y, x)`` for volumes and
+multi-frame stacks (a stack is a 3D image whose slices are frames). Physical coordinates are
+LPS, as in ITK and in Slicer's files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..contract import ConfidenceSegError
+from .safe_files import atomic_output
+
+#: Files SimpleITK reads that we accept (a folder is read as a DICOM series).
+IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
+                  ".tif", ".tiff", ".bmp", ".dcm")
+#: Relative tolerance for comparing two images' geometry.
+GEOMETRY_TOLERANCE = 1e-4
+
+
+def read_image(path: str | os.PathLike) -> sitk.Image:
+    """Read a 2D image, a multi-frame stack, a 3D volume or a DICOM series folder.
+
+    Raises :class:`ConfidenceSegError` naming the file when it is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfidenceSegError(f"file not found: {path}")
+    if path.is_dir():
+        return _read_dicom_series(path)
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
+        raise ConfidenceSegError(f"cannot read image {path}: corrupt or unsupported file ({reason})") from None
+
+
+def _read_dicom_series(folder: Path) -> sitk.Image:
+    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise ConfidenceSegError(f"no DICOM series found in folder {folder}")
+    if len(series_ids) > 1:
+        raise ConfidenceSegError(
+            f"folder {folder} holds {len(series_ids)} DICOM series; point to a folder with exactly one")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0]))
+    try:
+        return reader.Execute()
+    except RuntimeError as error:
+        raise ConfidenceSegError(f"cannot read DICOM series in {folder}: {error}") from None
+
+
+def as_scalar_image(image: sitk.Image, source: str = "image") -> sitk.Image:
+    """Return a single-channel float32 image; RGB(A) colour images become luminance.
+
+    Other channel counts are refused: a model takes one intensity channel.
+    """
+    channels = image.GetNumberOfComponentsPerPixel()
+    if channels in (3, 4):
+        rgb = sitk.GetArrayFromImage(image)[..., :3].astype(np.float32)
+        gray = sitk.GetImageFromArray(rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
+        gray.CopyInformation(image)
+        image = gray
+    elif channels != 1:
+        raise ConfidenceSegError(
+            f"{source} has {channels} channels per pixel; expected 1 (grayscale) or 3/4 (RGB/RGBA)")
+    return sitk.Cast(image, sitk.sitkFloat32)
+
+
+def image_from_array(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    """Wrap ``array`` (SimpleITK order) in an image with ``reference``'s geometry."""
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    if image.GetSize() != reference.GetSize():
+        raise ConfidenceSegError(
+            f"array of size {image.GetSize()} does not match the reference image size {reference.GetSize()}")
+    image.CopyInformation(reference)
+    return image
+
+
+def same_geometry(a: sitk.Image, b: sitk.Image) -> bool:
+    """True when two images share size, origin, spacing and direction (within a small tolerance)."""
+    if a.GetDimension() != b.GetDimension() or a.GetSize() != b.GetSize():
+        return False
+    scale = max(1.0, *np.abs(a.GetSpacing()))
+    return all(np.allclose(x, y, rtol=GEOMETRY_TOLERANCE, atol=GEOMETRY_TOLERANCE * scale) for x, y in (
+        (a.GetOrigin(), b.GetOrigin()), (a.GetSpacing(), b.GetSpacing()), (a.GetDirection(), b.GetDirection())))
+
+
+def describe_geometry(image: sitk.Image) -> str:
+    """A short human-readable geometry summary for error messages."""
+    fmt = lambda values: "(" + ", ".join(f"{v:g}" for v in values) + ")"  # noqa: E731
+    return f"size {image.GetSize()}, spacing {fmt(image.GetSpacing())}, origin {fmt(image.GetOrigin())}"
+
+
+def check_same_geometry(reference: sitk.Image, other: sitk.Image, reference_name: str, other_name: str) -> None:
+    """Raise a clear geometry-mismatch error when ``other`` is not on ``reference``'s grid."""
+    if not same_geometry(reference, other):
+        raise ConfidenceSegError(
+            f"geometry mismatch: {other_name} has {describe_geometry(other)} "
+            f"but {reference_name} has {describe_geometry(reference)}")
+
+
+def write_image(image: sitk.Image, path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Write an image atomically (compressed where the format allows); never clobbers silently."""
+    with atomic_output(path, overwrite) as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=True)
+
+
+def ijk_to_lps(image: sitk.Image) -> np.ndarray:
+    """4x4 matrix from voxel index (i, j, k) to LPS; a 2D image is a single slice at k = 0."""
+    dimension = image.GetDimension()
+    direction = np.eye(3)
+    direction[:dimension, :dimension] = np.reshape(image.GetDirection(), (dimension, dimension))
+    spacing = np.ones(3)
+    spacing[:dimension] = image.GetSpacing()
+    origin = np.zeros(3)
+    origin[:dimension] = image.GetOrigin()
+    matrix = np.eye(4)
+    matrix[:3, :3] = direction * spacing
+    matrix[:3, 3] = origin
+    return matrix
+
+
+def spatial_size_3d(image: sitk.Image) -> tuple[int, int, int]:
+    """(i, j, k) voxel counts, with k = 1 for a 2D image."""
+    size = tuple(image.GetSize())
+    return size + (1,) * (3 - len(size))

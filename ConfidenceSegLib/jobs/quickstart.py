@@ -1,0 +1,91 @@
+"""The quick start: the bundled model on a bundled sample image, with every output and an overlay.
+
+Runs exactly what ``confidenceseg predict`` runs (same inference and writers), then draws
+``S_overlay.png``. Without ``out`` the outputs go to a new folder ``confidenceseg-quickstart``
+in the current folder (``confidenceseg-quickstart-2``, ``-3``, ... when it exists), so running
+the quick start again never touches earlier results; an explicit ``out`` may exist, but files
+in it are replaced only with ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io.images import read_image
+from ..io.resources import default_model_dir, sample_images
+from ..io.safe_files import check_can_write
+from ..model.bundle import load_bundle, read_config
+from ..outputs.overlay import badge_label, write_overlay
+from ..outputs.prediction_files import output_stem
+from ..outputs.review_table import OVERLAY_SUFFIX, case_outputs, predict_case
+
+DEFAULT_OUT = "confidenceseg-quickstart"
+
+
+@dataclass
+class QuickstartResult:
+    """Where the quick start wrote its outputs, and the ``predict`` report it wrote."""
+
+    out_dir: Path
+    case: str
+    report: dict
+
+    @property
+    def json_path(self) -> Path:
+        return self.out_dir / f"{self.case}.json"
+
+    @property
+    def overlay_path(self) -> Path:
+        return self.out_dir / f"{self.case}{OVERLAY_SUFFIX}"
+
+
+def fresh_folder(base: Path) -> Path:
+    """``base`` if it does not exist, else the first of ``base-2``, ``base-3``, ... that does not."""
+    candidate, number = base, 1
+    while candidate.exists():
+        number += 1
+        candidate = base.with_name(f"{base.name}-{number}")
+    return candidate
+
+
+def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLike | None = None,
+                   model: str | os.PathLike | None = None, overwrite: bool = False, method: str = "auto",
+                   samples: int | None = None, device: str = "auto") -> QuickstartResult:
+    """Predict ``image`` (default: first bundled sample) with ``model`` (default: bundled) into ``out``."""
+    model_dir = Path(model) if model else default_model_dir()
+    image_path = Path(image) if image else sample_images()[0]
+    out_dir = Path(out) if out else fresh_folder(Path.cwd() / DEFAULT_OUT)
+    case = output_stem(image_path)
+    classes = read_config(model_dir)["classes"]
+    picture = read_image(image_path)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        check_can_write([out_dir / name for name in case_outputs(case, classes)], overwrite)
+        report, layers = predict_case(load_bundle(model_dir), picture, image_path, out_dir, case, method=method,
+                                      samples=samples, device=device, overwrite=overwrite)
+        title = f"{image_path.name} · model {model_dir.name} · {report['method']}, {report['samples']} samples"
+        write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", picture, layers, overwrite, title=title)
+    except BaseException:
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+    return QuickstartResult(out_dir, case, report)
+
+
+def badge_summary(report: dict) -> list[str]:
+    """One readable line per class: badge, predicted Dice and lower bound."""
+    width = max(len(name) for name in report["classes"])
+    lines = []
+    for name, result in report["classes"].items():
+        dice, bound = result.get("predicted_dice"), result.get("dice_lower_bound")
+        if result.get("badge") == "ABSENT":
+            detail = "not found in this image"
+        elif dice is None:
+            detail = "no quality model in this bundle (no predicted Dice)"
+        else:
+            detail = f"predicted Dice {dice:.2f}, lower bound {'n/a' if bound is None else f'{bound:.2f}'}"
+        lines.append(f"{name:<{width}}  {badge_label(result.get('badge')):<7} {detail}")
+    return lines

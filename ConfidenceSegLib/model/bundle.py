@@ -1,0 +1,140 @@
+"""Model bundles: a folder with ``config.json`` and one ``.safetensors`` file per ensemble member.
+
+Weights are loaded with safetensors (no pickle, so loading never executes code). ``config.json``
+(format version :data:`FORMAT_VERSION`) holds:
+
+- ``architecture``: network settings for :func:`~ConfidenceSegLib.model.networks.build_network`;
+- ``classes``: class names, in output-channel order;
+- ``preprocessing``: ``spatial_dims``, ``input_size`` (2D models: frames are resized to it,
+  SimpleITK order (y, x)), ``spacing`` and ``roi_size`` (3D models: resampling and sliding window),
+  ``intensity`` (normalisation, e.g. ``{"method": "zscore"}``);
+- ``label_mode``: how the model was trained (``mode``, ``threshold``, ``ignore_band``);
+- ``members``: weight file names; ``training``: data summary and command; ``metrics``:
+  validation metrics; ``quality``: the calibrated quality model (added by calibration).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..contract import ConfidenceSegError
+from ..io.safe_files import give_default_permissions, write_text_atomic
+from .networks import ConfidenceSegNet, build_network
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+REQUIRED_KEYS = ("format_version", "architecture", "classes", "preprocessing", "members")
+
+
+@dataclass
+class ModelBundle:
+    """A loaded bundle: its folder, its config and one network per ensemble member (on CPU, eval mode)."""
+
+    path: Path
+    config: dict
+    members: list[ConfidenceSegNet]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.config["classes"])
+
+    @property
+    def spatial_dims(self) -> int:
+        return int(self.config["preprocessing"]["spatial_dims"])
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """Read and check a bundle's ``config.json`` (clear errors for a missing file, a newer format, ...)."""
+    folder = Path(path)
+    config_path = folder / CONFIG_NAME
+    if not folder.is_dir():
+        raise ConfidenceSegError(f"model bundle not found: {folder} is not a folder")
+    if not config_path.is_file():
+        raise ConfidenceSegError(f"model bundle {folder} is incomplete: {CONFIG_NAME} is missing")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfidenceSegError(f"corrupt {config_path}: {error}") from None
+    missing = [key for key in REQUIRED_KEYS if key not in config]
+    if missing:
+        raise ConfidenceSegError(f"{config_path} lacks {', '.join(missing)}")
+    version = config["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ConfidenceSegError(
+            f"model bundle {folder} has format version {version}, newer than this ConfidenceSeg supports "
+            f"({FORMAT_VERSION}); update ConfidenceSeg")
+    return config
+
+
+def load_bundle(path: str | os.PathLike) -> ModelBundle:
+    """Load a bundle's config and every member's weights (safetensors only)."""
+    folder = Path(path)
+    config = read_config(folder)
+    members = []
+    for name in config["members"]:
+        weights_path = folder / name
+        if not weights_path.is_file():
+            raise ConfidenceSegError(f"model bundle {folder} is incomplete: weight file {name} is missing")
+        network = build_network(config["architecture"], len(config["classes"]))
+        try:
+            state = load_file(str(weights_path))
+        except Exception as error:
+            raise ConfidenceSegError(f"cannot read weights {weights_path}: {error}") from None
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as error:
+            raise ConfidenceSegError(
+                f"weights {weights_path} do not fit the architecture in {CONFIG_NAME} "
+                f"({len(config['classes'])} classes): {str(error).splitlines()[0]}") from None
+        members.append(network.eval())
+    if not members:
+        raise ConfidenceSegError(f"model bundle {folder} lists no weight files")
+    return ModelBundle(path=folder, config=config, members=members)
+
+
+def save_bundle(path: str | os.PathLike, config: dict, members: list[torch.nn.Module], overwrite: bool = False) -> None:
+    """Write a bundle folder atomically: built in a temporary folder beside it, then renamed.
+
+    An existing folder is replaced only with ``overwrite``.
+    """
+    folder = Path(path)
+    if folder.exists() and not overwrite:
+        raise ConfidenceSegError(f"output exists: {folder} (pass --overwrite to replace it)")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    config = dict(config, format_version=FORMAT_VERSION,
+                  members=[f"member_{index}.safetensors" for index in range(len(members))])
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    give_default_permissions(staging)
+    try:
+        for name, member in zip(config["members"], members, strict=True):
+            state = {key: value.detach().cpu().contiguous() for key, value in member.state_dict().items()}
+            save_file(state, str(staging / name))
+            give_default_permissions(staging / name)
+        (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        if folder.exists():
+            backup = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            folder.rename(backup)
+            staging.rename(folder)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def update_config(path: str | os.PathLike, updates: dict) -> dict:
+    """Merge ``updates`` into a bundle's config.json atomically (e.g. a recalibrated quality model)."""
+    folder = Path(path)
+    config = read_config(folder)
+    config.update(updates)
+    write_text_atomic(folder / CONFIG_NAME, json.dumps(config, indent=2) + "\n", overwrite=True)
+    return config

@@ -1,0 +1,64 @@
+"""Segmentation networks built from MONAI, shaped for cheap MC-dropout sampling.
+
+:class:`ConfidenceSegNet` is a deterministic MONAI ``UNet`` backbone that returns full-resolution
+features, followed by a small head holding all the dropout. MC-dropout samples re-run only the
+head on the cached features, so the backbone runs once per image, and the samples of a batch
+run as one batched head call. Outputs are per-class logits (independent sigmoids: structures
+may overlap).
+"""
+
+from __future__ import annotations
+
+import torch
+from monai.networks.nets import UNet
+from torch import nn
+
+from ..contract import ConfidenceSegError
+
+ARCHITECTURE_NAME = "ConfidenceSegNet"
+
+
+class ConfidenceSegNet(nn.Module):
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int,
+                 channels: tuple[int, ...] = (16, 32, 64, 128), strides: tuple[int, ...] = (2, 2, 2),
+                 num_res_units: int = 1, head_channels: int = 16, dropout: float = 0.2):
+        super().__init__()
+        if spatial_dims not in (2, 3):
+            raise ConfidenceSegError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+        conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
+        drop = nn.Dropout2d if spatial_dims == 2 else nn.Dropout3d
+        self.backbone = UNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=head_channels,
+                             channels=tuple(channels), strides=tuple(strides), num_res_units=num_res_units)
+        self.head = nn.Sequential(
+            nn.PReLU(), drop(dropout), conv(head_channels, head_channels, 3, padding=1),
+            nn.PReLU(), drop(dropout), conv(head_channels, out_channels, 1))
+
+    def features(self, image: torch.Tensor) -> torch.Tensor:
+        """Deterministic full-resolution features (no dropout here)."""
+        return self.backbone(image)
+
+    def head_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-class logits from features; stochastic when dropout is enabled."""
+        return self.head(features)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head_logits(self.features(image))
+
+
+def build_network(architecture: dict, n_classes: int) -> ConfidenceSegNet:
+    """Network from a bundle's ``architecture`` config (see :mod:`ConfidenceSegLib.model.bundle`)."""
+    if architecture.get("name") != ARCHITECTURE_NAME:
+        raise ConfidenceSegError(f"unknown architecture {architecture.get('name')!r} (expected {ARCHITECTURE_NAME})")
+    keys = ("spatial_dims", "in_channels", "channels", "strides", "num_res_units", "head_channels", "dropout")
+    missing = [k for k in keys if k not in architecture]
+    if missing:
+        raise ConfidenceSegError(f"architecture config lacks {', '.join(missing)}")
+    return ConfidenceSegNet(out_channels=n_classes, **{k: architecture[k] for k in keys})
+
+
+def enable_mc_dropout(model: nn.Module) -> None:
+    """Evaluation mode everywhere except dropout layers, which keep sampling."""
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.train()

@@ -1,0 +1,53 @@
+"""Calibrating a bundle's quality model on labelled cases (``confidenceseg calibrate``, end of ``train``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ..annotation.datasets import Case, Dataset, load_dataset
+from ..contract import ConfidenceSegError
+from ..model.bundle import ModelBundle, load_bundle, update_config
+from .evaluation import REFERENCE_THRESHOLD, common_classes, predict_labelled
+from .fit import QualityRecord, fit_quality_model
+from .metrics import dice
+
+
+def collect_records(bundle: ModelBundle, cases: Sequence[Case], classes: Sequence[str], device=None,
+                    method: str = "auto", samples: int | None = None,
+                    show_progress: bool = True) -> tuple[list[QualityRecord], dict]:
+    """Predict each case; one record per annotated class (summary + true Dice), and the prediction settings."""
+    records, settings = [], {}
+    for labelled in predict_labelled(bundle, cases, classes, device, method, samples, show_progress):
+        settings = {"method": labelled.prediction.method, "samples": labelled.prediction.samples}
+        for class_prediction in labelled.prediction.classes:
+            reference = labelled.references.get(class_prediction.name)
+            if reference is not None:
+                true_dice = dice(class_prediction.mask, reference > REFERENCE_THRESHOLD)
+                records.append(QualityRecord(class_prediction.name, labelled.case.subject,
+                                             dict(class_prediction.summary), true_dice))
+    return records, settings
+
+
+def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os.PathLike,
+                     cases: Sequence[Case] | None = None, alpha: float = 0.1, threshold: float = 0.8,
+                     device=None, method: str = "auto", samples: int | None = None,
+                     show_progress: bool = True) -> dict:
+    """Fit the quality model on ``cases`` (default: all of ``dataset``) and store it in the bundle's config.
+
+    The cases should be held out from training (e.g. the validation subjects). Returns the ``"quality"``
+    entry written into ``config.json``.
+    """
+    dataset = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    cases = list(dataset.cases if cases is None else cases)
+    if not cases:
+        raise ConfidenceSegError(f"no labelled cases to calibrate on in dataset {dataset.name}")
+    bundle = load_bundle(bundle_path)
+    records, settings = collect_records(bundle, cases, common_classes(bundle, dataset), device, method, samples,
+                                        show_progress)
+    quality = fit_quality_model(records, alpha=alpha, threshold=threshold)
+    quality["prediction"] = settings
+    quality["calibration_data"] = {"dataset": dataset.name, "n_cases": len(cases),
+                                   "n_subjects": len({case.subject for case in cases})}
+    update_config(bundle_path, {"quality": quality})
+    return quality

@@ -1,0 +1,160 @@
+"""Prediction on labelled cases, and the quality evaluation behind ``confidenceseg evaluate``.
+
+The reference of a class is its confidence map (:meth:`Case.confidence_map`) binarised at > 0.5: the
+annotator's mask, or the strict majority of raters. True Dice follows :func:`metrics.dice` (both empty = 1).
+Ranking metrics (AURC, e-AURC, AUROC, Spearman, MAE, coverage, PASS) are computed over the segments
+predicted present; segments predicted absent are counted separately (``absent``: how many, and the
+fraction whose reference is empty too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..annotation.datasets import Case, Dataset
+from ..contract import ConfidenceSegError
+from ..model.bundle import ModelBundle
+from . import metrics
+from .fit import assess_segment, baseline_confidence, is_absent
+
+#: Reference foreground: confidence (annotator mask or rater fraction) above this.
+REFERENCE_THRESHOLD = 0.5
+
+
+@dataclass
+class LabelledPrediction:
+    """One case's prediction with each evaluated class's reference confidence map (image grid)."""
+
+    case: Case
+    prediction: object  # inference.Prediction
+    references: dict[str, np.ndarray]
+
+
+def common_classes(bundle: ModelBundle, dataset: Dataset) -> list[str]:
+    """Classes the model predicts and the dataset annotates (in the model's order)."""
+    classes = [name for name in bundle.classes if name in dataset.classes]
+    if not classes:
+        raise ConfidenceSegError(f"the model's classes ({', '.join(bundle.classes)}) and the dataset's "
+                                 f"({', '.join(dataset.classes)}) have nothing in common")
+    return classes
+
+
+def predict_labelled(bundle: ModelBundle, cases: Sequence[Case], classes: Sequence[str], device=None,
+                     method: str = "auto", samples: int | None = None,
+                     show_progress: bool = True) -> Iterator[LabelledPrediction]:
+    """Run ``inference.predict_image`` on each case and pair it with its references."""
+    from ..inference.runner import predict_image  # heavy import, only needed here
+
+    for case in tqdm(cases, desc="predicting", unit="case", disable=not show_progress):
+        image = case.read_image()
+        prediction = predict_image(bundle, image, method=method, samples=samples, device=device)
+        references = {name: case.confidence_map(name, image) for name in classes
+                      if name in case.label_paths or case.rater_paths}
+        yield LabelledPrediction(case, prediction, references)
+
+
+def segment_rows(labelled: LabelledPrediction,
+                 quality_config: dict | None) -> list[tuple[dict, metrics.CalibrationBins]]:
+    """Per class of one case: a row (true Dice, quality assessment of method and baseline, soft scores)
+    and the class's calibration bins."""
+    rows = []
+    for class_prediction in labelled.prediction.classes:
+        reference = labelled.references.get(class_prediction.name)
+        if reference is None:
+            continue
+        summary = class_prediction.summary
+        bins = metrics.calibration_bins(class_prediction.probability, reference)
+        row = {"case": labelled.case.id, "subject": labelled.case.subject, "class": class_prediction.name,
+               "true_dice": metrics.dice(class_prediction.mask, reference > REFERENCE_THRESHOLD),
+               **assess_segment(quality_config, class_prediction.name, summary),
+               "baseline": assess_segment(quality_config, class_prediction.name, summary, baseline=True),
+               "baseline_confidence": baseline_confidence(summary),
+               "ece": metrics.expected_calibration_error(bins),
+               "uncertainty": {key: float(value) for key, value in summary.items()}}
+        if labelled.case.rater_paths:
+            row["qubiq_soft_dice"] = metrics.qubiq_soft_dice(class_prediction.probability, reference)
+        rows.append((row, bins))
+    return rows
+
+
+def _ranking_metrics(confidence, true, predicted, lower, badges, threshold: float) -> dict:
+    result = {"spearman": metrics.spearman(confidence, true),
+              "auroc_dice_below_threshold": metrics.failure_auroc(confidence, true, threshold),
+              "aurc": metrics.aurc(confidence, true), "e_aurc": metrics.e_aurc(confidence, true)}
+    if predicted is not None:
+        result.update(mae_predicted_dice=metrics.mean_absolute_error(predicted, true),
+                      lower_bound_coverage=metrics.lower_bound_coverage(lower, true),
+                      pass_rate=metrics.pass_rate(badges),
+                      pass_precision=metrics.pass_precision(badges, true, threshold))
+    return result
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def class_metrics(rows: list[dict], pooled_bins: metrics.CalibrationBins | None, threshold: float) -> dict:
+    """Per-class summary: mean Dice, the method's and the baselines' failure-detection metrics."""
+    true_all = [row["true_dice"] for row in rows]
+    absent = [row for row in rows if is_absent(row["uncertainty"])]
+    present = [row for row in rows if not is_absent(row["uncertainty"])]
+    true = [row["true_dice"] for row in present]
+    result = {"n_cases": len(rows), "n_present": len(present), "mean_dice": _mean(true_all),
+              "absent": {"n": len(absent),
+                         "reference_empty_fraction": _mean([float(row["true_dice"] == 1.0) for row in absent])}}
+    assessed = [row for row in present if row["predicted_dice"] is not None]
+    if assessed and len(assessed) == len(present):
+        predicted = [row["predicted_dice"] for row in present]
+        result["method"] = _ranking_metrics(predicted, true, predicted, [row["dice_lower_bound"] for row in present],
+                                            [row["badge"] for row in present], threshold)
+        baseline_predicted = [row["baseline"]["predicted_dice"] for row in present]
+        result["baseline_mean_entropy"] = _ranking_metrics(
+            [row["baseline_confidence"] for row in present], true, baseline_predicted,
+            [row["baseline"]["dice_lower_bound"] for row in present], [row["baseline"]["badge"] for row in present],
+            threshold)
+    else:  # no quality model for this class: rank by the raw scores only
+        result["method"] = None
+        result["baseline_mean_entropy"] = _ranking_metrics(
+            [row["baseline_confidence"] for row in present], true, None, None, None, threshold)
+    result["raw_mean_pairwise_dice"] = _ranking_metrics(
+        [row["uncertainty"]["mean_pairwise_dice"] for row in present], true, None, None, None, threshold)
+    result["ece_mean"] = _mean(row["ece"] for row in rows)
+    result["ece_pooled"] = metrics.expected_calibration_error(pooled_bins) if pooled_bins is not None else None
+    if any("qubiq_soft_dice" in row for row in rows):
+        result["qubiq_soft_dice_mean"] = _mean(row.get("qubiq_soft_dice") for row in rows)
+    return result
+
+
+@dataclass
+class Evaluation:
+    """Everything ``evaluate`` writes: per-segment rows, per-class metrics and pooled calibration bins."""
+
+    rows: list[dict]
+    classes: dict[str, dict]
+    bins: dict[str, metrics.CalibrationBins]
+    prediction_settings: dict
+
+
+def evaluate_cases(bundle: ModelBundle, dataset: Dataset, cases: Sequence[Case], device=None,
+                   method: str = "auto", samples: int | None = None, show_progress: bool = True) -> Evaluation:
+    """Predict every case, assess each segment with the bundle's quality model, and compute the metrics."""
+    if not cases:
+        raise ConfidenceSegError(f"dataset {dataset.name} has no cases to evaluate")
+    classes = common_classes(bundle, dataset)
+    quality_config = bundle.config.get("quality")
+    threshold = float((quality_config or {}).get("threshold", metrics.GOOD_DICE))
+    rows, bins, settings = [], {}, {}
+    for labelled in predict_labelled(bundle, cases, classes, device, method, samples, show_progress):
+        settings = {"method": labelled.prediction.method, "samples": labelled.prediction.samples,
+                    "device": labelled.prediction.device}
+        for row, case_bins in segment_rows(labelled, quality_config):
+            rows.append(row)
+            bins[row["class"]] = bins[row["class"]] + case_bins if row["class"] in bins else case_bins
+    per_class = {name: class_metrics([row for row in rows if row["class"] == name], bins.get(name), threshold)
+                 for name in classes}
+    return Evaluation(rows=rows, classes=per_class, bins=bins, prediction_settings=settings)

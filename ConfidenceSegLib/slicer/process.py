@@ -1,0 +1,111 @@
+"""Running ``confidenceseg predict`` in a background process for the Slicer module.
+
+The module never runs the model in the GUI process: it writes the input image, starts
+``python -m ConfidenceSegLib predict ... --progress json`` (Slicer's ``PythonSlicer``), reads the
+progress lines (contract 4) and loads the report (contract 3) when the process ends. This module
+holds the parts of that flow that need no Qt: command lines, environment, progress parsing,
+finding the report, checking Python requirements.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from ..contract import ConfidenceSegError
+from ..io.images import write_image
+from .storage import image_from_volume
+
+#: Folder that holds the ``ConfidenceSegLib`` package (added to the subprocess's PYTHONPATH).
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+METHODS = ("auto", "mcdropout", "ensemble", "tta", "none")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICE_PROBE = ("from ConfidenceSegLib.model.devices import describe_device, pick_device; "
+                "print(describe_device(pick_device('auto')))")
+
+
+def predict_command(python: str, model: str | os.PathLike, image: str | os.PathLike, out_dir: str | os.PathLike,
+                    method: str = "auto", samples: int = 0, device: str = "auto") -> list[str]:
+    """The ``predict`` command line; ``samples`` 0 keeps the model's default."""
+    if method not in METHODS:
+        raise ConfidenceSegError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if device not in DEVICES:
+        raise ConfidenceSegError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    command = [python, "-m", "ConfidenceSegLib", "predict", "--model", str(model), "--input", str(image),
+               "--out", str(out_dir), "--method", method, "--device", device, "--progress", "json"]
+    return command + (["--samples", str(int(samples))] if samples else [])
+
+
+def device_probe_command(python: str) -> list[str]:
+    """A command that prints the device ``auto`` picks (e.g. ``cuda (NVIDIA H100 ...)``)."""
+    return [python, "-c", DEVICE_PROBE]
+
+
+def subprocess_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for the subprocess: ``ConfidenceSegLib`` importable, unbuffered output."""
+    env = dict(os.environ if base is None else base)
+    paths = [str(PACKAGE_PARENT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    fraction: float
+    message: str
+
+
+def parse_progress(line: str) -> Progress | None:
+    """A ``--progress json`` line as :class:`Progress`; None for any other output line."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+        return Progress(str(record["stage"]), min(1.0, max(0.0, float(record["fraction"]))),
+                        str(record.get("message", "")))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def write_prediction_input(volume_node, folder: str | os.PathLike) -> Path:
+    """Write a volume node as ``folder/<safe node name>.nrrd`` (2D for a one-slice image); return the path."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", volume_node.GetName()).strip("_") or "image"
+    path = Path(folder) / f"{stem}.nrrd"
+    write_image(image_from_volume(volume_node), path)
+    return path
+
+
+def find_report(out_dir: str | os.PathLike) -> Path:
+    """The ``predict`` report (``S.json``) in a fresh output folder of one prediction."""
+    reports = []
+    for path in sorted(Path(out_dir).glob("*.json")):
+        try:
+            if "segmentation" in json.loads(path.read_text(encoding="utf-8")):
+                reports.append(path)
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            continue
+    if len(reports) != 1:
+        raise ConfidenceSegError(f"expected one prediction report in {out_dir}, found {len(reports)}")
+    return reports[0]
+
+
+def missing_requirements(requirements_file: str | os.PathLike) -> list[str]:
+    """Lines of a requirements file whose distribution is not installed (versions not compared)."""
+    missing = []
+    for line in Path(requirements_file).read_text(encoding="utf-8").splitlines():
+        requirement = line.split("#")[0].strip()
+        if not requirement:
+            continue
+        name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+        try:
+            metadata.version(name)
+        except metadata.PackageNotFoundError:
+            missing.append(requirement)
+    return missing

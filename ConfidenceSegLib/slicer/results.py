@@ -1,0 +1,268 @@
+"""Prediction results in a Slicer scene: heatmaps, badges, review status and batch QC tables.
+
+The logic behind the Segment and Review sections of the ConfidenceSeg module. Functions take the
+scene or nodes they work on (no global scene, no Qt). Results are the files written by
+``confidenceseg predict`` (``S.json``, ``S.seg.nrrd``, ``S_<class>_<map>.nrrd``) and the
+``review.csv`` of ``confidenceseg review``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..annotation.layers import CLASS_TAG
+from ..contract import ConfidenceSegError
+from ..io.safe_files import write_text_atomic
+from .mrml import segment_tags
+from .storage import load_segmentation, load_volume
+
+BADGE_TAG = "ConfidenceSeg.Badge"
+PREDICTED_DICE_TAG = "ConfidenceSeg.PredictedDice"
+DICE_LOWER_BOUND_TAG = "ConfidenceSeg.DiceLowerBound"
+#: Colour of each badge in the module panel (CSS names).
+BADGE_COLORS = {"PASS": "#2e7d32", "REVIEW": "#c62828", "ABSENT": "#757575"}
+#: ID that Slicer gives its Inferno colour table (loaded at startup from its ColorFiles).
+INFERNO_NODE_ID = "vtkMRMLColorTableNodeFileInferno.txt"
+INFERNO_NAME = "Inferno"
+HEATMAP_MAPS = ("entropy", "mutual_information", "probability")
+
+
+def _slicer():
+    import slicer  # Slicer's own module inside Slicer, the slicer-core wheel outside
+
+    return slicer
+
+
+# --- heatmap -----------------------------------------------------------------------------------
+
+def inferno_color_node(scene, color_logic=None):
+    """Slicer's Inferno colour table node.
+
+    3D Slicer loads it at startup. Where the scene lacks it (the ``slicer-core`` wheel ships no
+    colour files), the same table (matplotlib's inferno, as in Slicer's ``Inferno.txt``) is written
+    as a Slicer colour file and loaded with ``color_logic``.
+    """
+    node = scene.GetNodeByID(INFERNO_NODE_ID) or scene.GetFirstNode(INFERNO_NAME, "vtkMRMLColorTableNode")
+    if node is not None:
+        return node
+    if color_logic is None:
+        raise ConfidenceSegError("the Inferno colour table is not in the scene; pass the colour logic to load it")
+    node = color_logic.LoadColorFile(str(_inferno_color_file()), INFERNO_NAME)
+    if node is None:
+        raise ConfidenceSegError("the colour logic could not load the Inferno colour table")
+    node.SetName(INFERNO_NAME)
+    return node
+
+
+def _inferno_color_file() -> Path:
+    from matplotlib import colormaps
+
+    rgba = (colormaps["inferno"].resampled(256)(range(256)) * 255).round().astype(int)
+    lines = [f"{index} inferno{index:03d} {r} {g} {b} {a}" for index, (r, g, b, a) in enumerate(rgba)]
+    path = Path(tempfile.gettempdir()) / "ConfidenceSeg-colors" / "Inferno.txt"
+    path.parent.mkdir(exist_ok=True)
+    write_text_atomic(path, "# Inferno (matplotlib), Slicer colour table format\n" + "\n".join(lines) + "\n",
+                      overwrite=True)
+    return path
+
+
+def setup_heatmap_display(volume_node, color_node, lower_threshold: float = 0.1):
+    """Show an uncertainty map (values in [0, 1]) as a heatmap: Inferno colours, window/level fixed
+    to 0..1, values below ``lower_threshold`` transparent (so certain areas stay clear)."""
+    if not 0.0 <= lower_threshold < 1.0:
+        raise ConfidenceSegError(f"heatmap threshold must lie in [0, 1), got {lower_threshold}")
+    display = volume_node.GetDisplayNode()
+    if display is None:
+        volume_node.CreateDefaultDisplayNodes()
+        display = volume_node.GetDisplayNode()
+    display.SetAndObserveColorNodeID(color_node.GetID())
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(0.0, 1.0)
+    display.AutoThresholdOff()
+    display.SetThreshold(lower_threshold, 1.0)
+    display.ApplyThresholdOn()
+    display.SetInterpolate(False)
+    return display
+
+
+# --- badges ------------------------------------------------------------------------------------
+
+@dataclass
+class Badge:
+    """The quality badge of one predicted class."""
+
+    class_name: str
+    badge: str | None
+    predicted_dice: float | None
+    dice_lower_bound: float | None
+
+    @property
+    def color(self) -> str:
+        return BADGE_COLORS.get(self.badge or "", "#000000")
+
+    def text(self) -> str:
+        """``fetal_head: PASS (Dice 0.93, >= 0.88)``; without a quality model: ``no quality model``."""
+        if self.badge is None:
+            return f"{self.class_name}: no quality model"
+        if self.predicted_dice is None:
+            return f"{self.class_name}: {self.badge}"
+        bound = "" if self.dice_lower_bound is None else f", >= {self.dice_lower_bound:.2f}"
+        return f"{self.class_name}: {self.badge} (Dice {self.predicted_dice:.2f}{bound})"
+
+
+def badge_text(badges: list[Badge]) -> str:
+    """Text for a slice view corner annotation: one line per class."""
+    return "\n".join(badge.text() for badge in badges)
+
+
+def _optional_float(value) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+def segment_badges(segmentation_node) -> list[Badge]:
+    """Badges read from the segments' tags (class, badge, predicted Dice, lower bound)."""
+    segmentation = segmentation_node.GetSegmentation()
+    badges = []
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment = segmentation.GetNthSegment(index)
+        tags = segment_tags(segment)
+        badges.append(Badge(tags.get(CLASS_TAG, segment.GetName()), tags.get(BADGE_TAG) or None,
+                            _optional_float(tags.get(PREDICTED_DICE_TAG)),
+                            _optional_float(tags.get(DICE_LOWER_BOUND_TAG))))
+    return badges
+
+
+def flag_review_segments(segmentation_node) -> list[str]:
+    """Set the Segmentation status "flagged" on every segment whose badge is REVIEW; return their IDs."""
+    logic = _slicer().vtkSlicerSegmentationsModuleLogic
+    segmentation = segmentation_node.GetSegmentation()
+    flagged = []
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment = segmentation.GetNthSegment(index)
+        if segment_tags(segment, (BADGE_TAG,)).get(BADGE_TAG) == "REVIEW":
+            logic.SetSegmentStatus(segment, logic.Flagged)
+            flagged.append(segmentation.GetNthSegmentID(index))
+    return flagged
+
+
+# --- predict outputs ---------------------------------------------------------------------------
+
+@dataclass
+class LoadedPrediction:
+    """Nodes created from one ``predict`` result."""
+
+    report: dict
+    volume_node: object
+    segmentation_node: object
+    heatmap_nodes: dict[str, object] = field(default_factory=dict)  # class name -> map volume node
+    badges: list[Badge] = field(default_factory=list)
+
+
+def read_prediction_report(json_path: str | os.PathLike) -> dict:
+    """Read a ``predict`` report (``S.json``) with a clear error for a missing or malformed file."""
+    path = Path(json_path)
+    if not path.is_file():
+        raise ConfidenceSegError(f"prediction report not found: {path}")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfidenceSegError(f"corrupt prediction report {path}: {error}") from None
+    if not isinstance(report, dict) or not isinstance(report.get("classes"), dict) or "segmentation" not in report:
+        raise ConfidenceSegError(f"{path} is not a ConfidenceSeg prediction report (no 'classes'/'segmentation')")
+    return report
+
+
+def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatmap: str = "entropy",
+                    color_logic=None, lower_threshold: float = 0.1) -> LoadedPrediction:
+    """Load a ``predict`` result: segmentation (REVIEW segments flagged), one heatmap per class, badges.
+
+    Without ``volume_node`` the report's input image is loaded too.
+    """
+    if heatmap not in HEATMAP_MAPS:
+        raise ConfidenceSegError(f"unknown heatmap {heatmap!r}; choose one of {', '.join(HEATMAP_MAPS)}")
+    json_path = Path(json_path)
+    report = read_prediction_report(json_path)
+    folder = json_path.parent
+    stem = report["segmentation"].removesuffix(".seg.nrrd")
+    if volume_node is None:
+        image_path = Path(report["input"])
+        if not image_path.is_absolute() and (folder / image_path).is_file():
+            image_path = folder / image_path  # a relative input that the JSON's folder resolves
+        volume_node = load_volume(scene, image_path, stem)
+    segmentation_node = load_segmentation(scene, folder / report["segmentation"], f"{stem} segmentation")
+    segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+    flag_review_segments(segmentation_node)
+    color_node = inferno_color_node(scene, color_logic)
+    heatmaps = {}
+    for class_name, info in report["classes"].items():
+        map_file = (info.get("files") or {}).get(heatmap)
+        if map_file:
+            node = load_volume(scene, folder / map_file, f"{stem} {class_name} {heatmap}")
+            setup_heatmap_display(node, color_node, lower_threshold)
+            heatmaps[class_name] = node
+    badges = [Badge(name, info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"))
+              for name, info in report["classes"].items()]
+    return LoadedPrediction(report, volume_node, segmentation_node, heatmaps, badges)
+
+
+# --- batch QC table ----------------------------------------------------------------------------
+
+REVIEW_COLUMNS = ("case", "class", "predicted_dice", "dice_lower_bound", "badge")
+_BADGE_ORDER = {"REVIEW": 0, "ABSENT": 1, "PASS": 2}
+
+
+@dataclass
+class ReviewRow:
+    """One (case, class) row of a batch QC ``review.csv``."""
+
+    case: str
+    class_name: str
+    predicted_dice: float | None
+    dice_lower_bound: float | None
+    badge: str | None
+    report_path: Path
+    paths: dict[str, str] = field(default_factory=dict)
+
+
+def _report_path(folder: Path, case: str, paths: dict[str, str]) -> Path:
+    """The case's ``predict`` report: a ``.json`` path column, else ``<case>.json`` (flat or in a case folder)."""
+    for value in paths.values():
+        if value.endswith(".json"):
+            return folder / value
+    flat = folder / f"{case}.json"
+    return flat if flat.is_file() else folder / case / f"{case}.json"
+
+
+def read_review_table(folder: str | os.PathLike) -> list[ReviewRow]:
+    """Rows of ``folder/review.csv``: REVIEW, ABSENT, PASS, unrated; within a badge the lowest Dice
+    lower bound (then predicted Dice) first."""
+    folder = Path(folder)
+    path = folder / "review.csv"
+    if not path.is_file():
+        raise ConfidenceSegError(f"not a batch QC folder: {path} not found")
+    with path.open(newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file)
+        missing = [c for c in REVIEW_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ConfidenceSegError(f"{path} lacks the column(s) {', '.join(missing)}")
+        rows = []
+        for record in reader:
+            paths = {k: v for k, v in record.items() if k not in REVIEW_COLUMNS and k and v}
+            try:
+                rows.append(ReviewRow(record["case"], record["class"], _optional_float(record["predicted_dice"]),
+                                      _optional_float(record["dice_lower_bound"]), record["badge"] or None,
+                                      _report_path(folder, record["case"], paths), paths))
+            except ValueError:
+                raise ConfidenceSegError(f"{path}, case {record['case']}: Dice values must be numbers") from None
+
+    def order(row: ReviewRow):  # as ``confidenceseg review`` writes it; unknown numbers after known ones
+        bound, dice = row.dice_lower_bound, row.predicted_dice
+        return (_BADGE_ORDER.get(row.badge or "", len(_BADGE_ORDER)), 2.0 if bound is None else bound,
+                2.0 if dice is None else dice, row.case, row.class_name)
+
+    return sorted(rows, key=order)
