@@ -15,45 +15,15 @@ from __future__ import annotations
 import colorsys
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..contract import ConfidenceSegError
-
-CLASS_TAG = "ConfidenceSeg.Class"
-CONFIDENCE_TAG = "ConfidenceSeg.Confidence"
-#: Segmentation review status tag written by Slicer's ``SetSegmentStatus``.
-STATUS_TAG = "Segmentation.Status"
+from ..contract import CLASS_TAG, CONFIDENCE_TAG, ConfidenceSegError
+from ..io.segments import Segment
 
 #: Default annotation levels: name -> confidence. ``possible`` lies below the default training
 #: threshold (0.6), so it only counts for soft or weighted training.
 DEFAULT_LEVELS: dict[str, float] = {"certain": 1.0, "likely": 0.75, "possible": 0.5}
-
-
-@dataclass
-class Segment:
-    """One segment of a segmentation: a bool mask on the reference image grid plus metadata.
-
-    ``mask`` is in SimpleITK array order ((y, x) for 2D, (z, y, x) for 3D). ``tags`` are free
-    ``key -> value`` strings (keys without ``:``, values without ``|``, as ``.seg.nrrd`` requires).
-    """
-
-    name: str
-    mask: np.ndarray
-    color: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    tags: dict[str, str] = field(default_factory=dict)
-    status: str | None = None
-    id: str | None = None
-
-    @property
-    def class_name(self) -> str | None:
-        return self.tags.get(CLASS_TAG)
-
-    @property
-    def confidence(self) -> float | None:
-        value = self.tags.get(CONFIDENCE_TAG)
-        return None if value is None else float(value)
 
 
 def validate_levels(levels: Sequence[float]) -> list[float]:

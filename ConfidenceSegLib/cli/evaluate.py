@@ -13,7 +13,7 @@ from ..model.bundle import load_bundle
 from ..outputs import plots
 from ..quality import metrics
 from ..quality.evaluation import evaluate_cases
-from ..quality.fit import is_absent
+from ..quality.features import is_absent
 from .options import add_prediction_options
 
 PLOT_KINDS = ("risk_coverage", "predicted_vs_true", "reliability")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..inference.runner import DEFAULT_SAMPLES, METHODS
-from ..model.devices import DEVICE_CHOICES
+from ..contract import DEFAULT_SAMPLES, DEVICE_CHOICES, METHODS
 
 
 def add_prediction_options(parser: argparse.ArgumentParser) -> None:

@@ -7,9 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..contract import ConfidenceSegError
-from ..inference.runner import predict_image
-from ..io.safe_files import check_can_write
+from ..contract import REPORT_SUFFIX
 from ..jobs.progress import ProgressReporter, StopRequested
 from .options import add_prediction_options
 
@@ -50,41 +48,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def predict_files(args: argparse.Namespace, reporter: ProgressReporter) -> int:
-    from ..io.images import read_image
+    from ..io.inputs import check_inputs
+    from ..io.safe_files import check_output_folder, output_folder
+    from ..jobs.predict_job import PredictionSettings, output_names, predict_input
     from ..model.bundle import load_bundle, read_config
-    from ..outputs.prediction_files import output_names, output_stem, write_prediction_outputs
 
     inputs = [Path(path) for path in args.input]
-    stems = [output_stem(path) for path in inputs]
-    duplicates = sorted({stem for stem in stems if stems.count(stem) > 1})
-    if duplicates:
-        raise ConfidenceSegError(f"several inputs would write the same outputs: {', '.join(duplicates)}")
-    missing = [str(path) for path in inputs if not path.exists()]
-    if missing:
-        raise ConfidenceSegError(f"file not found: {', '.join(missing)}")
-    classes = read_config(args.model)["classes"]
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfidenceSegError(f"--out {out_dir} is a file, not a folder")
-    if out_dir.is_dir():
-        check_can_write([out_dir / name for stem in stems for name in output_names(stem, classes)], args.overwrite)
+    stems = check_inputs(inputs)
+    check_output_folder(args.out, output_names(stems, read_config(args.model)["classes"]), args.overwrite)
     reporter("load", 0.0, f"loading model {args.model}")
     bundle = load_bundle(args.model)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = PredictionSettings(args.method, args.samples, args.device)
+    settings.check(len(bundle.members))
     count = len(inputs)
-    for number, (path, stem) in enumerate(zip(inputs, stems, strict=True)):
-        reporter("read", number / count, f"reading {path}")
-        image = read_image(path)
-        prediction = predict_image(bundle, image, args.method, args.samples, args.device,
-                                   progress=reporter.scaled((number + 0.05) / count, (number + 0.8) / count))
-        report = write_prediction_outputs(prediction, bundle, out_dir, stem, path, args.overwrite,
-                                          progress=reporter.scaled((number + 0.8) / count, (number + 1) / count),
-                                          finalize=reporter.uninterruptible)
-        if reporter.json_lines:
-            reporter("done" if number + 1 == count else "input done", (number + 1) / count,
-                     f"wrote {out_dir / (stem + '.json')}")
-        else:
-            print(f"wrote {out_dir / (stem + '.json')}: {describe(report)}")
+    with output_folder(args.out) as out_dir:
+        for number, (path, stem) in enumerate(zip(inputs, stems, strict=True)):
+            written = predict_input(bundle, path, out_dir, settings, args.overwrite, reporter,
+                                    span=(number / count, (number + 1) / count), stem=stem)
+            json_path = out_dir / f"{stem}{REPORT_SUFFIX}"
+            if reporter.json_lines:
+                reporter("done" if number + 1 == count else "input done", (number + 1) / count, f"wrote {json_path}")
+            else:
+                print(f"wrote {json_path}: {describe(written.report)}")
     return 0
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..contract import DEVICE_CHOICES
 from ..jobs.quickstart import DEFAULT_OUT, badge_summary, run_quickstart
-from ..model.devices import DEVICE_CHOICES
 
 
 def register(subparsers) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..outputs.review_table import run_review
+from ..jobs.review import run_review
 from .options import add_prediction_options
 
 

@@ -6,8 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from ..contract import ConfidenceSegError
-from ..model.devices import DEVICE_CHOICES
+from ..contract import DEVICE_CHOICES, ConfidenceSegError
 from ..training import TrainOptions, train_bundle
 from ..training.targets import LABEL_MODES
 from ..training.trainer import (

@@ -1,21 +1,4 @@
-"""Running a model bundle on an image: segmentation, uncertainty maps and per-segment summaries.
-
-Inputs: a 2D image, a multi-frame stack (a 3D image given to a 2D model runs frame by frame,
-frames batched) or a 3D volume (3D model: MONAI sliding-window inference).
-
-Methods (``--method``) and samples (``--samples``, default :data:`DEFAULT_SAMPLES` = 10, or one
-per source when there are more sources):
-
-- ``auto``: ``ensemble`` when the bundle has several members, else ``mcdropout`` (no TTA: flips
-  cost one backbone run each, while MC dropout only re-runs the head).
-- ``mcdropout``: the first member with its head's channel dropout active.
-- ``ensemble``: every member; with as many samples as members each runs once, deterministically;
-  with more, the samples are spread over the members (10 over 3 members: 4, 3, 3), each drawing
-  MC-dropout samples (an ensemble of MC-dropout networks).
-- ``tta``: the first member on the image and its in-plane flips (x, y, both: 4 variants, in 2D
-  and 3D), samples spread over the flips as for ``ensemble``.
-- ``none``: one deterministic prediction of the first member (entropy is that of its probability;
-  mutual information is 0).
+"""Running a sampling plan on frames or a volume, sharing work between samples, streaming statistics.
 
 MC-dropout masks are drawn once per run with a fixed seed, so results are reproducible and each
 sample is the same thinned network on every frame, slab and window.
@@ -40,174 +23,36 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-import SimpleITK as sitk
 import torch
-import torch.nn.functional as F
-from monai.inferers import sliding_window_inference
 
 from ..contract import ConfidenceSegError
 from ..model.bundle import ModelBundle
-from ..model.devices import describe_device, pick_device
-from ..model.preprocessing import image_frames, normalize_intensity, to_image_grid, to_model_input
+from ..model.preprocessing import sliding_window, to_image_grid, to_model_input, volume_to_model_input
 from .head_sampling import draw_dropout_masks, head_halo, sample_head_logits
-from .uncertainty import ChunkAccumulator, MaskAgreement, entropy_from_probability, segment_summary
+from .sampling import SamplingPlan
+from .uncertainty import ChunkAccumulator, MaskAgreement, entropy_from_probability
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("auto", "mcdropout", "ensemble", "tta", "none")
-DEFAULT_SAMPLES = 10
-#: In-plane flips used by TTA (tensor dims counted from the end: -1 = x, -2 = y).
-TTA_FLIPS = ((), (-1,), (-2,), (-2, -1))
 #: Frames of a stack per chunk (2D models) and z-slices per slab (3D models).
 FRAME_BATCH = 4
 SLAB_DEPTH = 16
 #: Samples x voxels per head call (bounds the head's intermediate memory).
 HEAD_VOXEL_BUDGET = 1 << 19  # measured fastest on CPU (smaller chunks stay in cache)
-SLIDING_WINDOW_BATCH = 2
-SLIDING_WINDOW_OVERLAP = 0.25
 SEED = 0
-
-#: progress(stage, fraction 0..1, message); may raise to stop the run between batches.
-Progress = Callable[[str, float, str], None]
-
-
-@dataclass
-class ClassPrediction:
-    name: str
-    mask: np.ndarray
-    probability: np.ndarray
-    entropy: np.ndarray
-    mutual_information: np.ndarray
-    summary: dict[str, float]
-
-
-@dataclass
-class Prediction:
-    image: sitk.Image
-    method: str
-    samples: int
-    device: str
-    timings: dict[str, float]
-    classes: list[ClassPrediction]
-
-
-@dataclass(frozen=True)
-class SamplingPlan:
-    """Which (member, flip) sources run, and how many samples each draws.
-
-    With one sample per source the sources run deterministically; with more samples than sources
-    every source draws MC-dropout samples.
-    """
-
-    method: str
-    sources: tuple[tuple[int, tuple[int, ...]], ...]
-    counts: tuple[int, ...]
-
-    @property
-    def samples(self) -> int:
-        return sum(self.counts)
-
-    @property
-    def stochastic(self) -> bool:
-        return self.samples > len(self.sources)
-
-
-def plan_sampling(n_members: int, method: str = "auto", samples: int | None = None) -> SamplingPlan:
-    """Resolve ``method`` and ``samples`` for a bundle with ``n_members`` members (see module doc)."""
-    if method not in METHODS:
-        raise ConfidenceSegError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if samples is not None and samples < 1:
-        raise ConfidenceSegError(f"--samples must be at least 1, got {samples}")
-    if method == "auto":
-        method = "ensemble" if n_members > 1 else "mcdropout"
-    if method == "none":
-        if samples not in (None, 1):
-            raise ConfidenceSegError(f"--method none makes a single prediction; --samples {samples} does not apply")
-        return SamplingPlan("none", ((0, ()),), (1,))
-    if method == "ensemble" and n_members < 2:
-        raise ConfidenceSegError("--method ensemble needs a bundle with several members; this one has 1 "
-                                 "(use mcdropout)")
-    sources = {"mcdropout": ((0, ()),),
-               "ensemble": tuple((member, ()) for member in range(n_members)),
-               "tta": tuple((0, flip) for flip in TTA_FLIPS)}[method]
-    count = samples or max(DEFAULT_SAMPLES, len(sources))
-    if method == "mcdropout" and count < 2:
-        raise ConfidenceSegError("MC dropout needs at least 2 samples (use --method none for one prediction)")
-    if count < len(sources):
-        raise ConfidenceSegError(f"--method {method} needs at least {len(sources)} samples (one per "
-                                 f"{'member' if method == 'ensemble' else 'flip'}), got {count}")
-    share, extra = divmod(count, len(sources))
-    return SamplingPlan(method, sources, tuple(share + (index < extra) for index in range(len(sources))))
-
-
-def check_input(bundle: ModelBundle, image: sitk.Image, source: str = "input image") -> np.ndarray:
-    """The image's frames (N, H, W) float32 after checking it suits the bundle's model."""
-    in_channels = bundle.config["architecture"].get("in_channels", 1)
-    if in_channels != 1:
-        raise ConfidenceSegError(f"model {bundle.path} expects {in_channels} input channels; "
-                                 "ConfidenceSeg feeds one intensity channel")
-    array = image_frames(image, source)
-    if bundle.spatial_dims == 3 and image.GetDimension() != 3:
-        raise ConfidenceSegError(f"{source} is 2D but model {bundle.path} is a 3D model; give it a 3D volume")
-    if bundle.spatial_dims == 3 and min(array.shape) < 2:
-        raise ConfidenceSegError(f"{source} has size {image.GetSize()}: too thin for 3D model {bundle.path}")
-    return array
-
-
-def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", samples: int | None = None,
-                  device: str | torch.device | None = None, progress: Progress | None = None) -> Prediction:
-    """Segment ``image`` with uncertainty (contract 1); all arrays on the image grid, SimpleITK order."""
-    started = time.perf_counter()
-    plan = plan_sampling(len(bundle.members), method, samples)
-    array = check_input(bundle, image)
-    runner = _Runner(bundle, plan, device if isinstance(device, torch.device) else pick_device(device or "auto"),
-                     progress or (lambda stage, fraction, message: None))
-    with torch.inference_mode():
-        if bundle.spatial_dims == 2:
-            maps, agreement = runner.frames(array)
-        else:
-            maps, agreement = runner.volume(array, tuple(reversed(image.GetSpacing())))
-    inferred = time.perf_counter()
-    if image.GetDimension() == 2:
-        maps = {key: value[:, 0] for key, value in maps.items()}
-    voxel_size = float(np.prod(image.GetSpacing()))
-    stack = bundle.spatial_dims == 2 and image.GetDimension() == 3
-    classes = []
-    for index, name in enumerate(bundle.classes):
-        probability = maps["probability"][index]
-        mask = probability >= 0.5
-        summary = segment_summary(mask, probability, maps["entropy"][index], maps["mutual_information"][index],
-                                  agreement.summary(index), voxel_size, in_plane=stack)
-        classes.append(ClassPrediction(name, mask, probability, maps["entropy"][index],
-                                       maps["mutual_information"][index], summary))
-    finished = time.perf_counter()
-    timings = {"inference_s": inferred - started, "summary_s": finished - inferred, "total_s": finished - started}
-    return Prediction(image=image, method=plan.method, samples=plan.samples, device=describe_device(runner.device),
-                      timings=timings, classes=classes)
-
-
-def _to_image_grid(tensor: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Model-grid maps (N, C, *spatial) -> image grid: bilinear for frames, trilinear for volumes."""
-    if len(shape) == 2:
-        return to_image_grid(tensor, shape)
-    if tuple(tensor.shape[2:]) != tuple(shape):
-        tensor = F.interpolate(tensor, size=tuple(shape), mode="trilinear", align_corners=False)
-    return tensor.clamp(0.0, 1.0)
 
 
 def _flip(tensor: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return tensor.flip(dims) if dims else tensor
 
 
-class _Runner:
+class SampleRunner:
     """Runs a sampling plan chunk by chunk on one device, halving batches / moving to CPU on CUDA OOM."""
 
-    def __init__(self, bundle: ModelBundle, plan: SamplingPlan, device: torch.device, progress: Progress):
+    def __init__(self, bundle: ModelBundle, plan: SamplingPlan, device: torch.device, progress):
+        """``progress(stage, fraction, message)`` is called after every chunk (it may raise to stop)."""
         self.bundle = bundle
         self.plan = plan
         self.progress = progress
@@ -274,12 +119,12 @@ class _Runner:
 
     def _maps_from_model_grid(self, mean_probability: torch.Tensor, expected_entropy: torch.Tensor,
                               shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
-        probability = _to_image_grid(mean_probability, shape)
+        probability = to_image_grid(mean_probability, shape)
         entropy = entropy_from_probability(probability)
         if self.plan.samples == 1:
             information = torch.zeros_like(entropy)
         else:
-            information = (entropy - _to_image_grid(expected_entropy, shape)).clamp_min_(0.0)
+            information = (entropy - to_image_grid(expected_entropy, shape)).clamp_min_(0.0)
         return {"probability": probability, "entropy": entropy, "mutual_information": information}
 
     def frames(self, frames: np.ndarray) -> tuple[dict[str, np.ndarray], MaskAgreement]:
@@ -320,13 +165,7 @@ class _Runner:
         The volume is normalised as a whole and resampled to the bundle's ``spacing`` ((z, y, x) mm)
         when it has one; the backbone runs once per source with sliding windows of ``roi_size``.
         """
-        preprocessing = self.bundle.config["preprocessing"]
-        x = normalize_intensity(volume.reshape(1, volume.shape[0], -1), preprocessing.get("intensity", {}))
-        x = x.reshape(1, 1, *volume.shape)
-        target = preprocessing.get("spacing")
-        if target:
-            size = [max(2, round(n * s / t)) for n, s, t in zip(volume.shape, spacing, target, strict=True)]
-            x = F.interpolate(x, size=size, mode="trilinear", align_corners=False)
+        x = volume_to_model_input(volume, spacing, self.bundle.config["preprocessing"])
         while True:
             try:
                 return self._volume_on_device(x.to(self.device), volume.shape)
@@ -339,9 +178,8 @@ class _Runner:
         groups = self._groups()
         for done, (member_index, sources) in enumerate(groups.items()):
             flips = [self.plan.sources[source][1] for source in sources]
-            batch = sliding_window_inference(
-                torch.cat([_flip(x, f) for f in flips]), roi_size, SLIDING_WINDOW_BATCH,
-                self.bundle.members[member_index].features, overlap=SLIDING_WINDOW_OVERLAP, mode="gaussian")
+            batch = sliding_window(torch.cat([_flip(x, f) for f in flips]), roi_size,
+                                   self.bundle.members[member_index].features)
             for source, source_features in zip(sources, batch.split(1), strict=True):
                 features[source] = source_features
             self.progress("features", (done + 1) / len(groups), f"backbone {done + 1} of {len(groups)}")

@@ -1,4 +1,8 @@
-"""Safe output files: atomic writes that never clobber a user's file silently."""
+"""Safe output files: checks before any work, atomic writes that never clobber a user's file silently.
+
+Every command that writes into an output folder calls :func:`check_output_folder` before any
+compute and creates the folder with :func:`output_folder`, so a failed run leaves no empty folder.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,47 @@ def check_can_write(paths: Iterable[str | os.PathLike], overwrite: bool = False)
             raise ConfidenceSegError(f"output exists: {path} (pass --overwrite to replace it)")
         if not path.parent.is_dir():
             raise ConfidenceSegError(f"output folder does not exist: {path.parent}")
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_output_folder(out_dir: str | os.PathLike, names: Iterable[str], overwrite: bool = False) -> None:
+    """The one pre-flight check of an output folder, before any work: it is a folder (or can be
+    created), it is writable, and none of ``names`` exists in it unless ``overwrite``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfidenceSegError(f"--out {out_dir} is a file, not a folder")
+    existing = _nearest_existing(out_dir)
+    if not existing.is_dir():
+        raise ConfidenceSegError(f"cannot create output folder {out_dir}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfidenceSegError(f"output folder {existing} is not writable")
+    if out_dir.is_dir():
+        check_can_write([out_dir / name for name in names], overwrite)
+
+
+@contextlib.contextmanager
+def output_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Create ``out_dir`` (and missing parents) for a run; if the run fails and leaves the folder
+    empty, remove what this created, so a failed run leaves nothing behind."""
+    out_dir = Path(out_dir)
+    created = []
+    for folder in reversed([out_dir, *out_dir.parents]):
+        if not folder.exists():
+            created.append(folder)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        yield out_dir
+    except BaseException:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only succeeds when empty
+        raise
 
 
 def give_default_permissions(path: Path) -> None:

@@ -16,12 +16,10 @@ import numpy as np
 import SimpleITK as sitk
 import slicerio
 
-from ..annotation.layers import Segment
-from ..contract import ConfidenceSegError
+from ..contract import SEG_SUFFIX, ConfidenceSegError
 from .images import ijk_to_lps, spatial_size_3d
 from .safe_files import atomic_output
-
-SEG_SUFFIX = ".seg.nrrd"
+from .segments import Segment
 
 
 def _to_ijk(mask: np.ndarray) -> np.ndarray:

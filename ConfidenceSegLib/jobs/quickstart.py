@@ -1,6 +1,6 @@
 """The quick start: the bundled model on a bundled sample image, with every output and an overlay.
 
-Runs exactly what ``confidenceseg predict`` runs (same inference and writers), then draws
+Runs exactly what ``confidenceseg predict`` runs (:func:`~.predict_job.predict_input`), then draws
 ``S_overlay.png``. Without ``out`` the outputs go to a new folder ``confidenceseg-quickstart``
 in the current folder (``confidenceseg-quickstart-2``, ``-3``, ... when it exists), so running
 the quick start again never touches earlier results; an explicit ``out`` may exist, but files
@@ -13,13 +13,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io.images import read_image
+from ..contract import ABSENT, OVERLAY_SUFFIX, REPORT_SUFFIX, badge_label
+from ..io.inputs import check_inputs
 from ..io.resources import default_model_dir, sample_images
-from ..io.safe_files import check_can_write
+from ..io.safe_files import check_output_folder, output_folder
 from ..model.bundle import load_bundle, read_config
-from ..outputs.overlay import badge_label, write_overlay
-from ..outputs.prediction_files import output_stem
-from ..outputs.review_table import OVERLAY_SUFFIX, case_outputs, predict_case
+from ..outputs.overlay import write_overlay
+from .predict_job import PredictionSettings, output_names, predict_input
 
 DEFAULT_OUT = "confidenceseg-quickstart"
 
@@ -34,7 +34,7 @@ class QuickstartResult:
 
     @property
     def json_path(self) -> Path:
-        return self.out_dir / f"{self.case}.json"
+        return self.out_dir / f"{self.case}{REPORT_SUFFIX}"
 
     @property
     def overlay_path(self) -> Path:
@@ -57,21 +57,17 @@ def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLik
     model_dir = Path(model) if model else default_model_dir()
     image_path = Path(image) if image else sample_images()[0]
     out_dir = Path(out) if out else fresh_folder(Path.cwd() / DEFAULT_OUT)
-    case = output_stem(image_path)
-    classes = read_config(model_dir)["classes"]
-    picture = read_image(image_path)
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        check_can_write([out_dir / name for name in case_outputs(case, classes)], overwrite)
-        report, layers = predict_case(load_bundle(model_dir), picture, image_path, out_dir, case, method=method,
-                                      samples=samples, device=device, overwrite=overwrite)
+    (case,) = check_inputs([image_path])
+    check_output_folder(out_dir, output_names([case], read_config(model_dir)["classes"], overlay=True), overwrite)
+    bundle = load_bundle(model_dir)
+    settings = PredictionSettings(method, samples, device)
+    settings.check(len(bundle.members))
+    with output_folder(out_dir):
+        written = predict_input(bundle, image_path, out_dir, settings, overwrite, stem=case)
+        report = written.report
         title = f"{image_path.name} · model {model_dir.name} · {report['method']}, {report['samples']} samples"
-        write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", picture, layers, overwrite, title=title)
-    except BaseException:
-        if created and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        raise
+        write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", written.image, written.overlay_layers(), overwrite,
+                      title=title)
     return QuickstartResult(out_dir, case, report)
 
 
@@ -81,7 +77,7 @@ def badge_summary(report: dict) -> list[str]:
     lines = []
     for name, result in report["classes"].items():
         dice, bound = result.get("predicted_dice"), result.get("dice_lower_bound")
-        if result.get("badge") == "ABSENT":
+        if result.get("badge") == ABSENT:
             detail = "not found in this image"
         elif dice is None:
             detail = "no quality model in this bundle (no predicted Dice)"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..contract import ConfidenceSegError
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+from ..contract import DEVICE_CHOICES, ConfidenceSegError
 
 
 def mps_available() -> bool:

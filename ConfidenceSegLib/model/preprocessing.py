@@ -1,9 +1,13 @@
-"""Between the image grid and the model's input grid, shared by training and inference.
+"""Between the image grid and the model's input grid, shared by training and inference (2D and 3D).
 
 2D models see frames: a 2D image is one frame, a multi-frame stack (3D image) is one frame per
 slice. Each frame is normalised on its own (``zscore``: zero mean, unit standard deviation) and
 resized to the bundle's ``input_size`` (y, x) with antialiased bilinear interpolation; model
 outputs go back to the image grid with bilinear interpolation of probabilities.
+
+3D models see volumes: normalised as a whole, resampled trilinearly to the bundle's ``spacing``
+((z, y, x) mm) when it has one, and run with MONAI sliding windows of ``roi_size``
+(:func:`sliding_window`, the settings below); outputs go back with trilinear interpolation.
 """
 
 from __future__ import annotations
@@ -14,11 +18,16 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
+from monai.inferers import sliding_window_inference
 
 from ..contract import ConfidenceSegError
 from ..io.images import as_scalar_image
 
 INTENSITY_METHODS = ("zscore",)
+#: Sliding-window inference of 3D models (training validation and prediction alike).
+SLIDING_WINDOW_BATCH = 2
+SLIDING_WINDOW_OVERLAP = 0.25
+SLIDING_WINDOW_MODE = "gaussian"
 
 
 def image_frames(image: sitk.Image, source: str = "image") -> np.ndarray:
@@ -63,9 +72,12 @@ def resize(tensor: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
 
 
-def to_image_grid(probabilities: torch.Tensor, frame_shape: Sequence[int]) -> torch.Tensor:
-    """Model-grid probabilities (N, C, h, w) -> image grid (N, C, H, W), clamped to [0, 1]."""
-    return resize(probabilities, frame_shape).clamp_(0.0, 1.0)
+def to_image_grid(probabilities: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """Model-grid maps -> image grid, clamped to [0, 1]: (N, C, h, w) -> (N, C, H, W) bilinear for
+    frames, (N, C, d, h, w) -> (N, C, D, H, W) trilinear for volumes."""
+    if len(shape) == 2:
+        return resize(probabilities, shape).clamp_(0.0, 1.0)
+    return resample_volume(probabilities, shape).clamp_(0.0, 1.0)
 
 
 def confidence_to_model_grid(confidence: np.ndarray, input_size: Sequence[int]) -> torch.Tensor:
@@ -74,3 +86,38 @@ def confidence_to_model_grid(confidence: np.ndarray, input_size: Sequence[int]) 
     shape = tensor.shape
     flat = tensor.reshape(-1, 1, *shape[-2:])
     return resize(flat, input_size).clamp_(0.0, 1.0).reshape(*shape[:-2], *[int(s) for s in input_size])
+
+
+# --- volumes (3D models) -------------------------------------------------------------------------
+
+def spacing_zyx(image: sitk.Image) -> list[float]:
+    """Voxel spacing in array order (z, y, x), mm."""
+    return [float(s) for s in reversed(image.GetSpacing())]
+
+
+def model_grid_size(shape: Sequence[int], spacing: Sequence[float], target: Sequence[float] | None) -> list[int]:
+    """(Z, Y, X) voxels on the model grid: ``shape`` resampled from ``spacing`` to ``target`` (mm)."""
+    if not target:
+        return [int(n) for n in shape]
+    return [max(2, round(n * s / t)) for n, s, t in zip(shape, spacing, target, strict=True)]
+
+
+def resample_volume(tensor: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Trilinear resampling of (N, C, Z, Y, X) to ``size`` (Z, Y, X)."""
+    size = [int(s) for s in size]
+    if list(tensor.shape[-3:]) == size:
+        return tensor
+    return F.interpolate(tensor, size=size, mode="trilinear", align_corners=False)
+
+
+def volume_to_model_input(volume: np.ndarray, spacing: Sequence[float], preprocessing: dict) -> torch.Tensor:
+    """(Z, Y, X) volume with ``spacing`` (z, y, x) mm -> normalised model input (1, 1, z, y, x)."""
+    normalized = normalize_intensity(volume.reshape(1, volume.shape[0], -1), preprocessing.get("intensity", {}))
+    size = model_grid_size(volume.shape, spacing, preprocessing.get("spacing"))
+    return resample_volume(normalized.reshape(1, 1, *volume.shape), size)
+
+
+def sliding_window(volume: torch.Tensor, roi_size: Sequence[int], predictor) -> torch.Tensor:
+    """``predictor`` run over (N, C, Z, Y, X) in overlapping ``roi_size`` windows, blended (Gaussian)."""
+    return sliding_window_inference(volume, [int(r) for r in roi_size], SLIDING_WINDOW_BATCH, predictor,
+                                    overlap=SLIDING_WINDOW_OVERLAP, mode=SLIDING_WINDOW_MODE)

@@ -11,9 +11,11 @@ backend (no display needed, safe in threads).
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -23,10 +25,11 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..io.images import as_scalar_image
+from ..contract import ABSENT, QUALITY_KEYS, badge_color, badge_label
+from ..io.images import as_scalar_image, read_image
 from ..io.safe_files import atomic_output
+from ..io.segfile import read_segmentation
 
-BADGE_COLORS = {"PASS": "#1e8e3e", "REVIEW": "#e8710a", "ABSENT": "#6b7280", None: "#6b7280"}
 #: Outline colours per class, chosen to stand out from grey images and the red-yellow heatmap.
 OUTLINE_COLORS = ("#00e5ff", "#76ff03", "#ff4dff", "#4d8dff", "#ffffff")
 #: Entropy below this is drawn fully transparent; the heatmap is opaque-ish from HEATMAP_FULL up.
@@ -50,14 +53,31 @@ class OverlayLayer:
     badge: str | None = None
 
 
-def badge_label(badge: str | None) -> str:
-    """The word on the badge: PASS, REVIEW, ABSENT, or UNRATED when the model has no quality model."""
-    return badge or "UNRATED"
+def layers_from_prediction(prediction, report: dict) -> list[OverlayLayer]:
+    """Overlay layers of a :class:`~ConfidenceSegLib.inference.predict.Prediction` in memory, with the
+    quality fields of its ``predict`` report."""
+    return [OverlayLayer(c.name, c.mask, c.entropy, *(report["classes"][c.name].get(key) for key in QUALITY_KEYS))
+            for c in prediction.classes]
+
+
+def read_layers(json_path: str | os.PathLike, image: sitk.Image) -> list[OverlayLayer]:
+    """The classes of a written ``predict`` report as overlay layers (masks from the .seg.nrrd, entropy map)."""
+    json_path = Path(json_path)
+    folder = json_path.parent
+    report = json.loads(json_path.read_text(encoding="utf-8"))
+    segments = read_segmentation(folder / report["segmentation"], image)
+    layers = []
+    for class_name, result in report["classes"].items():
+        masks = [s.mask for s in segments if (s.class_name or s.name) == class_name]
+        mask = np.any(masks, axis=0) if masks else np.zeros(image.GetSize()[::-1], dtype=bool)
+        entropy = sitk.GetArrayFromImage(read_image(folder / result["files"]["entropy"]))
+        layers.append(OverlayLayer(class_name, mask, entropy, *(result.get(key) for key in QUALITY_KEYS)))
+    return layers
 
 
 def quality_text(layer: OverlayLayer) -> str:
     """``fetal_head: predicted Dice 0.96, lower bound 0.91`` (or why there is no number)."""
-    if layer.badge == "ABSENT":
+    if layer.badge == ABSENT:
         return f"{layer.name}: not found in this image"
     if layer.predicted_dice is None:
         return f"{layer.name}: no quality model in this bundle"
@@ -153,7 +173,7 @@ def _draw_band(figure: Figure, canvas: FigureCanvasAgg, planes: Sequence[Overlay
         y = (line * (len(planes) - row + (1 if title or note else 0)) - 0.15 * line) / total_height
         badge = figure.text(margin, y, f" {badge_label(layer.badge)} ", color="white", fontsize=font,
                             fontweight="bold", family="DejaVu Sans", va="center",
-                            bbox={"boxstyle": "round,pad=0.3", "facecolor": BADGE_COLORS.get(layer.badge, "#6b7280"),
+                            bbox={"boxstyle": "round,pad=0.3", "facecolor": badge_color(layer.badge),
                                   "edgecolor": "none"})
         badge_right = badge.get_window_extent(renderer).x1 / figure.bbox.width
         swatch = OUTLINE_COLORS[row % len(OUTLINE_COLORS)]

@@ -20,34 +20,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..annotation.layers import CLASS_TAG, Segment, level_color
-from ..io.images import IMAGE_SUFFIXES, image_from_array, write_image
+from ..annotation.layers import level_color
+from ..contract import (
+    CLASS_TAG,
+    FLAGGED_STATUS,
+    MAP_KINDS,
+    QUALITY_TAGS,
+    REPORT_SUFFIX,
+    REVIEW,
+    SEG_SUFFIX,
+    map_file_name,
+    prediction_file_names,
+)
+from ..io.images import image_from_array, write_image
 from ..io.safe_files import check_can_write
-from ..io.segfile import SEG_SUFFIX, write_segmentation
-from ..quality.fit import assess_segment
-
-MAP_KINDS = ("probability", "entropy", "mutual_information")
-QUALITY_TAGS = {"predicted_dice": "ConfidenceSeg.PredictedDice", "dice_lower_bound": "ConfidenceSeg.DiceLowerBound",
-                "badge": "ConfidenceSeg.Badge"}
-FLAGGED_STATUS = "flagged"
-
-
-def output_stem(path: str | os.PathLike) -> str:
-    """File name without its image suffix (``case.nii.gz`` -> ``case``; a DICOM folder: its name)."""
-    name = Path(path).name
-    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def map_name(stem: str, class_name: str, kind: str) -> str:
-    return f"{stem}_{class_name}_{kind}.nrrd"
-
-
-def output_names(stem: str, classes: list[str]) -> list[str]:
-    """Every file one input writes (for checking before any work starts)."""
-    return [f"{stem}{SEG_SUFFIX}", f"{stem}.json"] + [map_name(stem, c, kind) for c in classes for kind in MAP_KINDS]
+from ..io.segfile import write_segmentation
+from ..io.segments import Segment
+from ..quality.apply import assess_segment
 
 
 def _tag_value(value) -> str:
@@ -58,13 +47,13 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
                              image_path: str | os.PathLike, overwrite: bool = False,
                              progress: Callable[[str, float, str], None] | None = None,
                              finalize: Callable[[], contextlib.AbstractContextManager] | None = None) -> dict:
-    """Write ``prediction`` (an :class:`~ConfidenceSegLib.inference.Prediction`) for ``stem``; return the report.
+    """Write ``prediction`` (an :class:`~ConfidenceSegLib.inference.predict.Prediction`) for ``stem``; return the report.
 
     ``progress`` is called between files (it may raise to stop); ``finalize`` wraps the final moves
     (e.g. :meth:`~ConfidenceSegLib.jobs.progress.ProgressReporter.uninterruptible`).
     """
     out_dir = Path(out_dir)
-    names = output_names(stem, [c.name for c in prediction.classes])
+    names = prediction_file_names(stem, [c.name for c in prediction.classes])
     check_can_write([out_dir / name for name in names], overwrite)
     progress = progress or (lambda stage, fraction, message: None)
     started = time.perf_counter()
@@ -74,7 +63,7 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
     with _staging_folder(out_dir, stem) as staging:
         for number, result in enumerate(prediction.classes):
             quality = assess_segment(bundle.config.get("quality"), result.name, result.summary)
-            files = {kind: map_name(stem, result.name, kind) for kind in MAP_KINDS}
+            files = {kind: map_file_name(stem, result.name, kind) for kind in MAP_KINDS}
             for kind in MAP_KINDS:
                 progress("write", number / len(prediction.classes), f"{files[kind]}")
                 array = np.asarray(getattr(result, kind), dtype=np.float32)
@@ -82,7 +71,7 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
             tags = {CLASS_TAG: result.name}
             tags.update({QUALITY_TAGS[key]: _tag_value(value) for key, value in quality.items() if value is not None})
             segments.append(Segment(name=result.name, mask=result.mask, color=level_color(result.name, 1.0), tags=tags,
-                                    status=FLAGGED_STATUS if quality["badge"] == "REVIEW" else None))
+                                    status=FLAGGED_STATUS if quality["badge"] == REVIEW else None))
             report_classes[result.name] = {"present": bool(result.mask.any()), "uncertainty": dict(result.summary),
                                            **quality, "files": files}
         progress("write", 1.0, f"{stem}{SEG_SUFFIX}")
@@ -91,7 +80,7 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
         report = {"input": str(image_path), "model": str(bundle.path), "method": prediction.method,
                   "samples": prediction.samples, "device": prediction.device, "timings": timings,
                   "classes": report_classes, "segmentation": f"{stem}{SEG_SUFFIX}"}
-        (staging / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (staging / f"{stem}{REPORT_SUFFIX}").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         with finalize() if finalize else contextlib.nullcontext():
             check_can_write([out_dir / name for name in names], overwrite)
             for name in names:

@@ -13,10 +13,13 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .overlay import BADGE_COLORS, badge_label
+import SimpleITK as sitk
 
-#: Review priority of badges (as in the Slicer module's Review section): flagged first, unrated last.
-BADGE_PRIORITY = {"REVIEW": 0, "ABSENT": 1, "PASS": 2, None: 3}
+from ..contract import BADGE_PRIORITY, REVIEW, badge_color, badge_label
+from .overlay import OverlayLayer, render_overlay
+
+#: Width in pixels of the thumbnails embedded in the page.
+THUMBNAIL_WIDTH = 240
 
 
 @dataclass
@@ -49,7 +52,7 @@ td.num { font-variant-numeric: tabular-nums; text-align: right; }
 td img { display: block; border-radius: 3px; }
 .badge { display: inline-block; color: white; font-weight: 700; padding: 3px 9px; border-radius: 10px;
          font-size: 12px; letter-spacing: .04em; }
-tr.REVIEW td:first-child { box-shadow: inset 4px 0 #e8710a; }
+tr.REVIEW td:first-child { box-shadow: inset 4px 0 REVIEW_COLOR; }
 a { color: #1a73e8; }
 .failures { color: #b00020; }
 h2.failures { font-size: 16px; margin: 12px 0 4px; }
@@ -96,6 +99,13 @@ COLUMNS = (("priority", "Badge", "number"), ("case", "Case", "text"), ("class", 
            ("dice", "Predicted Dice", "number"), ("bound", "Lower bound", "number"))
 
 
+def thumbnails(image: sitk.Image, layers: Sequence[OverlayLayer]) -> dict[str, tuple[bytes, bytes]]:
+    """Per class: (overlay, heatmap) thumbnails as PNG bytes for the page."""
+    return {layer.name: (render_overlay(image, [layer], width=THUMBNAIL_WIDTH, text=False, palette=True),
+                         render_overlay(image, [layer], width=THUMBNAIL_WIDTH, heatmap_only=True, palette=True))
+            for layer in layers}
+
+
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
@@ -109,7 +119,7 @@ def _row_html(rank: int, row: ReportRow) -> str:
     badge = values.get("badge") or None
     case, class_name = str(values["case"]), str(values["class"])
     text = html.escape
-    attributes = {"rank": rank, "priority": BADGE_PRIORITY.get(badge, 3), "case": case, "class": class_name,
+    attributes = {"rank": rank, "priority": BADGE_PRIORITY.get(badge, len(BADGE_PRIORITY)), "case": case, "class": class_name,
                   "dice": _number(values.get("predicted_dice")), "bound": _number(values.get("dice_lower_bound"))}
     data = " ".join(f'data-{key}="{text(str(value))}"' for key, value in attributes.items())
     links = "".join(f'<a href="{text(str(values[key]))}">{label}</a>'
@@ -122,7 +132,7 @@ def _row_html(rank: int, row: ReportRow) -> str:
     return (
         f'<tr class="{text(badge_label(badge))}" {data}>'
         f'<td class="num">{rank + 1}</td>'
-        f'<td><span class="badge" style="background:{BADGE_COLORS.get(badge, "#6b7280")}">'
+        f'<td><span class="badge" style="background:{badge_color(badge)}">'
         f"{text(badge_label(badge))}</span></td>"
         f'<td class="name">{text(case)}</td><td class="name">{text(class_name)}</td>'
         f"<td>{thumbnail}</td>"
@@ -158,7 +168,7 @@ def review_page(rows: Sequence[ReportRow], title: str, description: str = "",
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{text(title)}</title>
-<style>{STYLE}</style>
+<style>{STYLE.replace("REVIEW_COLOR", badge_color(REVIEW))}</style>
 </head>
 <body>
 <h1>{text(title)}</h1>

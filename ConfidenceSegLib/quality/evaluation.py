@@ -19,7 +19,8 @@ from ..annotation.datasets import Case, Dataset
 from ..contract import ConfidenceSegError
 from ..model.bundle import ModelBundle
 from . import metrics
-from .fit import assess_segment, baseline_confidence, is_absent
+from .apply import assess_segment
+from .features import baseline_confidence, is_absent
 
 #: Reference foreground: confidence (annotator mask or rater fraction) above this.
 REFERENCE_THRESHOLD = 0.5
@@ -46,8 +47,8 @@ def common_classes(bundle: ModelBundle, dataset: Dataset) -> list[str]:
 def predict_labelled(bundle: ModelBundle, cases: Sequence[Case], classes: Sequence[str], device=None,
                      method: str = "auto", samples: int | None = None,
                      show_progress: bool = True) -> Iterator[LabelledPrediction]:
-    """Run ``inference.predict_image`` on each case and pair it with its references."""
-    from ..inference.runner import predict_image  # heavy import, only needed here
+    """Run :func:`~ConfidenceSegLib.inference.predict.predict_image` on each case and pair it with its references."""
+    from ..inference.predict import predict_image  # heavy import, only needed here
 
     for case in tqdm(cases, desc="predicting", unit="case", disable=not show_progress):
         image = case.read_image()

@@ -20,8 +20,6 @@ import SimpleITK as sitk
 import vtk
 
 from ..annotation.layers import (
-    CLASS_TAG,
-    CONFIDENCE_TAG,
     confidence_classes,
     confidence_map_from_segments,
     level_color,
@@ -29,7 +27,7 @@ from ..annotation.layers import (
     segments_from_raters,
     validate_levels,
 )
-from ..contract import ConfidenceSegError
+from ..contract import CLASS_TAG, CONFIDENCE_TAG, ConfidenceSegError
 from ..io.images import check_same_geometry, write_image
 from ..io.safe_files import check_can_write, write_text_atomic
 from .mrml import add_segments, image_from_volume_node, read_segments, segment_mask, segment_tags

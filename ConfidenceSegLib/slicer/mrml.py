@@ -14,16 +14,10 @@ import SimpleITK as sitk
 import vtk
 from vtk.util import numpy_support
 
-from ..annotation.layers import (
-    CLASS_TAG,
-    CONFIDENCE_TAG,
-    STATUS_TAG,
-    Segment,
-    confidence_map_from_segments,
-    segments_from_confidence_map,
-)
-from ..contract import ConfidenceSegError
+from ..annotation.layers import confidence_map_from_segments, segments_from_confidence_map
+from ..contract import KNOWN_TAGS, STATUS_TAG, ConfidenceSegError
 from ..io.images import ijk_to_lps, spatial_size_3d
+from ..io.segments import Segment
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -113,9 +107,6 @@ def add_confidence_map_volume(scene, confidence: np.ndarray, reference: sitk.Ima
 
 # --- segments ----------------------------------------------------------------------------------
 
-#: Tags this package reads back from segments (vtkSegment cannot list its tags from Python).
-KNOWN_TAGS = (CLASS_TAG, CONFIDENCE_TAG, STATUS_TAG, "ConfidenceSeg.PredictedDice",
-              "ConfidenceSeg.DiceLowerBound", "ConfidenceSeg.Badge")
 
 
 def add_segments(segmentation_node, segments: Sequence[Segment], reference: sitk.Image) -> list[str]:

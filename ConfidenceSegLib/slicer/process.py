@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from ..contract import ConfidenceSegError
+from ..contract import DEVICE_CHOICES, METHODS, ConfidenceSegError
 from ..io.images import write_image
 from .storage import image_from_volume
 
 #: Folder that holds the ``ConfidenceSegLib`` package (added to the subprocess's PYTHONPATH).
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
-METHODS = ("auto", "mcdropout", "ensemble", "tta", "none")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 DEVICE_PROBE = ("from ConfidenceSegLib.model.devices import describe_device, pick_device; "
                 "print(describe_device(pick_device('auto')))")
 
@@ -33,8 +31,8 @@ def predict_command(python: str, model: str | os.PathLike, image: str | os.PathL
     """The ``predict`` command line; ``samples`` 0 keeps the model's default."""
     if method not in METHODS:
         raise ConfidenceSegError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if device not in DEVICES:
-        raise ConfidenceSegError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device not in DEVICE_CHOICES:
+        raise ConfidenceSegError(f"unknown device {device!r}; choose one of {', '.join(DEVICE_CHOICES)}")
     command = [python, "-m", "ConfidenceSegLib", "predict", "--model", str(model), "--input", str(image),
                "--out", str(out_dir), "--method", method, "--device", device, "--progress", "json"]
     return command + (["--samples", str(int(samples))] if samples else [])

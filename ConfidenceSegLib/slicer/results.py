@@ -1,35 +1,40 @@
-"""Prediction results in a Slicer scene: heatmaps, badges, review status and batch QC tables.
+"""Prediction results in a Slicer scene: heatmaps, badges and review status.
 
 The logic behind the Segment and Review sections of the ConfidenceSeg module. Functions take the
 scene or nodes they work on (no global scene, no Qt). Results are the files written by
-``confidenceseg predict`` (``S.json``, ``S.seg.nrrd``, ``S_<class>_<map>.nrrd``) and the
-``review.csv`` of ``confidenceseg review``.
+``confidenceseg predict`` (``S.json``, ``S.seg.nrrd``, ``S_<class>_<map>.nrrd``); the Review
+section reads ``review.csv`` with :func:`~ConfidenceSegLib.outputs.review_table.read_review_table`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..annotation.layers import CLASS_TAG
-from ..contract import ConfidenceSegError
+from ..contract import (
+    BADGE_TAG,
+    CLASS_TAG,
+    DEFAULT_HEATMAP,
+    DICE_LOWER_BOUND_TAG,
+    MAP_KINDS,
+    PREDICTED_DICE_TAG,
+    REVIEW,
+    ConfidenceSegError,
+    badge_color,
+)
 from ..io.safe_files import write_text_atomic
+from ..outputs.review_table import optional_float
 from .mrml import segment_tags
 from .storage import load_segmentation, load_volume
 
-BADGE_TAG = "ConfidenceSeg.Badge"
-PREDICTED_DICE_TAG = "ConfidenceSeg.PredictedDice"
-DICE_LOWER_BOUND_TAG = "ConfidenceSeg.DiceLowerBound"
-#: Colour of each badge in the module panel (CSS names).
-BADGE_COLORS = {"PASS": "#2e7d32", "REVIEW": "#c62828", "ABSENT": "#757575"}
 #: ID that Slicer gives its Inferno colour table (loaded at startup from its ColorFiles).
 INFERNO_NODE_ID = "vtkMRMLColorTableNodeFileInferno.txt"
 INFERNO_NAME = "Inferno"
-HEATMAP_MAPS = ("entropy", "mutual_information", "probability")
+#: Heatmap choices in the module, the default first.
+HEATMAP_MAPS = (DEFAULT_HEATMAP, *(kind for kind in MAP_KINDS if kind != DEFAULT_HEATMAP))
 
 
 def _slicer():
@@ -103,7 +108,7 @@ class Badge:
 
     @property
     def color(self) -> str:
-        return BADGE_COLORS.get(self.badge or "", "#000000")
+        return badge_color(self.badge)
 
     def text(self) -> str:
         """``fetal_head: PASS (Dice 0.93, >= 0.88)``; without a quality model: ``no quality model``."""
@@ -120,10 +125,6 @@ def badge_text(badges: list[Badge]) -> str:
     return "\n".join(badge.text() for badge in badges)
 
 
-def _optional_float(value) -> float | None:
-    return None if value in (None, "") else float(value)
-
-
 def segment_badges(segmentation_node) -> list[Badge]:
     """Badges read from the segments' tags (class, badge, predicted Dice, lower bound)."""
     segmentation = segmentation_node.GetSegmentation()
@@ -132,8 +133,8 @@ def segment_badges(segmentation_node) -> list[Badge]:
         segment = segmentation.GetNthSegment(index)
         tags = segment_tags(segment)
         badges.append(Badge(tags.get(CLASS_TAG, segment.GetName()), tags.get(BADGE_TAG) or None,
-                            _optional_float(tags.get(PREDICTED_DICE_TAG)),
-                            _optional_float(tags.get(DICE_LOWER_BOUND_TAG))))
+                            optional_float(tags.get(PREDICTED_DICE_TAG)),
+                            optional_float(tags.get(DICE_LOWER_BOUND_TAG))))
     return badges
 
 
@@ -144,7 +145,7 @@ def flag_review_segments(segmentation_node) -> list[str]:
     flagged = []
     for index in range(segmentation.GetNumberOfSegments()):
         segment = segmentation.GetNthSegment(index)
-        if segment_tags(segment, (BADGE_TAG,)).get(BADGE_TAG) == "REVIEW":
+        if segment_tags(segment, (BADGE_TAG,)).get(BADGE_TAG) == REVIEW:
             logic.SetSegmentStatus(segment, logic.Flagged)
             flagged.append(segmentation.GetNthSegmentID(index))
     return flagged
@@ -208,61 +209,3 @@ def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatm
     badges = [Badge(name, info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"))
               for name, info in report["classes"].items()]
     return LoadedPrediction(report, volume_node, segmentation_node, heatmaps, badges)
-
-
-# --- batch QC table ----------------------------------------------------------------------------
-
-REVIEW_COLUMNS = ("case", "class", "predicted_dice", "dice_lower_bound", "badge")
-_BADGE_ORDER = {"REVIEW": 0, "ABSENT": 1, "PASS": 2}
-
-
-@dataclass
-class ReviewRow:
-    """One (case, class) row of a batch QC ``review.csv``."""
-
-    case: str
-    class_name: str
-    predicted_dice: float | None
-    dice_lower_bound: float | None
-    badge: str | None
-    report_path: Path
-    paths: dict[str, str] = field(default_factory=dict)
-
-
-def _report_path(folder: Path, case: str, paths: dict[str, str]) -> Path:
-    """The case's ``predict`` report: a ``.json`` path column, else ``<case>.json`` (flat or in a case folder)."""
-    for value in paths.values():
-        if value.endswith(".json"):
-            return folder / value
-    flat = folder / f"{case}.json"
-    return flat if flat.is_file() else folder / case / f"{case}.json"
-
-
-def read_review_table(folder: str | os.PathLike) -> list[ReviewRow]:
-    """Rows of ``folder/review.csv``: REVIEW, ABSENT, PASS, unrated; within a badge the lowest Dice
-    lower bound (then predicted Dice) first."""
-    folder = Path(folder)
-    path = folder / "review.csv"
-    if not path.is_file():
-        raise ConfidenceSegError(f"not a batch QC folder: {path} not found")
-    with path.open(newline="", encoding="utf-8") as file:
-        reader = csv.DictReader(file)
-        missing = [c for c in REVIEW_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ConfidenceSegError(f"{path} lacks the column(s) {', '.join(missing)}")
-        rows = []
-        for record in reader:
-            paths = {k: v for k, v in record.items() if k not in REVIEW_COLUMNS and k and v}
-            try:
-                rows.append(ReviewRow(record["case"], record["class"], _optional_float(record["predicted_dice"]),
-                                      _optional_float(record["dice_lower_bound"]), record["badge"] or None,
-                                      _report_path(folder, record["case"], paths), paths))
-            except ValueError:
-                raise ConfidenceSegError(f"{path}, case {record['case']}: Dice values must be numbers") from None
-
-    def order(row: ReviewRow):  # as ``confidenceseg review`` writes it; unknown numbers after known ones
-        bound, dice = row.dice_lower_bound, row.predicted_dice
-        return (_BADGE_ORDER.get(row.badge or "", len(_BADGE_ORDER)), 2.0 if bound is None else bound,
-                2.0 if dice is None else dice, row.case, row.class_name)
-
-    return sorted(rows, key=order)

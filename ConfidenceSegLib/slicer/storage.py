@@ -13,12 +13,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..contract import ConfidenceSegError
+from ..contract import SEG_SUFFIX, ConfidenceSegError
 from ..io.safe_files import atomic_output
 from .mrml import image_from_volume_node
-
-#: As in :mod:`ConfidenceSegLib.io.segfile` (not imported: it needs slicerio, which Slicer lacks until installed).
-SEG_SUFFIX = ".seg.nrrd"
 
 
 def load_volume(scene, path: str | os.PathLike, name: str | None = None, labelmap: bool = False):

@@ -33,11 +33,12 @@ from ..io.safe_files import check_can_write
 from ..model.bundle import FORMAT_VERSION, read_config, save_bundle
 from ..model.devices import describe_device, pick_device
 from ..model.networks import ARCHITECTURE_NAME
+from ..model.preprocessing import spacing_zyx
 from ..quality.calibration import calibrate_bundle
 from .data import default_input_size, first_frame_shape, load_frames
 from .loop import LoopSettings, cpu_threads, deterministic_algorithms, dice_per_class, train_member
 from .targets import DEFAULT_THRESHOLD, LABEL_MODES
-from .volumes import DEFAULT_ROI_SIZE, load_volumes, spacing_zyx
+from .volumes import DEFAULT_ROI_SIZE, load_volumes
 
 DEFAULT_ARCHITECTURE = {"name": ARCHITECTURE_NAME, "spatial_dims": 2, "in_channels": 1,
                         "channels": [16, 32, 64, 128, 256], "strides": [2, 2, 2, 2], "num_res_units": 1,

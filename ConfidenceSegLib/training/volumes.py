@@ -13,47 +13,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
-from monai.inferers import sliding_window_inference
 
 from ..annotation.datasets import Case
 from ..contract import ConfidenceSegError
-from ..io.images import as_scalar_image
-from ..model.preprocessing import normalize_intensity
+from ..model.preprocessing import (
+    image_frames,
+    resample_volume,
+    sliding_window,
+    spacing_zyx,
+    to_image_grid,
+    volume_to_model_input,
+)
 from .targets import make_target
 
 DEFAULT_ROI_SIZE = (64, 64, 64)
 #: Random crops per volume and epoch.
 CROPS_PER_VOLUME = 4
-SLIDING_WINDOW_OVERLAP = 0.25
-
-
-def volume_array(image: sitk.Image, source: str) -> np.ndarray:
-    """A 3D image as a float32 (Z, Y, X) array, checked."""
-    if image.GetDimension() != 3:
-        raise ConfidenceSegError(f"{source} is {image.GetDimension()}D; a 3D model trains on 3D volumes")
-    array = sitk.GetArrayFromImage(as_scalar_image(image, source))
-    if not np.all(np.isfinite(array)):
-        raise ConfidenceSegError(f"{source} contains NaN or infinite values")
-    return array
-
-
-def spacing_zyx(image: sitk.Image) -> list[float]:
-    return [float(s) for s in reversed(image.GetSpacing())]
-
-
-def resample(tensor: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Trilinear resampling of (N, C, Z, Y, X) to ``size``."""
-    size = [int(s) for s in size]
-    if list(tensor.shape[-3:]) == size:
-        return tensor
-    return F.interpolate(tensor, size=size, mode="trilinear", align_corners=False)
-
-
-def model_grid_size(shape: Sequence[int], spacing: Sequence[float], target: Sequence[float]) -> list[int]:
-    return [max(2, round(n * s / t)) for n, s, t in zip(shape, spacing, target, strict=True)]
 
 
 def _pad_to(tensor: torch.Tensor, roi_size: Sequence[int]) -> torch.Tensor:
@@ -100,11 +77,9 @@ class VolumeSet:
         device = next(members[0].parameters()).device
         for image, confidence in zip(self.images, self.confidences, strict=True):
             x = image[None].to(device)
-            probability = torch.stack([
-                torch.sigmoid(sliding_window_inference(x, self.roi_size, 2, member.eval(),
-                                                       overlap=SLIDING_WINDOW_OVERLAP, mode="gaussian"))
-                for member in members]).mean(0)
-            yield resample(probability.cpu(), confidence.shape[-3:])[0].clamp_(0.0, 1.0).numpy()
+            probability = torch.stack([torch.sigmoid(sliding_window(x, self.roi_size, member.eval()))
+                                       for member in members]).mean(0)
+            yield to_image_grid(probability.cpu(), confidence.shape[-3:])[0].numpy()
 
 
 def load_volumes(cases: Sequence[Case], classes: Sequence[str], preprocessing: dict, label_mode: dict,
@@ -115,16 +90,18 @@ def load_volumes(cases: Sequence[Case], classes: Sequence[str], preprocessing: d
     images, targets, weights, confidences = [], [], [], []
     for case in cases:
         image = case.read_image()
-        array = volume_array(image, f"image of case {case.id}")
-        size = model_grid_size(array.shape, spacing_zyx(image), preprocessing["spacing"])
-        normalized = normalize_intensity(array.reshape(1, array.shape[0], -1), preprocessing.get("intensity", {}))
-        images.append(resample(normalized.reshape(1, 1, *array.shape), size)[0])
+        if image.GetDimension() != 3:
+            raise ConfidenceSegError(f"image of case {case.id} is {image.GetDimension()}D; a 3D model trains on "
+                                     "3D volumes")
+        x = volume_to_model_input(image_frames(image, f"image of case {case.id}"), spacing_zyx(image), preprocessing)
+        images.append(x[0])
+        size = x.shape[-3:]
         maps = np.stack([case.confidence_map(name, image) for name in classes])
         pairs = [make_target(maps[c], label_mode["mode"], label_mode.get("threshold"), label_mode.get("ignore_band"))
                  for c in range(len(classes))]
         for index, store in enumerate((targets, weights)):
             stacked = torch.as_tensor(np.stack([pair[index] for pair in pairs]))[None]
-            store.append(resample(stacked, size)[0].clamp_(0.0, 1.0))
+            store.append(resample_volume(stacked, size)[0].clamp_(0.0, 1.0))
         if keep_confidence:
             confidences.append(maps.astype(np.float32))
         if progress is not None:

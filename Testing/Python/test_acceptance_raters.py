@@ -10,8 +10,8 @@ from conftest import dataset_dir
 from slicer_scene import load_seg_nrrd_in_scene, tag
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
-from ConfidenceSegLib.annotation.layers import CLASS_TAG, CONFIDENCE_TAG
 from ConfidenceSegLib.cli import main
+from ConfidenceSegLib.contract import CLASS_TAG, CONFIDENCE_TAG
 from ConfidenceSegLib.io.images import read_image
 
 

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 from ConfidenceSegLib.annotation.layers import (
-    CLASS_TAG,
-    CONFIDENCE_TAG,
     DEFAULT_LEVELS,
     check_binary,
     confidence_map_from_segments,
@@ -20,7 +18,7 @@ from ConfidenceSegLib.annotation.layers import (
     segments_from_raters,
     validate_levels,
 )
-from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.contract import CLASS_TAG, CONFIDENCE_TAG, ConfidenceSegError
 
 
 def _painted_map() -> np.ndarray:

@@ -9,8 +9,10 @@ from test_quality import synthetic_records
 from ConfidenceSegLib.contract import ConfidenceSegError
 from ConfidenceSegLib.outputs import plots
 from ConfidenceSegLib.quality import metrics
+from ConfidenceSegLib.quality.apply import assess_segment
 from ConfidenceSegLib.quality.evaluation import class_metrics
-from ConfidenceSegLib.quality.fit import assess_segment, baseline_confidence, fit_quality_model
+from ConfidenceSegLib.quality.features import baseline_confidence
+from ConfidenceSegLib.quality.fit import fit_quality_model
 
 
 def rows_from_records(records, quality_config):

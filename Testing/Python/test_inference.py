@@ -12,10 +12,11 @@ from test_uncertainty import numpy_entropy, numpy_pairwise
 from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
-from ConfidenceSegLib.contract import ConfidenceSegError
-from ConfidenceSegLib.inference import runner as inference
+from ConfidenceSegLib.contract import DEFAULT_SAMPLES, ConfidenceSegError
+from ConfidenceSegLib.inference import runner
 from ConfidenceSegLib.inference.head_sampling import CHANNEL_DROPOUT, draw_dropout_masks
-from ConfidenceSegLib.inference.runner import TTA_FLIPS, plan_sampling, predict_image
+from ConfidenceSegLib.inference.predict import predict_image
+from ConfidenceSegLib.inference.sampling import TTA_FLIPS, plan_sampling
 from ConfidenceSegLib.inference.uncertainty import SUMMARY_KEYS
 from ConfidenceSegLib.io.images import same_geometry
 from ConfidenceSegLib.io.resources import default_model_dir
@@ -64,13 +65,13 @@ def check_maps_against(prediction, probabilities: np.ndarray, atol: float = 2e-5
 
 def test_mc_dropout_on_a_stack_matches_direct_computation(bundle, monkeypatch):
     # image grid = model grid, so the maps are exact; 6 frames = chunks of 4 + 2, 3 samples per head call
-    monkeypatch.setattr(inference, "HEAD_VOXEL_BUDGET", 3 * 4 * 32 * 40)
+    monkeypatch.setattr(runner, "HEAD_VOXEL_BUDGET", 3 * 4 * 32 * 40)
     stack = random_image((6, 32, 40), seed=3)
     prediction = predict_image(bundle, stack, method="mcdropout", samples=7, device="cpu")
     assert (prediction.method, prediction.samples, prediction.device) == ("mcdropout", 7, "cpu")
 
     member = bundle.members[0]
-    masks = draw_dropout_masks(member.head, 7, torch.Generator().manual_seed(inference.SEED))
+    masks = draw_dropout_masks(member.head, 7, torch.Generator().manual_seed(runner.SEED))
     with torch.inference_mode():
         x = to_model_input(sitk.GetArrayFromImage(stack), bundle.config["preprocessing"]).double()
         features = member.double().features(x)
@@ -94,7 +95,7 @@ def test_tta_and_ensemble_match_direct_computation(bundle, ensemble):
     assert (prediction.method, prediction.samples) == ("ensemble", 3)
     check_maps_against(_as_stack(prediction), members)
     spread = predict_image(ensemble, image, device="cpu")  # default: 10 samples, MC dropout in each member
-    assert (spread.method, spread.samples) == ("ensemble", inference.DEFAULT_SAMPLES)
+    assert (spread.method, spread.samples) == ("ensemble", DEFAULT_SAMPLES)
     assert spread.classes[0].summary["mean_pairwise_dice"] < 1.0
 
 
@@ -109,7 +110,7 @@ def _as_stack(prediction):
 def test_prediction_is_on_the_image_grid(bundle):
     image = random_image((50, 70), spacing=(0.3, 0.2), seed=5)
     prediction = predict_image(bundle, image, device="cpu")
-    assert prediction.image is image and prediction.samples == inference.DEFAULT_SAMPLES
+    assert prediction.image is image and prediction.samples == DEFAULT_SAMPLES
     assert set(prediction.timings) >= {"inference_s", "total_s"}
     for result in prediction.classes:
         assert result.probability.shape == result.mask.shape == (50, 70)
@@ -127,7 +128,7 @@ def test_prediction_is_on_the_image_grid(bundle):
 def test_volume_slabs_match_a_single_slab(volume_bundle, monkeypatch):
     volume = random_image((20, 22, 26), spacing=(1.0, 1.0, 1.0), seed=6)
     first = predict_image(volume_bundle, volume, samples=5, device="cpu")
-    monkeypatch.setattr(inference, "SLAB_DEPTH", 3)  # several slabs, each with a halo
+    monkeypatch.setattr(runner, "SLAB_DEPTH", 3)  # several slabs, each with a halo
     second = predict_image(volume_bundle, volume, samples=5, device="cpu")
     for a, b in zip(first.classes, second.classes, strict=True):
         assert a.probability.shape == (20, 22, 26)
@@ -137,7 +138,7 @@ def test_volume_slabs_match_a_single_slab(volume_bundle, monkeypatch):
 
 
 def test_sampling_plans():
-    assert plan_sampling(1).method == "mcdropout" and plan_sampling(1).samples == inference.DEFAULT_SAMPLES
+    assert plan_sampling(1).method == "mcdropout" and plan_sampling(1).samples == DEFAULT_SAMPLES
     assert plan_sampling(3).method == "ensemble" and plan_sampling(3).counts == (4, 3, 3)
     assert plan_sampling(3).stochastic
     assert plan_sampling(12).counts == (1,) * 12 and not plan_sampling(12).stochastic

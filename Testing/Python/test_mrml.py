@@ -7,9 +7,10 @@ import SimpleITK as sitk
 from slicer import vtkMRMLScene
 from slicer_scene import load_seg_nrrd_in_scene
 
-from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS, Segment
+from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS
 from ConfidenceSegLib.io.images import same_geometry
 from ConfidenceSegLib.io.segfile import write_segmentation
+from ConfidenceSegLib.io.segments import Segment
 from ConfidenceSegLib.slicer import mrml
 
 

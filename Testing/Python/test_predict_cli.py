@@ -14,15 +14,15 @@ import pytest
 import SimpleITK as sitk
 from tiny_bundles import make_bundle, random_image
 
-from ConfidenceSegLib.annotation.layers import CLASS_TAG
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.inference.runner import predict_image
+from ConfidenceSegLib.contract import CLASS_TAG, MAP_KINDS, QUALITY_TAGS, prediction_file_names
+from ConfidenceSegLib.inference.predict import predict_image
 from ConfidenceSegLib.inference.uncertainty import SUMMARY_KEYS
 from ConfidenceSegLib.io.images import read_image, same_geometry
 from ConfidenceSegLib.io.segfile import read_segmentation
 from ConfidenceSegLib.model.bundle import update_config
-from ConfidenceSegLib.outputs.prediction_files import MAP_KINDS, QUALITY_TAGS, output_names
-from ConfidenceSegLib.quality.fit import QualityRecord, assess_segment, fit_quality_model
+from ConfidenceSegLib.quality.apply import assess_segment
+from ConfidenceSegLib.quality.fit import QualityRecord, fit_quality_model
 
 CLASSES = ["organ", "lesion"]
 
@@ -61,7 +61,7 @@ def test_writes_every_output_on_the_input_grid(model, tmp_path, capsys):
     assert main(["predict", "--model", str(model), "--input", image_2d, stack, "--out", str(out),
                  "--samples", "4"]) == 0
     assert "wrote" in capsys.readouterr().out
-    expected = sorted(output_names("scan", CLASSES) + output_names("clip", CLASSES))
+    expected = sorted(prediction_file_names("scan", CLASSES) + prediction_file_names("clip", CLASSES))
     assert sorted(p.name for p in out.iterdir()) == expected  # nothing else (no staging leftovers)
     for stem, source in (("scan", image_2d), ("clip", stack)):
         reference = read_image(source)
@@ -196,4 +196,4 @@ def test_sigterm_stops_within_a_second_without_partial_output(tmp_path):
     assert process.returncode == 130, errors
     assert elapsed < 1.0, f"took {elapsed:.2f} s to stop"
     assert json.loads(remaining.splitlines()[-1])["stage"] == "stopped"
-    assert sorted(p.name for p in out.iterdir()) == sorted(output_names("first", CLASSES))  # first kept, whole
+    assert sorted(p.name for p in out.iterdir()) == sorted(prediction_file_names("first", CLASSES))  # first kept, whole

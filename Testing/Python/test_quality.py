@@ -9,13 +9,9 @@ import pytest
 
 from ConfidenceSegLib.contract import ConfidenceSegError
 from ConfidenceSegLib.quality import metrics
-from ConfidenceSegLib.quality.fit import (
-    QualityRecord,
-    assess_segment,
-    baseline_confidence,
-    fit_quality_model,
-    is_absent,
-)
+from ConfidenceSegLib.quality.apply import assess_segment
+from ConfidenceSegLib.quality.features import baseline_confidence, is_absent
+from ConfidenceSegLib.quality.fit import QualityRecord, fit_quality_model
 
 
 def synthetic_summary(rng: np.random.Generator, dice: float) -> dict:

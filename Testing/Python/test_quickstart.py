@@ -13,13 +13,12 @@ from PIL import Image
 from tiny_bundles import make_bundle
 
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.contract import BADGE_COLORS, ConfidenceSegError, prediction_file_names
 from ConfidenceSegLib.io.images import read_image
 from ConfidenceSegLib.io.resources import default_model_dir, resources_dir, sample_images
 from ConfidenceSegLib.io.segfile import read_segmentation
 from ConfidenceSegLib.jobs.quickstart import DEFAULT_OUT, fresh_folder
-from ConfidenceSegLib.outputs.overlay import BADGE_COLORS, OUTLINE_COLORS
-from ConfidenceSegLib.outputs.prediction_files import output_names
+from ConfidenceSegLib.outputs.overlay import OUTLINE_COLORS
 from ConfidenceSegLib.quality.metrics import dice
 
 
@@ -73,7 +72,7 @@ def test_quickstart_writes_predict_outputs_and_prints_badge(quickstart_run):
     sample = sample_images()[0]
     stem = sample.name.removesuffix(".nrrd")
     report = json.loads((out / f"{stem}.json").read_text())
-    for name in output_names(stem, list(report["classes"])):
+    for name in prediction_file_names(stem, list(report["classes"])):
         assert (out / name).is_file(), name
     result = report["classes"]["fetal_head"]
     assert result["badge"] in ("PASS", "REVIEW")

@@ -19,12 +19,14 @@ import SimpleITK as sitk
 from conftest import dataset_dir
 from scipy.ndimage import gaussian_filter
 
-from ConfidenceSegLib.annotation.layers import CLASS_TAG, Segment
+from ConfidenceSegLib.contract import CLASS_TAG
 from ConfidenceSegLib.io.images import image_from_array, read_image, write_image
 from ConfidenceSegLib.io.safe_files import write_text_atomic
 from ConfidenceSegLib.io.segfile import write_segmentation
-from ConfidenceSegLib.outputs.report_html import ReportRow, review_page
-from ConfidenceSegLib.outputs.review_table import read_layers, review_order, rows_from_report, thumbnails
+from ConfidenceSegLib.io.segments import Segment
+from ConfidenceSegLib.outputs.overlay import read_layers
+from ConfidenceSegLib.outputs.report_html import ReportRow, review_page, thumbnails
+from ConfidenceSegLib.outputs.review_table import review_order, rows_from_report
 
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 #: (case, predicted Dice, lower bound, badge); the expected review order is REVIEW by bound, then PASS.

@@ -13,11 +13,12 @@ from conftest import dataset_dir
 from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.contract import REVIEW_COLUMNS, ConfidenceSegError
 from ConfidenceSegLib.io.images import write_image
+from ConfidenceSegLib.io.inputs import collect_inputs
 from ConfidenceSegLib.io.resources import default_model_dir, sample_images
-from ConfidenceSegLib.outputs.review_table import CSV_COLUMNS, collect_inputs, review_order, run_review
-from ConfidenceSegLib.slicer.results import read_review_table
+from ConfidenceSegLib.jobs.review import run_review
+from ConfidenceSegLib.outputs.review_table import read_review_table, review_order
 
 
 def test_review_order_flagged_first_then_lowest_bound():
@@ -77,7 +78,7 @@ def parsed(row: dict) -> dict:
 def check_review_folder(out: Path, cases: list[str], classes: list[str]) -> list[dict]:
     """Checks shared by every review run: CSV columns and order, files, JSON agreement, HTML, Slicer reader."""
     header, rows = read_csv(out / "review.csv")
-    assert tuple(header) == CSV_COLUMNS
+    assert tuple(header) == REVIEW_COLUMNS
     assert sorted((row["case"], row["class"]) for row in rows) == sorted((c, k) for c in cases for k in classes)
     assert [(r["case"], r["class"]) for r in rows] == \
         [(r["case"], r["class"]) for r in sorted(map(parsed, rows), key=review_order)]

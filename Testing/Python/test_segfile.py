@@ -8,15 +8,11 @@ import SimpleITK as sitk
 import slicerio
 from slicer_scene import load_seg_nrrd_in_scene, segments_by_name, tag
 
-from ConfidenceSegLib.annotation.layers import (
-    CLASS_TAG,
-    CONFIDENCE_TAG,
-    Segment,
-    segments_from_confidence_map,
-)
-from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.annotation.layers import segments_from_confidence_map
+from ConfidenceSegLib.contract import CLASS_TAG, CONFIDENCE_TAG, ConfidenceSegError
 from ConfidenceSegLib.io.images import ijk_to_lps
 from ConfidenceSegLib.io.segfile import read_segmentation, segmentation_grid, write_segmentation
+from ConfidenceSegLib.io.segments import Segment
 
 
 def _image_2d() -> sitk.Image:

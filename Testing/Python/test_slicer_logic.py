@@ -16,10 +16,19 @@ from slicer_scene import load_seg_nrrd_in_scene
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
 from ConfidenceSegLib.annotation.datasets import load_dataset  # noqa: E402
-from ConfidenceSegLib.annotation.layers import CLASS_TAG, CONFIDENCE_TAG, STATUS_TAG, Segment  # noqa: E402
-from ConfidenceSegLib.contract import ConfidenceSegError  # noqa: E402
+from ConfidenceSegLib.contract import (  # noqa: E402
+    BADGE_TAG,
+    CLASS_TAG,
+    CONFIDENCE_TAG,
+    DICE_LOWER_BOUND_TAG,
+    PREDICTED_DICE_TAG,
+    STATUS_TAG,
+    ConfidenceSegError,  # noqa: E402
+)
 from ConfidenceSegLib.io import segfile  # noqa: E402
 from ConfidenceSegLib.io.images import write_image  # noqa: E402
+from ConfidenceSegLib.io.segments import Segment  # noqa: E402
+from ConfidenceSegLib.outputs.review_table import read_review_table  # noqa: E402
 from ConfidenceSegLib.slicer import mrml  # noqa: E402
 from ConfidenceSegLib.slicer.annotation import (  # noqa: E402
     AnnotatedCase,
@@ -41,14 +50,10 @@ from ConfidenceSegLib.slicer.process import (  # noqa: E402
     write_prediction_input,
 )
 from ConfidenceSegLib.slicer.results import (  # noqa: E402
-    BADGE_TAG,
-    DICE_LOWER_BOUND_TAG,
-    PREDICTED_DICE_TAG,
     badge_text,
     flag_review_segments,
     inferno_color_node,
     load_prediction,
-    read_review_table,
     segment_badges,
     setup_heatmap_display,
 )

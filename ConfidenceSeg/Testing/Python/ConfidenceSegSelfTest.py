@@ -16,11 +16,10 @@ import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleTest
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
-from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.contract import BADGE_TAG, ConfidenceSegError
 from ConfidenceSegLib.io.resources import default_model_dir, sample_images
 from ConfidenceSegLib.slicer import annotation as slicer_annotation
 from ConfidenceSegLib.slicer.mrml import segment_tags
-from ConfidenceSegLib.slicer.results import BADGE_TAG
 
 PREDICTION_TIMEOUT_S = 300
 

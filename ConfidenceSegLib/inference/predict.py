@@ -1,0 +1,94 @@
+"""Segmenting one image with uncertainty: the entry point of the inference stage.
+
+Inputs: a 2D image, a multi-frame stack (a 3D image given to a 2D model runs frame by frame,
+frames batched) or a 3D volume (3D model: MONAI sliding-window inference). The sampling plan
+(:mod:`.sampling`) says which networks run; :mod:`.runner` runs it chunk by chunk; the result is
+a :class:`Prediction` whose arrays all lie on the image grid, in SimpleITK order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from ..contract import ConfidenceSegError
+from ..model.bundle import ModelBundle
+from ..model.devices import describe_device, pick_device
+from ..model.preprocessing import image_frames, spacing_zyx
+from .runner import SampleRunner
+from .sampling import plan_sampling
+from .uncertainty import segment_summary
+
+#: progress(stage, fraction 0..1, message); may raise to stop the run between batches.
+Progress = Callable[[str, float, str], None]
+
+
+@dataclass
+class ClassPrediction:
+    name: str
+    mask: np.ndarray
+    probability: np.ndarray
+    entropy: np.ndarray
+    mutual_information: np.ndarray
+    summary: dict[str, float]
+
+
+@dataclass
+class Prediction:
+    image: sitk.Image
+    method: str
+    samples: int
+    device: str
+    timings: dict[str, float]
+    classes: list[ClassPrediction]
+
+
+def check_input(bundle: ModelBundle, image: sitk.Image, source: str = "input image") -> np.ndarray:
+    """The image's frames (N, H, W) float32 after checking it suits the bundle's model."""
+    in_channels = bundle.config["architecture"].get("in_channels", 1)
+    if in_channels != 1:
+        raise ConfidenceSegError(f"model {bundle.path} expects {in_channels} input channels; "
+                                 "ConfidenceSeg feeds one intensity channel")
+    array = image_frames(image, source)
+    if bundle.spatial_dims == 3 and image.GetDimension() != 3:
+        raise ConfidenceSegError(f"{source} is 2D but model {bundle.path} is a 3D model; give it a 3D volume")
+    if bundle.spatial_dims == 3 and min(array.shape) < 2:
+        raise ConfidenceSegError(f"{source} has size {image.GetSize()}: too thin for 3D model {bundle.path}")
+    return array
+
+
+def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", samples: int | None = None,
+                  device: str | torch.device | None = None, progress: Progress | None = None) -> Prediction:
+    """Segment ``image`` with uncertainty (contract 1); all arrays on the image grid, SimpleITK order."""
+    started = time.perf_counter()
+    plan = plan_sampling(len(bundle.members), method, samples)
+    array = check_input(bundle, image)
+    runner = SampleRunner(bundle, plan, device if isinstance(device, torch.device) else pick_device(device or "auto"),
+                     progress or (lambda stage, fraction, message: None))
+    with torch.inference_mode():
+        if bundle.spatial_dims == 2:
+            maps, agreement = runner.frames(array)
+        else:
+            maps, agreement = runner.volume(array, spacing_zyx(image))
+    inferred = time.perf_counter()
+    if image.GetDimension() == 2:
+        maps = {key: value[:, 0] for key, value in maps.items()}
+    voxel_size = float(np.prod(image.GetSpacing()))
+    stack = bundle.spatial_dims == 2 and image.GetDimension() == 3
+    classes = []
+    for index, name in enumerate(bundle.classes):
+        probability = maps["probability"][index]
+        mask = probability >= 0.5
+        summary = segment_summary(mask, probability, maps["entropy"][index], maps["mutual_information"][index],
+                                  agreement.summary(index), voxel_size, in_plane=stack)
+        classes.append(ClassPrediction(name, mask, probability, maps["entropy"][index],
+                                       maps["mutual_information"][index], summary))
+    finished = time.perf_counter()
+    timings = {"inference_s": inferred - started, "summary_s": finished - inferred, "total_s": finished - started}
+    return Prediction(image=image, method=plan.method, samples=plan.samples, device=describe_device(runner.device),
+                      timings=timings, classes=classes)

@@ -1,0 +1,86 @@
+"""Which inputs a run processes, and the file stem each one's outputs are named after.
+
+An input is an image file (:data:`~.images.IMAGE_SUFFIXES`) or a DICOM series folder. Every
+output of an input is named ``<stem>...`` (``case.nii.gz`` -> ``case``), so two inputs of one run
+must not share a stem.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..contract import SEG_SUFFIX, ConfidenceSegError
+from .images import IMAGE_SUFFIXES
+
+
+def input_stem(path: str | os.PathLike) -> str:
+    """File name without its image suffix (``case.nii.gz`` -> ``case``; a DICOM folder: its name)."""
+    name = Path(path).name
+    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def check_inputs(paths: Sequence[Path]) -> list[str]:
+    """The stems of ``paths``, after checking that each exists and no two share a stem."""
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        raise ConfidenceSegError(f"file not found: {', '.join(missing)}")
+    seen: dict[str, Path] = {}
+    for path in paths:
+        stem = input_stem(path)
+        if stem in seen:
+            raise ConfidenceSegError(f"two inputs would write the same outputs {stem}.*: {seen[stem]} and {path}")
+        seen[stem] = path
+    return list(seen)
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".") and path.name.lower().endswith(IMAGE_SUFFIXES) \
+        and not path.name.lower().endswith(SEG_SUFFIX)
+
+
+def _is_dicom_file(path: Path) -> bool:
+    """DICOM Part 10 file: ``DICM`` after the 128-byte preamble."""
+    try:
+        with path.open("rb") as file:
+            return file.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
+def is_dicom_folder(path: Path) -> bool:
+    """A folder whose first file is DICOM (then read as a series by :func:`.images.read_image`)."""
+    if not path.is_dir():
+        return False
+    first = next((p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")), None)
+    return first is not None and _is_dicom_file(first)
+
+
+def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Image files and DICOM series folders to process, in order, without duplicate stems.
+
+    A folder that is itself a DICOM series is one input; any other folder contributes its image
+    files and its DICOM series sub-folders (``.dcm`` files in a folder of images are not inputs).
+    """
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if not item.exists():
+            raise ConfidenceSegError(f"input not found: {item}")
+        if item.is_file():
+            if not item.name.lower().endswith(IMAGE_SUFFIXES):
+                raise ConfidenceSegError(f"not an image file: {item} (expected one of {', '.join(IMAGE_SUFFIXES)})")
+            found.append(item)
+        elif is_dicom_folder(item):
+            found.append(item)
+        else:
+            children = sorted(item.iterdir())
+            found += [p for p in children if _is_image_file(p) and not p.name.lower().endswith(".dcm")]
+            found += [p for p in children if is_dicom_folder(p)]
+    if not found:
+        raise ConfidenceSegError("no images found in " + ", ".join(map(str, inputs)))
+    check_inputs(found)
+    return found
