@@ -5,7 +5,6 @@ nodes as arguments (tested outside Slicer with slicer-core). The model runs in a
 ``PythonSlicer`` process (``confidenceseg predict --progress json``), never in the GUI process.
 """
 
-import contextlib
 import pathlib
 import shutil
 import sys
@@ -25,11 +24,14 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS, format_level
-from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.contract import DEVICE_CHOICES, METHODS, ConfidenceSegError, badge_color
+from ConfidenceSegLib.outputs.review_table import read_review_table
 from ConfidenceSegLib.slicer import annotation as slicer_annotation
 from ConfidenceSegLib.slicer import mrml
 from ConfidenceSegLib.slicer import process as slicer_process
 from ConfidenceSegLib.slicer import results as slicer_results
+from ConfidenceSegQt import dependencies
+from ConfidenceSegQt.process_runner import BackgroundProcess
 
 
 class ConfidenceSeg(ScriptedLoadableModule):
@@ -59,10 +61,10 @@ class ConfidenceSegParameterNode:
     exportName: str = "annotations"
     useBundledModel: bool = True
     modelPath: pathlib.Path
-    method: Annotated[str, Choice(list(slicer_process.METHODS))] = "auto"
+    method: Annotated[str, Choice(list(METHODS))] = "auto"
     samples: Annotated[int, WithinRange(0, 200)] = 0
-    device: Annotated[str, Choice(list(slicer_process.DEVICES))] = "auto"
-    heatmap: Annotated[str, Choice(list(slicer_results.HEATMAP_MAPS))] = "entropy"
+    device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
+    heatmap: Annotated[str, Choice(list(slicer_results.HEATMAP_MAPS))] = slicer_results.HEATMAP_MAPS[0]
     heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
     heatmapThreshold: Annotated[float, WithinRange(0.0, 0.95)] = 0.1
     heatmapVolume: vtkMRMLScalarVolumeNode
@@ -264,7 +266,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onOpenReview(self):
         with slicer.util.tryWithErrorDisplay("Cannot open the batch QC folder.", waitCursor=True):
-            self._reviewRows = slicer_results.read_review_table(self._parameterNode.reviewFolder)
+            self._reviewRows = read_review_table(self._parameterNode.reviewFolder)
             table = self.ui.reviewTable
             headers = ["case", "class", "predicted Dice", "lower bound", "badge"]
             table.clear()
@@ -276,9 +278,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 for column, value in enumerate(values):
                     text = f"{value:.3f}" if isinstance(value, float) else (value or "")
                     table.setItem(row, column, qt.QTableWidgetItem(text))
-                badgeColor = slicer_results.BADGE_COLORS.get(entry.badge or "")
-                if badgeColor:
-                    table.item(row, 4).setForeground(qt.QBrush(qt.QColor(badgeColor)))
+                table.item(row, 4).setForeground(qt.QBrush(qt.QColor(badge_color(entry.badge))))
             table.resizeColumnsToContents()
 
     def onReviewRowClicked(self, row, column):
@@ -331,33 +331,9 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
             view.cornerAnnotation().SetText(vtk.vtkCornerAnnotation.UpperRight, text)
             view.forceRender()
 
-    # --- dependencies ------------------------------------------------------------------------
-
     @staticmethod
     def ensureDependencies(requirementsPath):
-        """Install torch (PyTorch extension) and the other packages on first use, after asking."""
-        try:
-            import PyTorchUtils
-        except ImportError:
-            raise ConfidenceSegError("the PyTorch extension is required: install it from the Extensions Manager") from None
-        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-        if not torchLogic.torchInstalled() and torchLogic.installTorch(askConfirmation=True) is None:
-            return False
-        try:
-            import slicer.pydeps as pydeps
-        except ImportError:
-            pydeps = getattr(slicer, "packaging", None)
-        if pydeps is not None and hasattr(pydeps, "pip_ensure"):
-            pydeps.pip_ensure(pydeps.load_requirements(requirementsPath), skip_packages=["torch", "SimpleITK"],
-                              requester="ConfidenceSeg")
-            return True
-        missing = slicer_process.missing_requirements(requirementsPath)
-        if missing:
-            if not slicer.util.confirmOkCancelDisplay(
-                    "ConfidenceSeg needs these Python packages:\n" + "\n".join(missing) + "\n\nInstall them now?"):
-                return False
-            slicer.util.pip_install(missing)
-        return True
+        return dependencies.ensure_dependencies(requirementsPath)
 
     # --- background process ------------------------------------------------------------------
 
@@ -365,32 +341,12 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
     def pythonExecutable():
         return shutil.which("PythonSlicer") or sys.executable
 
-    def _startProcess(self, command, onOutputLine, onFinished):
-        process = qt.QProcess()
-        environment = qt.QProcessEnvironment()
-        for key, value in slicer_process.subprocess_environment().items():
-            environment.insert(key, value)
-        process.setProcessEnvironment(environment)
-        buffer = {"text": ""}
-
-        def readOutput():
-            buffer["text"] += bytes(process.readAllStandardOutput().data()).decode("utf-8", "replace")
-            *lines, buffer["text"] = buffer["text"].split("\n")
-            for line in lines:
-                onOutputLine(line)
-
-        process.readyReadStandardOutput.connect(readOutput)
-        process.finished.connect(lambda exitCode, exitStatus: onFinished(
-            exitCode, bytes(process.readAllStandardError().data()).decode("utf-8", "replace")))
-        process.start(command[0], command[1:])
-        return process
-
     def probeDevice(self, onFound):
         found = []
-        self._probe = self._startProcess(slicer_process.device_probe_command(self.pythonExecutable()),
-                                         lambda line: found.append(line.strip()),
-                                         lambda exitCode, errors: onFound(found[-1] if exitCode == 0 and found
-                                                                          else "unknown (torch not installed yet?)"))
+        self._probe = BackgroundProcess(slicer_process.device_probe_command(self.pythonExecutable()),
+                                        lambda line: found.append(line.strip()),
+                                        lambda exitCode, errors: onFound(found[-1] if exitCode == 0 and found
+                                                                         else "unknown (torch not installed yet?)"))
 
     def startPrediction(self, volumeNode, model, method, samples, device, onProgress, onFinished):
         """Write the image, start ``predict`` in the background; ``onFinished(reportPath, errorText)``."""
@@ -405,7 +361,6 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
 
             model = default_model_dir()
         outputDir = workDir / "results"
-        outputDir.mkdir()
         command = slicer_process.predict_command(self.pythonExecutable(), model, inputPath, outputDir,
                                                  method, samples, device)
 
@@ -415,8 +370,6 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
                 onProgress(progress)
 
         def onDone(exitCode, errors):
-            if process is not self._process:  # cancelled
-                return
             self._process = None
             if exitCode != 0:
                 onFinished(None, errors.strip() or f"predict exited with code {exitCode}")
@@ -428,26 +381,13 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
                 return
             onFinished(self.lastReportPath, None)
 
-        process = self._process = self._startProcess(command, onLine, onDone)
+        self._process = BackgroundProcess(command, onLine, onDone)
 
     def isRunning(self):
-        return self._process is not None and self._process.state() != qt.QProcess.NotRunning
+        return self._process is not None and self._process.is_running()
 
     def cancel(self):
         """Stop the running prediction (it removes partial outputs on SIGTERM), then its whole process tree."""
         process, self._process = self._process, None
-        if process is None or process.state() == qt.QProcess.NotRunning:
-            return
-        process.terminate()
-        if process.waitForFinished(5000):
-            return
-        try:
-            import psutil
-        except ImportError:
-            psutil = None
-        if psutil is not None:
-            with contextlib.suppress(psutil.Error):  # gone already
-                for child in psutil.Process(process.processId()).children(recursive=True):
-                    child.kill()
-        process.kill()
-        process.waitForFinished(3000)
+        if process is not None:
+            process.stop()

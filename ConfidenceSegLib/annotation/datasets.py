@@ -9,7 +9,6 @@ confidence map in [0, 1], as exported from confidence-layered annotation) or ``r
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import SimpleITK as sitk
 
 from ..contract import ConfidenceSegError
 from ..io.images import check_same_geometry, read_image
+from ..io.safe_files import read_json
 from .layers import check_confidence_map, rater_fraction
 
 
@@ -88,12 +88,7 @@ def load_dataset(folder: str | os.PathLike) -> Dataset:
     """Read ``folder/dataset.json``; raise a clear error for a missing or malformed file."""
     root = Path(folder)
     index = root / "dataset.json"
-    if not index.is_file():
-        raise ConfidenceSegError(f"not a dataset folder: {index} not found")
-    try:
-        meta = json.loads(index.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfidenceSegError(f"corrupt dataset.json in {root}: {error}") from None
+    meta = read_json(index, "dataset.json", missing=f"not a dataset folder: {index} not found")
     if not isinstance(meta, dict) or not isinstance(meta.get("cases"), list):
         raise ConfidenceSegError(f"{index} has no 'cases' list")
     classes = tuple(meta.get("classes") or ())

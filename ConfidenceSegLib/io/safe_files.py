@@ -7,6 +7,7 @@ compute and creates the folder with :func:`output_folder`, so a failed run leave
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -63,6 +64,18 @@ def output_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only succeeds when empty
         raise
+
+
+def read_json(path: str | os.PathLike, what: str, missing: str | None = None):
+    """Parse a JSON file, with one-line errors for a missing file (``missing``, default
+    ``"<what> not found: <path>"``) and for a corrupt one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfidenceSegError(missing or f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfidenceSegError(f"corrupt {what} {path}: {error}") from None
 
 
 def give_default_permissions(path: Path) -> None:

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..contract import ConfidenceSegError
-from ..io.safe_files import give_default_permissions, write_text_atomic
+from ..io.safe_files import give_default_permissions, read_json, write_text_atomic
 from .networks import ConfidenceSegNet, build_network
 
 FORMAT_VERSION = 1
@@ -57,12 +57,10 @@ def read_config(path: str | os.PathLike) -> dict:
     config_path = folder / CONFIG_NAME
     if not folder.is_dir():
         raise ConfidenceSegError(f"model bundle not found: {folder} is not a folder")
-    if not config_path.is_file():
-        raise ConfidenceSegError(f"model bundle {folder} is incomplete: {CONFIG_NAME} is missing")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfidenceSegError(f"corrupt {config_path}: {error}") from None
+    config = read_json(config_path, "bundle config",
+                       missing=f"model bundle {folder} is incomplete: {CONFIG_NAME} is missing")
+    if not isinstance(config, dict):
+        raise ConfidenceSegError(f"{config_path} is not a bundle config (not a JSON object)")
     missing = [key for key in REQUIRED_KEYS if key not in config]
     if missing:
         raise ConfidenceSegError(f"{config_path} lacks {', '.join(missing)}")

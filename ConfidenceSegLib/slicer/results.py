@@ -8,7 +8,6 @@ section reads ``review.csv`` with :func:`~ConfidenceSegLib.outputs.review_table.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from ..contract import (
     ConfidenceSegError,
     badge_color,
 )
-from ..io.safe_files import write_text_atomic
+from ..io.safe_files import read_json, write_text_atomic
 from ..outputs.review_table import optional_float
 from .mrml import segment_tags
 from .storage import load_segmentation, load_volume
@@ -167,12 +166,7 @@ class LoadedPrediction:
 def read_prediction_report(json_path: str | os.PathLike) -> dict:
     """Read a ``predict`` report (``S.json``) with a clear error for a missing or malformed file."""
     path = Path(json_path)
-    if not path.is_file():
-        raise ConfidenceSegError(f"prediction report not found: {path}")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfidenceSegError(f"corrupt prediction report {path}: {error}") from None
+    report = read_json(path, "prediction report")
     if not isinstance(report, dict) or not isinstance(report.get("classes"), dict) or "segmentation" not in report:
         raise ConfidenceSegError(f"{path} is not a ConfidenceSeg prediction report (no 'classes'/'segmentation')")
     return report

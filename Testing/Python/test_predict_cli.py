@@ -15,7 +15,14 @@ import SimpleITK as sitk
 from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.contract import CLASS_TAG, MAP_KINDS, QUALITY_TAGS, prediction_file_names
+from ConfidenceSegLib.contract import (
+    CLASS_REPORT_KEYS,
+    CLASS_TAG,
+    MAP_KINDS,
+    QUALITY_TAGS,
+    REPORT_KEYS,
+    prediction_file_names,
+)
 from ConfidenceSegLib.inference.predict import predict_image
 from ConfidenceSegLib.inference.uncertainty import SUMMARY_KEYS
 from ConfidenceSegLib.io.images import read_image, same_geometry
@@ -66,6 +73,8 @@ def test_writes_every_output_on_the_input_grid(model, tmp_path, capsys):
     for stem, source in (("scan", image_2d), ("clip", stack)):
         reference = read_image(source)
         report = json.loads((out / f"{stem}.json").read_text())
+        assert tuple(report) == REPORT_KEYS
+        assert all(tuple(result) == CLASS_REPORT_KEYS for result in report["classes"].values())
         assert report["method"] == "mcdropout" and report["samples"] == 4 and report["device"] == "cpu"
         assert report["segmentation"] == f"{stem}.seg.nrrd" and report["input"] == source
         assert set(report["timings"]) >= {"inference_s", "write_s"}
