@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
 from ..contract import ConfidenceSegError
+from ..io.stops import stop_on_signals, stop_requested, stop_signal_name
+
+#: Exit status of a user error (one line on stderr) and of a run stopped by SIGTERM/SIGINT.
+USER_ERROR_EXIT_CODE = 2
+STOPPED_EXIT_CODE = 130
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict", "quickstart", "review")
@@ -36,13 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with stop_on_signals():
+            return int(args.func(args) or 0)
     except ConfidenceSegError as error:
         print(f"confidenceseg: error: {error}", file=sys.stderr)
-        return 2
+        return USER_ERROR_EXIT_CODE
     except KeyboardInterrupt:
-        print("confidenceseg: interrupted; no partial output was kept", file=sys.stderr)
-        return 130
+        print(f"confidenceseg: {stop_signal_name() or 'interrupted'}: stopped; no partial output was kept",
+              file=sys.stderr, flush=True)
+        if stop_requested():
+            # Partial outputs were removed while the stop unwound; skip the interpreter teardown, which
+            # takes seconds with torch loaded, so that a stop is as prompt as the signal.
+            sys.stdout.flush()
+            os._exit(STOPPED_EXIT_CODE)
+        return STOPPED_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 from ..contract import REPORT_SUFFIX
-from ..jobs.progress import ProgressReporter, StopRequested
+from ..io.stops import StopRequested
+from ..jobs.progress import ProgressReporter
 from .options import add_prediction_options
 
 PROGRESS_FORMATS = ("json",)
-#: Exit status after a SIGTERM stop (as for an interrupt, see cli.main).
-STOPPED_EXIT_CODE = 130
 
 
 def register(subparsers) -> None:
@@ -35,16 +32,12 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     reporter = ProgressReporter(json_lines=args.progress == "json")
-    with reporter.stop_on_sigterm():
-        try:
-            return predict_files(args, reporter)
-        except StopRequested:
-            # Outputs of the unfinished input are already cleaned up. End the process now, as SIGTERM's
-            # default action would: interpreter teardown with torch loaded can take over a second.
-            reporter.stop_requested = False  # let the last line through
-            reporter("stopped", 0.0, "stopped on request; no partial output was kept")
-            print("confidenceseg: stopped (SIGTERM); no partial output was kept", file=sys.stderr, flush=True)
-            os._exit(STOPPED_EXIT_CODE)
+    try:
+        return predict_files(args, reporter)
+    except StopRequested:
+        # The unfinished input's outputs are already cleaned up; cli.main ends the process.
+        reporter.emit("stopped", 0.0, "stopped on request; no partial output was kept")
+        raise
 
 
 def predict_files(args: argparse.Namespace, reporter: ProgressReporter) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..contract import ConfidenceSegError
+from .stops import uninterruptible
 
 
 def check_can_write(paths: Iterable[str | os.PathLike], overwrite: bool = False) -> None:
@@ -108,9 +109,10 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     give_default_permissions(tmp)
     try:
         yield tmp
-        if path.exists() and not overwrite:  # appeared while we were writing
-            raise ConfidenceSegError(f"output exists: {path} (pass --overwrite to replace it)")
-        os.replace(tmp, path)
+        with uninterruptible():
+            if path.exists() and not overwrite:  # appeared while we were writing
+                raise ConfidenceSegError(f"output exists: {path} (pass --overwrite to replace it)")
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

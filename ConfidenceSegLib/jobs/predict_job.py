@@ -5,7 +5,7 @@ Read the image, run :func:`~ConfidenceSegLib.inference.predict.predict_image`, w
 of :mod:`~ConfidenceSegLib.outputs.prediction_files` (staged in a hidden folder, moved into place
 in one uninterruptible step), reporting progress over the ``span`` of the caller's progress bar.
 A stop request (SIGTERM, SIGINT, a cancelled job) raises
-:class:`~.progress.StopRequested` and leaves no partial output.
+:class:`~ConfidenceSegLib.io.stops.StopRequested` and leaves no partial output.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..inference.predict import Prediction, predict_image
 from ..inference.sampling import plan_sampling
 from ..io.images import read_image
 from ..io.inputs import input_stem
+from ..io.stops import uninterruptible
 from ..model.bundle import ModelBundle
 from ..outputs.overlay import OverlayLayer, layers_from_prediction
 from ..outputs.prediction_files import write_prediction_outputs
@@ -75,5 +76,5 @@ def predict_input(bundle: ModelBundle, path: str | os.PathLike, out_dir: str | o
     prediction = predict_image(bundle, image, settings.method, settings.samples, settings.device,
                                progress=reporter.scaled(start + READ_SHARE * (end - start), inferred))
     report = write_prediction_outputs(prediction, bundle, out_dir, stem or input_stem(path), path, overwrite,
-                                      progress=reporter.scaled(inferred, end), finalize=reporter.uninterruptible)
+                                      progress=reporter.scaled(inferred, end), finalize=uninterruptible)
     return WrittenPrediction(report, prediction, image)

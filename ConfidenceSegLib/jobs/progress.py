@@ -1,25 +1,18 @@
-"""Progress reports for long runs, and stopping cleanly on SIGTERM.
+"""Progress reports for long runs: ``--progress json`` lines, and a stop check at every report.
 
 ``--progress json`` prints one JSON object per line on stdout,
-``{"stage": str, "fraction": float 0..1, "message": str}``, for the Slicer module to read.
-SIGTERM stops the run at once (after the current tensor operation) by raising
-:class:`StopRequested`; writers clean up their temporary files, so no partial output is left.
-Short steps that must not be torn apart (moving finished files into place) run inside
-:meth:`ProgressReporter.uninterruptible`, which defers the stop to its end.
+``{"stage": str, "fraction": float 0..1, "message": str}``, for the Slicer module to read. Every
+report first checks for a stop request (:mod:`ConfidenceSegLib.io.stops`), so a run stops between
+batches even where a signal handler cannot interrupt a long native call.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import sys
-from collections.abc import Iterator
 from typing import TextIO
 
-
-class StopRequested(KeyboardInterrupt):
-    """The run was asked to stop (SIGTERM)."""
+from ..io.stops import check_stop
 
 
 class ProgressReporter:
@@ -28,11 +21,13 @@ class ProgressReporter:
     def __init__(self, json_lines: bool = False, stream: TextIO | None = None):
         self.json_lines = json_lines
         self.stream = stream or sys.stdout
-        self.stop_requested = False
-        self._deferring = 0
 
     def __call__(self, stage: str, fraction: float, message: str = "") -> None:
-        self.check_stop()
+        check_stop()
+        self.emit(stage, fraction, message)
+
+    def emit(self, stage: str, fraction: float, message: str = "") -> None:
+        """Print one progress line (without checking for a stop: for the last line of a stopped run)."""
         if self.json_lines:
             record = {"stage": stage, "fraction": round(min(max(float(fraction), 0.0), 1.0), 4), "message": message}
             print(json.dumps(record), file=self.stream, flush=True)
@@ -40,33 +35,3 @@ class ProgressReporter:
     def scaled(self, start: float, end: float):
         """A progress callable whose fractions 0..1 map to ``start``..``end`` of this reporter's."""
         return lambda stage, fraction, message="": self(stage, start + (end - start) * fraction, message)
-
-    def check_stop(self) -> None:
-        if self.stop_requested and not self._deferring:
-            raise StopRequested("stop requested")
-
-    def request_stop(self, *_signal_args) -> None:
-        """Signal handler: stop now, or at the end of an uninterruptible step (repeats are ignored,
-        so a second signal cannot interrupt the clean-up of the first)."""
-        if self.stop_requested:
-            return
-        self.stop_requested = True
-        self.check_stop()
-
-    @contextlib.contextmanager
-    def uninterruptible(self) -> Iterator[None]:
-        self._deferring += 1
-        try:
-            yield
-        finally:
-            self._deferring -= 1
-        self.check_stop()
-
-    @contextlib.contextmanager
-    def stop_on_sigterm(self) -> Iterator[None]:
-        """Install :meth:`request_stop` as the SIGTERM handler for the duration of the block."""
-        previous = signal.signal(signal.SIGTERM, self.request_stop)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGTERM, previous)

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from ..contract import ConfidenceSegError
 from ..io.safe_files import give_default_permissions, read_json, write_text_atomic
+from ..io.stops import uninterruptible
 from .networks import ConfidenceSegNet, build_network
 
 FORMAT_VERSION = 1
@@ -117,14 +118,15 @@ def save_bundle(path: str | os.PathLike, config: dict, members: list[torch.nn.Mo
             save_file(state, str(staging / name))
             give_default_permissions(staging / name)
         (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        if folder.exists():
-            backup = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            folder.rename(backup)
-            staging.rename(folder)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.rename(folder)
+        with uninterruptible():  # a stop between the renames would lose the old bundle
+            if folder.exists():
+                backup = folder.with_name(f".{folder.name}.old")
+                shutil.rmtree(backup, ignore_errors=True)
+                folder.rename(backup)
+                staging.rename(folder)
+                shutil.rmtree(backup, ignore_errors=True)
+            else:
+                staging.rename(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

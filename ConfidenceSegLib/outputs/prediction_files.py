@@ -50,7 +50,7 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
     """Write ``prediction`` (an :class:`~ConfidenceSegLib.inference.predict.Prediction`) for ``stem``; return the report.
 
     ``progress`` is called between files (it may raise to stop); ``finalize`` wraps the final moves
-    (e.g. :meth:`~ConfidenceSegLib.jobs.progress.ProgressReporter.uninterruptible`).
+    (e.g. :func:`~ConfidenceSegLib.jobs.progress.uninterruptible`).
     """
     out_dir = Path(out_dir)
     names = prediction_file_names(stem, [c.name for c in prediction.classes])

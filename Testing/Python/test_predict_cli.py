@@ -1,4 +1,4 @@
-"""``confidenceseg predict``: contract-3 outputs, quality tags, progress, bad input, SIGTERM."""
+"""``confidenceseg predict``: contract-3 outputs, quality tags, progress, bad input, SIGTERM and SIGINT."""
 
 from __future__ import annotations
 
@@ -179,7 +179,8 @@ def test_model_problems_give_a_clear_error_and_no_output(model, tmp_path, capsys
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_sigterm_stops_within_a_second_without_partial_output(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_stops_within_a_second_without_partial_output(tmp_path, stop_signal):
     model = tmp_path / "model"
     make_bundle(model, classes=CLASSES, input_size=(96, 96))
     done = write(random_image((20, 24)), tmp_path / "first.nrrd")
@@ -197,7 +198,7 @@ def test_sigterm_stops_within_a_second_without_partial_output(tmp_path):
         else:
             pytest.fail(f"no progress from the second input: {process.stderr.read()}")
         signalled = time.monotonic()
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)
         remaining, errors = process.communicate(timeout=10)
         elapsed = time.monotonic() - signalled
     finally:

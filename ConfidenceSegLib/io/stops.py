@@ -1,0 +1,84 @@
+"""Stopping promptly and cleanly on SIGTERM or SIGINT (Ctrl+C), without tearing a write apart.
+
+:func:`stop_on_signals` makes SIGTERM and SIGINT raise :class:`StopRequested` at once (after the
+current tensor operation). Writers clean up their temporary files while it unwinds, so no partial
+output is left; the command line then ends the process without the slow interpreter teardown
+(see :func:`ConfidenceSegLib.cli.main`). Short steps that must not be torn apart (moving finished
+files into place, swapping a bundle folder) run inside :func:`uninterruptible`, which defers the
+stop to the end of the step. The state is per process: one process runs one command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+#: Signals that stop a run.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class StopRequested(KeyboardInterrupt):
+    """The run was asked to stop (SIGTERM, SIGINT or a cancel request)."""
+
+
+class _StopState:
+    def __init__(self):
+        self.requested = False
+        self.deferring = 0
+        self.signal_name = ""
+
+
+_state = _StopState()
+
+
+def stop_requested() -> bool:
+    """True once a stop signal arrived in this process (the run is unwinding or has ended)."""
+    return _state.requested
+
+
+def stop_signal_name() -> str:
+    return _state.signal_name
+
+
+def check_stop() -> None:
+    """Raise :class:`StopRequested` if a stop was requested and no uninterruptible step is running."""
+    if _state.requested and not _state.deferring:
+        raise StopRequested(f"stopped ({_state.signal_name or 'on request'})")
+
+
+def request_stop(signal_number: int | None = None, _frame=None) -> None:
+    """Signal handler: stop now, or at the end of an uninterruptible step (repeats are ignored, so a
+    second signal cannot interrupt the clean-up of the first)."""
+    if _state.requested:
+        return
+    _state.requested = True
+    _state.signal_name = signal.Signals(signal_number).name if signal_number else "cancel"
+    check_stop()
+
+
+@contextlib.contextmanager
+def uninterruptible() -> Iterator[None]:
+    """Defer a stop request to the end of the block."""
+    _state.deferring += 1
+    try:
+        yield
+    finally:
+        _state.deferring -= 1
+    check_stop()
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Install :func:`request_stop` for SIGTERM and SIGINT for the duration of the block (main thread
+    only; elsewhere the block runs with the handlers it has)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, request_stop) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
