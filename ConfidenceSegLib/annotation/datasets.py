@@ -5,6 +5,10 @@ it names. Each case has ``id``, ``subject`` (splits are by subject, never by fra
 either ``labels: {class: path}`` (one annotator: confidence 1.0; a float label image is a
 confidence map in [0, 1], as exported from confidence-layered annotation) or ``raters: [path, ...]``
 (several raters of the dataset's single class: confidence = fraction of raters).
+
+Every path is relative to the dataset folder and must stay inside it, unless ``dataset.json`` sets
+``"allow_external_paths": true``; a label under a class the dataset does not declare, or an integer
+label with more than one foreground value, is an error (never silently dropped or binarised).
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ import SimpleITK as sitk
 from ..contract import ConfidenceSegError
 from ..io.images import check_same_geometry, read_image
 from ..io.safe_files import read_json
-from .layers import check_confidence_map, rater_fraction
+from .layers import check_binary, check_confidence_map, rater_fraction
+
+#: dataset.json key that lets case paths lead outside the dataset folder (absolute paths, ``..``).
+ALLOW_EXTERNAL_KEY = "allow_external_paths"
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Case:
             if np.issubdtype(array.dtype, np.floating):  # a confidence map (e.g. exported layered annotation)
                 check_confidence_map(array, f"label {self.label_paths[class_name]}")
                 return array.astype(np.float32)
+            check_binary(array, f"label {self.label_paths[class_name]}")
             return (array > 0).astype(np.float32)
         if self.rater_paths:
             return rater_fraction(self.read_rater_masks(image))
@@ -59,6 +67,7 @@ class Case:
             mask = read_image(path)
             check_same_geometry(image, mask, f"image of case {self.id}", f"rater mask {path}")
             masks.append(sitk.GetArrayFromImage(mask))
+            check_binary(masks[-1], f"rater mask {path}")
         return [m > 0 for m in masks]
 
 
@@ -94,19 +103,41 @@ def load_dataset(folder: str | os.PathLike) -> Dataset:
     classes = tuple(meta.get("classes") or ())
     if not classes:
         raise ConfidenceSegError(f"{index} names no classes")
-    cases = tuple(_case_from_json(root, entry, classes, number) for number, entry in enumerate(meta["cases"]))
+    if not all(isinstance(name, str) and name for name in classes) or len(set(classes)) != len(classes):
+        raise ConfidenceSegError(f"{index}: classes must be distinct names, got {list(classes)}")
+    allow_external = meta.get(ALLOW_EXTERNAL_KEY) is True
+    cases = tuple(_case_from_json(root, entry, classes, number, allow_external)
+                  for number, entry in enumerate(meta["cases"]))
     metadata = {key: value for key, value in meta.items() if key != "cases"}
     return Dataset(root=root, name=str(meta.get("name", root.name)), classes=classes, cases=cases, metadata=metadata)
 
 
-def _case_from_json(root: Path, entry: dict, classes: tuple[str, ...], number: int) -> Case:
-    try:
-        case_id = str(entry["id"])
-        image = root / entry["image"]
-    except (KeyError, TypeError):
-        raise ConfidenceSegError(f"case #{number} in {root / 'dataset.json'} lacks 'id' or 'image'") from None
-    labels = {name: root / path for name, path in (entry.get("labels") or {}).items()}
-    raters = tuple(root / path for path in entry.get("raters") or ())
+def _dataset_path(root: Path, value, allow_external: bool, what: str) -> Path:
+    """``root / value``, refused unless ``value`` is a path text that stays inside ``root``."""
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise ConfidenceSegError(f"{what} must be a path, got {value!r}")
+    path = root / value
+    if not allow_external and not path.resolve().is_relative_to(root.resolve()):
+        raise ConfidenceSegError(f"{what} {value!r} leads outside the dataset folder {root} "
+                                 f'(set "{ALLOW_EXTERNAL_KEY}": true in dataset.json to allow that)')
+    return path
+
+
+def _case_from_json(root: Path, entry, classes: tuple[str, ...], number: int, allow_external: bool) -> Case:
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str | int) or "image" not in entry:
+        raise ConfidenceSegError(f"case #{number} in {root / 'dataset.json'} lacks 'id' or 'image'")
+    case_id = str(entry["id"])
+    image = _dataset_path(root, entry["image"], allow_external, f"case {case_id}: image")
+    labels, raters = entry.get("labels") or {}, entry.get("raters") or []
+    if not isinstance(labels, dict) or not isinstance(raters, list):
+        raise ConfidenceSegError(f"case {case_id}: 'labels' must map classes to paths and 'raters' list paths")
+    undeclared = sorted(str(name) for name in labels if name not in classes)
+    if undeclared:
+        raise ConfidenceSegError(f"case {case_id} has a label for class {undeclared[0]!r}, which the dataset does "
+                                 f"not declare (classes: {', '.join(classes)})")
+    labels = {name: _dataset_path(root, path, allow_external, f"case {case_id}: label of {name}")
+              for name, path in labels.items()}
+    raters = tuple(_dataset_path(root, path, allow_external, f"case {case_id}: rater mask") for path in raters)
     if raters and len(classes) != 1:
         raise ConfidenceSegError(f"case {case_id}: rater masks need a dataset with exactly one class")
     known = {"id", "subject", "image", "labels", "raters"}

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from ..annotation.datasets import load_dataset
-from ..contract import ConfidenceSegError
-from ..io.safe_files import check_can_write, write_text_atomic
+from ..io.safe_files import check_can_write, check_output_folder, output_folder, write_text_atomic
 from ..model.bundle import load_bundle
+from ..model.bundle_config import read_config
 from ..outputs import plots
 from ..quality import metrics
 from ..quality.evaluation import evaluate_cases
@@ -41,18 +41,24 @@ def _plot_paths(out: Path, classes) -> dict[str, dict[str, Path]]:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfidenceSegError(f"--out must be a folder: {out} is a file")
-    bundle = load_bundle(args.model)
+    classes = read_config(args.model)["classes"]
     dataset = load_dataset(args.dataset)
-    plot_paths = _plot_paths(out, bundle.classes)
+    plot_paths = _plot_paths(out, classes)
     planned = [out / "metrics.json"] + [path for paths in plot_paths.values() for path in paths.values()]
-    if out.is_dir():
+    check_output_folder(out, [path.name for path in planned], args.overwrite)
+    bundle = load_bundle(args.model)
+    with output_folder(out):
+        evaluation = evaluate_cases(bundle, dataset, dataset.cases, device=args.device, method=args.method,
+                                    samples=args.samples)
         check_can_write(planned, args.overwrite)
-    evaluation = evaluate_cases(bundle, dataset, dataset.cases, device=args.device, method=args.method,
-                                samples=args.samples)
-    out.mkdir(parents=True, exist_ok=True)
-    check_can_write(planned, args.overwrite)
+        write_outputs(args, bundle, dataset, evaluation, plot_paths)
+    print_summary(evaluation.classes)
+    return 0
+
+
+def write_outputs(args: argparse.Namespace, bundle, dataset, evaluation, plot_paths) -> None:
+    """The plots and ``metrics.json`` of one evaluation."""
+    out = Path(args.out)
     quality = bundle.config.get("quality")
     threshold = float((quality or {}).get("threshold", metrics.GOOD_DICE))
     written = write_plots(evaluation, plot_paths, threshold, args.overwrite)
@@ -62,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
               "classes": evaluation.classes, "cases": evaluation.rows,
               "plots": [str(path.relative_to(out)) for path in written]}
     write_text_atomic(out / "metrics.json", json.dumps(report, indent=2) + "\n", args.overwrite)
-    print_summary(evaluation.classes)
     print(f"wrote {out / 'metrics.json'} and {len(written)} plots")
-    return 0
 
 
 def write_plots(evaluation, plot_paths, threshold: float, overwrite: bool) -> list[Path]:

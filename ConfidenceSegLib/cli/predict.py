@@ -43,12 +43,14 @@ def run(args: argparse.Namespace) -> int:
 def predict_files(args: argparse.Namespace, reporter: ProgressReporter) -> int:
     from ..io.inputs import check_inputs
     from ..io.safe_files import check_output_folder, output_folder
-    from ..jobs.predict_job import PredictionSettings, output_names, predict_input
-    from ..model.bundle import load_bundle, read_config
+    from ..jobs.predict_job import PredictionSettings, output_bytes, output_names, predict_input
+    from ..model.bundle import load_bundle
+    from ..model.bundle_config import read_config
 
     inputs = [Path(path) for path in args.input]
     stems = check_inputs(inputs)
-    check_output_folder(args.out, output_names(stems, read_config(args.model)["classes"]), args.overwrite)
+    classes = read_config(args.model)["classes"]
+    check_output_folder(args.out, output_names(stems, classes), args.overwrite, output_bytes(inputs, classes))
     reporter("load", 0.0, f"loading model {args.model}")
     bundle = load_bundle(args.model)
     settings = PredictionSettings(args.method, args.samples, args.device)

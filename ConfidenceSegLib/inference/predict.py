@@ -17,6 +17,7 @@ import SimpleITK as sitk
 import torch
 
 from ..contract import ConfidenceSegError
+from ..io.images import available_memory
 from ..model.bundle import ModelBundle
 from ..model.devices import describe_device, pick_device
 from ..model.preprocessing import image_frames, spacing_zyx
@@ -24,6 +25,8 @@ from .runner import SampleRunner
 from .sampling import plan_sampling
 from .uncertainty import segment_summary
 
+#: Working-memory model of :func:`working_memory` (bytes).
+BYTES_PER_PIXEL, BYTES_PER_PIXEL_AND_CLASS, RUNTIME_BYTES = 8, 24, 512 * 2**20
 #: progress(stage, fraction 0..1, message); may raise to stop the run between batches.
 Progress = Callable[[str, float, str], None]
 
@@ -48,6 +51,13 @@ class Prediction:
     classes: list[ClassPrediction]
 
 
+def working_memory(pixels: int, n_classes: int) -> int:
+    """Bytes a prediction of ``pixels`` image pixels needs at its peak, an upper estimate: the maps
+    (3 float32 per pixel and class) with their per-chunk torch copies, the frames, and the runtime.
+    Measured: an 8000 x 8000 frame with 1 class peaked at 2.3 GB (estimate 2.5 GB)."""
+    return pixels * (BYTES_PER_PIXEL + BYTES_PER_PIXEL_AND_CLASS * n_classes) + RUNTIME_BYTES
+
+
 def check_input(bundle: ModelBundle, image: sitk.Image, source: str = "input image") -> np.ndarray:
     """The image's frames (N, H, W) float32 after checking it suits the bundle's model."""
     in_channels = bundle.config["architecture"].get("in_channels", 1)
@@ -59,6 +69,15 @@ def check_input(bundle: ModelBundle, image: sitk.Image, source: str = "input ima
         raise ConfidenceSegError(f"{source} is 2D but model {bundle.path} is a 3D model; give it a 3D volume")
     if bundle.spatial_dims == 3 and min(array.shape) < 2:
         raise ConfidenceSegError(f"{source} has size {image.GetSize()}: too thin for 3D model {bundle.path}")
+    needed = working_memory(array.size, len(bundle.classes))
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ConfidenceSegError(f"{source} ({array.size / 1e6:.0f} megapixels, {len(bundle.classes)} classes) needs "
+                                 f"about {needed / 2**30:.1f} GiB of memory to predict; {available / 2**30:.1f} GiB "
+                                 "is available (crop or downsample the image, or free memory)")
+    low, high = float(array.min()), float(array.max())
+    if low == high:
+        raise ConfidenceSegError(f"{source} is blank: every pixel is {low:g}, there is nothing to segment")
     return array
 
 
@@ -69,7 +88,7 @@ def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", 
     plan = plan_sampling(len(bundle.members), method, samples)
     array = check_input(bundle, image)
     runner = SampleRunner(bundle, plan, device if isinstance(device, torch.device) else pick_device(device or "auto"),
-                     progress or (lambda stage, fraction, message: None))
+                          progress or (lambda stage, fraction, message: None))
     with torch.inference_mode():
         if bundle.spatial_dims == 2:
             maps, agreement = runner.frames(array)

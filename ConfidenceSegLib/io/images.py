@@ -40,6 +40,37 @@ def read_image(path: str | os.PathLike) -> sitk.Image:
         raise ConfidenceSegError(f"cannot read image {path}: corrupt or unsupported file ({reason})") from None
 
 
+def pixel_count(path: str | os.PathLike) -> int:
+    """Pixels (all channels, frames and slices) of an image file, from its header alone; 0 when the
+    header cannot tell (a DICOM folder, an unreadable file: reading it later gives the real error)."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return 0
+    return int(np.prod(reader.GetSize())) * reader.GetNumberOfComponents()
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``, else psutil), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
+
+
 def _read_dicom_series(folder: Path) -> sitk.Image:
     series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     if not series_ids:

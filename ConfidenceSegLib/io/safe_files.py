@@ -9,12 +9,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..contract import ConfidenceSegError
 from .stops import uninterruptible
+
+#: Free disk space kept beyond the outputs' estimated size (bytes).
+FREE_SPACE_MARGIN = 16 * 2**20
 
 
 def check_can_write(paths: Iterable[str | os.PathLike], overwrite: bool = False) -> None:
@@ -33,19 +37,36 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def check_output_folder(out_dir: str | os.PathLike, names: Iterable[str], overwrite: bool = False) -> None:
+def _check_writable(folder: Path) -> None:
+    """Create and remove a probe file: the real test (permission bits say nothing for root, read-only
+    mounts or ACLs)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".confidenceseg-probe-", dir=folder)
+    except OSError as error:
+        raise ConfidenceSegError(f"cannot write into {folder}: {error.strerror or error}") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output_folder(out_dir: str | os.PathLike, names: Iterable[str], overwrite: bool = False,
+                        needed_bytes: int = 0) -> None:
     """The one pre-flight check of an output folder, before any work: it is a folder (or can be
-    created), it is writable, and none of ``names`` exists in it unless ``overwrite``."""
+    created), it is writable, it has ``needed_bytes`` free (plus a margin), and none of ``names``
+    exists in it unless ``overwrite``."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfidenceSegError(f"--out {out_dir} is a file, not a folder")
     existing = _nearest_existing(out_dir)
     if not existing.is_dir():
         raise ConfidenceSegError(f"cannot create output folder {out_dir}: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfidenceSegError(f"output folder {existing} is not writable")
     if out_dir.is_dir():
         check_can_write([out_dir / name for name in names], overwrite)
+    _check_writable(existing)
+    free = shutil.disk_usage(existing).free
+    if free < needed_bytes + FREE_SPACE_MARGIN:
+        raise ConfidenceSegError(f"not enough free disk space in {existing}: about "
+                                 f"{(needed_bytes + FREE_SPACE_MARGIN) / 2**20:.0f} MiB needed, "
+                                 f"{free / 2**20:.0f} MiB free")
 
 
 @contextlib.contextmanager

@@ -85,24 +85,43 @@ def read_segmentation(path: str | os.PathLike, reference: sitk.Image | None = No
         data = slicerio.read_segmentation(str(path))
     except Exception as error:  # slicerio/pynrrd raise many types for a damaged file
         raise ConfidenceSegError(f"cannot read segmentation {path}: corrupt or not a .seg.nrrd ({error})") from None
-    voxels = data["voxels"]
+    voxels = data.get("voxels")
+    if not isinstance(voxels, np.ndarray) or voxels.ndim not in (3, 4) or not np.issubdtype(voxels.dtype, np.integer):
+        raise ConfidenceSegError(f"cannot read segmentation {path}: expected 3D or 4D integer labelmap voxels")
     layers = voxels if voxels.ndim == 4 else voxels[np.newaxis]
     if reference is not None:
         layers = np.stack([_place_on_reference(layer, data["ijkToLPS"], reference, path) for layer in layers])
     dimension = reference.GetDimension() if reference is not None else 3
-    segments = []
-    for info in data.get("segments", []):
-        layer = layers[info.get("layer", 0)]
-        mask = _from_ijk(layer == info.get("labelValue", 1), dimension)
-        segments.append(Segment(
-            name=info.get("name", info.get("id", "")),
-            mask=mask,
-            color=tuple(info.get("color", (0.5, 0.5, 0.5))),
-            tags={str(k): str(v) for k, v in info.get("tags", {}).items()},
-            status=info.get("status"),
-            id=info.get("id"),
-        ))
-    return segments
+    return [_segment_from_header(info, number, layers, dimension, path)
+            for number, info in enumerate(data.get("segments", []))]
+
+
+def _segment_from_header(info: dict, number: int, layers: np.ndarray, dimension: int, path: Path) -> Segment:
+    """One segment from its header fields; a clear error naming the field for any inconsistent value."""
+    def bad(field: str, value) -> ConfidenceSegError:
+        return ConfidenceSegError(f"corrupt segmentation {path}: segment {number} has {field} {value!r}")
+
+    layer_index = info.get("layer", 0)
+    if not isinstance(layer_index, int) or not 0 <= layer_index < len(layers):
+        raise bad(f"layer (the file has {len(layers)})", layer_index)
+    label_value = info.get("labelValue", 1)
+    if not isinstance(label_value, int) or label_value <= 0:
+        raise bad("label value", label_value)
+    color = info.get("color", (0.5, 0.5, 0.5))
+    try:
+        color = tuple(float(c) for c in color)
+    except (TypeError, ValueError):
+        raise bad("colour", color) from None
+    if len(color) != 3:
+        raise bad("colour", color)
+    tags = info.get("tags", {})
+    if not isinstance(tags, dict):
+        raise bad("tags", tags)
+    return Segment(name=str(info.get("name", info.get("id", ""))),
+                   mask=_from_ijk(layers[layer_index] == label_value, dimension), color=color,
+                   tags={str(k): str(v) for k, v in tags.items()},
+                   status=None if info.get("status") is None else str(info["status"]),
+                   id=None if info.get("id") is None else str(info["id"]))
 
 
 def segmentation_grid(path: str | os.PathLike) -> sitk.Image:
@@ -133,8 +152,9 @@ def _place_on_reference(layer: np.ndarray, file_ijk_to_lps: np.ndarray, referenc
     reference_matrix = ijk_to_lps(reference)
     reference_size = spatial_size_3d(reference)
     mismatch = ConfidenceSegError(
-        f"geometry mismatch: segmentation {path} (size {tuple(layer.shape)}) does not lie on the grid of the "
-        f"reference image (size {reference_size}, spacing {tuple(np.round(reference.GetSpacing(), 6))})")
+        f"geometry mismatch: segmentation {path} (size {tuple(int(n) for n in layer.shape)}) does not lie on the "
+        f"grid of the reference image (size {reference_size}, spacing "
+        f"({', '.join(f'{s:g}' for s in reference.GetSpacing())}))")
     if not np.allclose(file_ijk_to_lps[:3, :3], reference_matrix[:3, :3], rtol=1e-4, atol=1e-6):
         raise mismatch
     offset = np.linalg.solve(reference_matrix[:3, :3], file_ijk_to_lps[:3, 3] - reference_matrix[:3, 3])

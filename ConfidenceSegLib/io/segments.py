@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..contract import CLASS_TAG, CONFIDENCE_TAG
+from ..contract import CLASS_TAG, CONFIDENCE_TAG, ConfidenceSegError
 
 
 @dataclass
@@ -34,5 +34,11 @@ class Segment:
 
     @property
     def confidence(self) -> float | None:
+        """The confidence level tag as a number; a clear error when it is not one."""
         value = self.tags.get(CONFIDENCE_TAG)
-        return None if value is None else float(value)
+        if value is None:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfidenceSegError(f"segment {self.name!r}: {CONFIDENCE_TAG} is {value!r}, not a number") from None

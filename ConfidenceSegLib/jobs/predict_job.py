@@ -16,10 +16,10 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
-from ..contract import OVERLAY_SUFFIX, prediction_file_names
+from ..contract import MAP_KINDS, OVERLAY_SUFFIX, prediction_file_names
 from ..inference.predict import Prediction, predict_image
 from ..inference.sampling import plan_sampling
-from ..io.images import read_image
+from ..io.images import pixel_count, read_image
 from ..io.inputs import input_stem
 from ..io.stops import uninterruptible
 from ..model.bundle import ModelBundle
@@ -54,6 +54,11 @@ class WrittenPrediction:
 
     def overlay_layers(self) -> list[OverlayLayer]:
         return layers_from_prediction(self.prediction, self.report)
+
+
+def output_bytes(paths: list[Path], classes: list[str]) -> int:
+    """Estimated disk space the outputs of ``paths`` take at most (float32 maps, uncompressed)."""
+    return sum(pixel_count(path) for path in paths) * (len(MAP_KINDS) * 4 * len(classes) + 1)
 
 
 def output_names(stems: list[str], classes: list[str], overlay: bool = False) -> list[str]:

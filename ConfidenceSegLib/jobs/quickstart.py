@@ -17,9 +17,10 @@ from ..contract import ABSENT, OVERLAY_SUFFIX, REPORT_SUFFIX, badge_label
 from ..io.inputs import check_inputs
 from ..io.resources import default_model_dir, sample_images
 from ..io.safe_files import check_output_folder, output_folder
-from ..model.bundle import load_bundle, read_config
+from ..model.bundle import load_bundle
+from ..model.bundle_config import read_config
 from ..outputs.overlay import write_overlay
-from .predict_job import PredictionSettings, output_names, predict_input
+from .predict_job import PredictionSettings, output_bytes, output_names, predict_input
 
 DEFAULT_OUT = "confidenceseg-quickstart"
 
@@ -58,7 +59,9 @@ def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLik
     image_path = Path(image) if image else sample_images()[0]
     out_dir = Path(out) if out else fresh_folder(Path.cwd() / DEFAULT_OUT)
     (case,) = check_inputs([image_path])
-    check_output_folder(out_dir, output_names([case], read_config(model_dir)["classes"], overlay=True), overwrite)
+    classes = read_config(model_dir)["classes"]
+    check_output_folder(out_dir, output_names([case], classes, overlay=True), overwrite,
+                        output_bytes([image_path], classes))
     bundle = load_bundle(model_dir)
     settings = PredictionSettings(method, samples, device)
     settings.check(len(bundle.members))

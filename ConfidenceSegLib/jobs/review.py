@@ -19,11 +19,12 @@ from tqdm import tqdm
 from ..contract import OVERLAY_SUFFIX, REVIEW_CSV, REVIEW_HTML, ConfidenceSegError
 from ..io.inputs import collect_inputs, input_stem
 from ..io.safe_files import check_output_folder, output_folder, write_text_atomic
-from ..model.bundle import load_bundle, read_config
+from ..model.bundle import load_bundle
+from ..model.bundle_config import read_config
 from ..outputs.overlay import write_overlay
 from ..outputs.report_html import ReportRow, review_page, thumbnails
 from ..outputs.review_table import review_csv, review_order, rows_from_report
-from .predict_job import PredictionSettings, output_names, predict_input
+from .predict_job import PredictionSettings, output_bytes, output_names, predict_input
 
 
 @dataclass
@@ -45,7 +46,8 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
     paths = collect_inputs(inputs)
     stems = [input_stem(path) for path in paths]
     classes = read_config(model)["classes"]
-    check_output_folder(out_dir, [REVIEW_CSV, REVIEW_HTML, *output_names(stems, classes, overlay=True)], overwrite)
+    check_output_folder(out_dir, [REVIEW_CSV, REVIEW_HTML, *output_names(stems, classes, overlay=True)], overwrite,
+                        output_bytes(paths, classes))
     bundle = load_bundle(model)
     settings = PredictionSettings(method, samples, device)
     settings.check(len(bundle.members))

@@ -26,13 +26,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..contract import ConfidenceSegError
-from ..io.safe_files import give_default_permissions, read_json, write_text_atomic
+from ..io.safe_files import give_default_permissions, write_text_atomic
 from ..io.stops import uninterruptible
+from .bundle_config import CONFIG_NAME, FORMAT_VERSION, member_path, read_config
 from .networks import ConfidenceSegNet, build_network
-
-FORMAT_VERSION = 1
-CONFIG_NAME = "config.json"
-REQUIRED_KEYS = ("format_version", "architecture", "classes", "preprocessing", "members")
 
 
 @dataclass
@@ -52,34 +49,13 @@ class ModelBundle:
         return int(self.config["preprocessing"]["spatial_dims"])
 
 
-def read_config(path: str | os.PathLike) -> dict:
-    """Read and check a bundle's ``config.json`` (clear errors for a missing file, a newer format, ...)."""
-    folder = Path(path)
-    config_path = folder / CONFIG_NAME
-    if not folder.is_dir():
-        raise ConfidenceSegError(f"model bundle not found: {folder} is not a folder")
-    config = read_json(config_path, "bundle config",
-                       missing=f"model bundle {folder} is incomplete: {CONFIG_NAME} is missing")
-    if not isinstance(config, dict):
-        raise ConfidenceSegError(f"{config_path} is not a bundle config (not a JSON object)")
-    missing = [key for key in REQUIRED_KEYS if key not in config]
-    if missing:
-        raise ConfidenceSegError(f"{config_path} lacks {', '.join(missing)}")
-    version = config["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ConfidenceSegError(
-            f"model bundle {folder} has format version {version}, newer than this ConfidenceSeg supports "
-            f"({FORMAT_VERSION}); update ConfidenceSeg")
-    return config
-
-
 def load_bundle(path: str | os.PathLike) -> ModelBundle:
     """Load a bundle's config and every member's weights (safetensors only)."""
     folder = Path(path)
     config = read_config(folder)
     members = []
     for name in config["members"]:
-        weights_path = folder / name
+        weights_path = member_path(folder, name)
         if not weights_path.is_file():
             raise ConfidenceSegError(f"model bundle {folder} is incomplete: weight file {name} is missing")
         network = build_network(config["architecture"], len(config["classes"]))
@@ -94,8 +70,6 @@ def load_bundle(path: str | os.PathLike) -> ModelBundle:
                 f"weights {weights_path} do not fit the architecture in {CONFIG_NAME} "
                 f"({len(config['classes'])} classes): {str(error).splitlines()[0]}") from None
         members.append(network.eval())
-    if not members:
-        raise ConfidenceSegError(f"model bundle {folder} lists no weight files")
     return ModelBundle(path=folder, config=config, members=members)
 
 

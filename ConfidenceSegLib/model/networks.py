@@ -14,8 +14,7 @@ from monai.networks.nets import UNet
 from torch import nn
 
 from ..contract import ConfidenceSegError
-
-ARCHITECTURE_NAME = "ConfidenceSegNet"
+from .bundle_config import ARCHITECTURE_KEYS, check_architecture
 
 
 class ConfidenceSegNet(nn.Module):
@@ -46,14 +45,9 @@ class ConfidenceSegNet(nn.Module):
 
 
 def build_network(architecture: dict, n_classes: int) -> ConfidenceSegNet:
-    """Network from a bundle's ``architecture`` config (see :mod:`ConfidenceSegLib.model.bundle`)."""
-    if architecture.get("name") != ARCHITECTURE_NAME:
-        raise ConfidenceSegError(f"unknown architecture {architecture.get('name')!r} (expected {ARCHITECTURE_NAME})")
-    keys = ("spatial_dims", "in_channels", "channels", "strides", "num_res_units", "head_channels", "dropout")
-    missing = [k for k in keys if k not in architecture]
-    if missing:
-        raise ConfidenceSegError(f"architecture config lacks {', '.join(missing)}")
-    return ConfidenceSegNet(out_channels=n_classes, **{k: architecture[k] for k in keys})
+    """Network from a bundle's ``architecture`` config, checked first (see :mod:`.bundle_config`)."""
+    check_architecture(architecture, "architecture")
+    return ConfidenceSegNet(out_channels=n_classes, **{key: architecture[key] for key in ARCHITECTURE_KEYS})
 
 
 def enable_mc_dropout(model: nn.Module) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ..annotation.datasets import Case, Dataset, load_dataset
 from ..contract import ConfidenceSegError
+from ..io.safe_files import check_output_folder
 from ..model.bundle import ModelBundle, load_bundle, update_config
 from .evaluation import REFERENCE_THRESHOLD, common_classes, predict_labelled
 from .fit import QualityRecord, fit_quality_model
@@ -38,6 +39,7 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
     The cases should be held out from training (e.g. the validation subjects). Returns the ``"quality"``
     entry written into ``config.json``.
     """
+    check_output_folder(bundle_path, [], overwrite=True)  # config.json is rewritten in place
     dataset = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     cases = list(dataset.cases if cases is None else cases)
     if not cases:

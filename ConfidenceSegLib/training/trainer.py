@@ -29,10 +29,10 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..annotation.datasets import Dataset, load_dataset, split_subjects
 from ..contract import ConfidenceSegError
-from ..io.safe_files import check_can_write
-from ..model.bundle import FORMAT_VERSION, read_config, save_bundle
+from ..io.safe_files import check_output_folder
+from ..model.bundle import save_bundle
+from ..model.bundle_config import ARCHITECTURE_NAME, FORMAT_VERSION, read_config
 from ..model.devices import describe_device, pick_device
-from ..model.networks import ARCHITECTURE_NAME
 from ..model.preprocessing import spacing_zyx
 from ..quality.calibration import calibrate_bundle
 from .data import default_input_size, first_frame_shape, load_frames
@@ -152,7 +152,7 @@ def train_bundle(options: TrainOptions) -> dict:
     if architecture["spatial_dims"] != options.spatial_dims:
         raise ConfidenceSegError("the architecture's spatial_dims differs from --spatial-dims")
     batch_size = options.batch_size or (DEFAULT_BATCH_SIZE if options.spatial_dims == 2 else DEFAULT_BATCH_SIZE_3D)
-    check_can_write([options.out], options.overwrite)
+    check_output_folder(options.out.parent, [options.out.name], options.overwrite)
     started = time.perf_counter()
     dataset = load_dataset(options.dataset)
     classes = select_classes(dataset, options.classes)

@@ -12,7 +12,8 @@ from test_training import tiny_options, write_disc_dataset
 from ConfidenceSegLib.annotation.datasets import load_dataset
 from ConfidenceSegLib.cli import main
 from ConfidenceSegLib.inference.predict import predict_image
-from ConfidenceSegLib.model.bundle import load_bundle, read_config
+from ConfidenceSegLib.model.bundle import load_bundle
+from ConfidenceSegLib.model.bundle_config import read_config
 from ConfidenceSegLib.quality import metrics
 from ConfidenceSegLib.quality.calibration import calibrate_bundle
 from ConfidenceSegLib.training import train_bundle

@@ -348,8 +348,9 @@ def tiny_bundle(folder):
     """A small, untrained model bundle (random weights): enough to run the real predict command."""
     import torch
 
-    from ConfidenceSegLib.model.bundle import FORMAT_VERSION, save_bundle
-    from ConfidenceSegLib.model.networks import ARCHITECTURE_NAME, build_network
+    from ConfidenceSegLib.model.bundle import save_bundle
+    from ConfidenceSegLib.model.bundle_config import ARCHITECTURE_NAME, FORMAT_VERSION
+    from ConfidenceSegLib.model.networks import build_network
 
     torch.manual_seed(0)
     architecture = {"name": ARCHITECTURE_NAME, "spatial_dims": 2, "in_channels": 1, "channels": [4, 8],

@@ -1,0 +1,142 @@
+"""A bundle's ``config.json``: reading it and checking every field before anything is built or opened.
+
+A bundle is data, never code, and may come from anyone, so every value is checked against sane
+bounds before it sizes an allocation or names a file: network widths and depths (a config asking
+for 10^7 channels is refused, not allocated), class names (they become file names), input sizes,
+and member weight files (plain ``.safetensors`` names that resolve inside the bundle folder; a
+path such as ``../../etc/passwd`` is refused before it is opened). No torch here: the command line
+checks a bundle before loading anything heavy. See :mod:`.bundle` for the fields.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+from ..contract import ConfidenceSegError
+from ..io.safe_files import read_json
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+REQUIRED_KEYS = ("format_version", "architecture", "classes", "preprocessing", "members")
+ARCHITECTURE_NAME = "ConfidenceSegNet"
+ARCHITECTURE_KEYS = ("spatial_dims", "in_channels", "channels", "strides", "num_res_units", "head_channels",
+                     "dropout")
+#: Class names become parts of file names: letters, digits, ``_``, ``-``, ``.``; no leading dot.
+CLASS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MEMBER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\.safetensors$")
+#: Inclusive bounds of the sizes a config may ask for.
+LIMITS = {"classes": (1, 64), "members": (1, 32), "levels": (2, 8), "channels": (1, 1024),
+          "num_res_units": (0, 8), "head_channels": (1, 512), "input_size": (8, 4096), "roi_size": (8, 512)}
+
+
+def _check_int(value, name: str, where: str | Path, limit: str | None = None) -> int:
+    low, high = LIMITS.get(limit or name, (-math.inf, math.inf))
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        bounds = f" in {low}..{high}" if limit or name in LIMITS else ""
+        raise ConfidenceSegError(f"{where}: {name} must be an integer{bounds}, got {value!r}")
+    return value
+
+
+def _check_int_list(values, name: str, where: str | Path, length: tuple[int, int], limit: str) -> list[int]:
+    if not isinstance(values, list) or not length[0] <= len(values) <= length[1]:
+        raise ConfidenceSegError(f"{where}: {name} must be a list of {length[0]}..{length[1]} integers, got {values!r}")
+    return [_check_int(value, name, where, limit) for value in values]
+
+
+def check_architecture(architecture, where: str | Path) -> None:
+    """Raise unless ``architecture`` describes a ConfidenceSegNet of sane size."""
+    if not isinstance(architecture, dict) or architecture.get("name") != ARCHITECTURE_NAME:
+        name = architecture.get("name") if isinstance(architecture, dict) else architecture
+        raise ConfidenceSegError(f"{where}: unknown architecture {name!r} (expected {ARCHITECTURE_NAME})")
+    missing = [key for key in ARCHITECTURE_KEYS if key not in architecture]
+    if missing:
+        raise ConfidenceSegError(f"{where}: architecture lacks {', '.join(missing)}")
+    if architecture["spatial_dims"] not in (2, 3) or isinstance(architecture["spatial_dims"], bool):
+        raise ConfidenceSegError(f"{where}: spatial_dims must be 2 or 3, got {architecture['spatial_dims']!r}")
+    if architecture["in_channels"] != 1 or isinstance(architecture["in_channels"], bool):
+        raise ConfidenceSegError(f"{where}: in_channels must be 1 (ConfidenceSeg feeds one intensity channel), "
+                                 f"got {architecture['in_channels']!r}")
+    levels = LIMITS["levels"]
+    channels = _check_int_list(architecture["channels"], "channels", where, levels, "channels")
+    strides = _check_int_list(architecture["strides"], "strides", where, (levels[0] - 1, levels[1] - 1), "channels")
+    if len(strides) != len(channels) - 1 or any(s not in (1, 2) for s in strides):
+        raise ConfidenceSegError(f"{where}: strides must be {len(channels) - 1} values of 1 or 2, got {strides}")
+    _check_int(architecture["num_res_units"], "num_res_units", where)
+    _check_int(architecture["head_channels"], "head_channels", where)
+    dropout = architecture["dropout"]
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= dropout < 1.0:
+        raise ConfidenceSegError(f"{where}: dropout must be a number in [0, 1), got {dropout!r}")
+
+
+def check_classes(classes, where: str | Path) -> None:
+    low, high = LIMITS["classes"]
+    if not isinstance(classes, list) or not low <= len(classes) <= high:
+        raise ConfidenceSegError(f"{where}: classes must be a list of {low}..{high} names, got {classes!r}")
+    bad = [name for name in classes if not isinstance(name, str) or not CLASS_NAME.match(name)]
+    if bad:
+        raise ConfidenceSegError(f"{where}: class names must be letters, digits, '_', '-' or '.' (no leading dot, "
+                                 f"at most 64 characters), got {bad[0]!r}")
+    if len(set(classes)) != len(classes):
+        raise ConfidenceSegError(f"{where}: class names must be distinct, got {classes}")
+
+
+def check_preprocessing(preprocessing, spatial_dims: int, where: str | Path) -> None:
+    if not isinstance(preprocessing, dict) or preprocessing.get("spatial_dims") != spatial_dims:
+        raise ConfidenceSegError(f"{where}: preprocessing.spatial_dims must equal the architecture's ({spatial_dims})")
+    if spatial_dims == 2:
+        _check_int_list(preprocessing.get("input_size"), "preprocessing.input_size", where, (2, 2), "input_size")
+        return
+    _check_int_list(preprocessing.get("roi_size"), "preprocessing.roi_size", where, (3, 3), "roi_size")
+    spacing = preprocessing.get("spacing")
+    if spacing is not None and (not isinstance(spacing, list) or len(spacing) != 3 or not all(
+            isinstance(s, int | float) and not isinstance(s, bool) and 1e-3 <= s <= 100 for s in spacing)):
+        raise ConfidenceSegError(f"{where}: preprocessing.spacing must be 3 numbers in 0.001..100 mm, got {spacing!r}")
+
+
+def member_path(folder: Path, name) -> Path:
+    """The weight file ``name`` of a bundle, refused unless it is a plain ``.safetensors`` name inside ``folder``."""
+    if not isinstance(name, str) or not MEMBER_NAME.match(name):
+        raise ConfidenceSegError(f"model bundle {folder}: member {name!r} is not a plain .safetensors file name")
+    path = folder / name
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise ConfidenceSegError(f"model bundle {folder}: member {name!r} lies outside the bundle folder")
+    return path
+
+
+def check_config(config, folder: Path) -> dict:
+    """Raise a one-line error for the first field of ``config`` that is missing or out of bounds."""
+    where = folder / CONFIG_NAME
+    if not isinstance(config, dict):
+        raise ConfidenceSegError(f"{where} is not a bundle config (not a JSON object)")
+    missing = [key for key in REQUIRED_KEYS if key not in config]
+    if missing:
+        raise ConfidenceSegError(f"{where} lacks {', '.join(missing)}")
+    version = config["format_version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ConfidenceSegError(f"{where}: format_version must be an integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise ConfidenceSegError(f"model bundle {folder} has format version {version}, newer than this "
+                                 f"ConfidenceSeg supports ({FORMAT_VERSION}); update ConfidenceSeg")
+    check_architecture(config["architecture"], where)
+    check_classes(config["classes"], where)
+    check_preprocessing(config["preprocessing"], config["architecture"]["spatial_dims"], where)
+    members = config["members"]
+    low, high = LIMITS["members"]
+    if not isinstance(members, list) or not low <= len(members) <= high:
+        raise ConfidenceSegError(f"{where}: members must list {low}..{high} weight files, got {members!r}")
+    for name in members:
+        member_path(folder, name)
+    return config
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """Read and check a bundle's ``config.json`` (clear errors for a missing file, a newer format, ...)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ConfidenceSegError(f"model bundle not found: {folder} is not a folder")
+    config = read_json(folder / CONFIG_NAME, "bundle config",
+                       missing=f"model bundle {folder} is incomplete: {CONFIG_NAME} is missing")
+    return check_config(config, folder)
