@@ -69,11 +69,16 @@ def badge_color(badge: str | None) -> str:
 
 # --- files -------------------------------------------------------------------------------------
 
+#: Image files accepted as inputs (a folder is read as a DICOM series).
+IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
+                  ".tif", ".tiff", ".bmp", ".dcm")
 SEG_SUFFIX = ".seg.nrrd"
 MAP_SUFFIX = ".nrrd"
 REPORT_SUFFIX = ".json"
 OVERLAY_SUFFIX = "_overlay.png"
 REVIEW_CSV = "review.csv"
+#: Folder the quick start writes to (then ``-2``, ``-3``, ... so that nothing is overwritten).
+QUICKSTART_FOLDER = "confidenceseg-quickstart"
 REVIEW_HTML = "index.html"
 
 
@@ -82,10 +87,13 @@ def map_file_name(stem: str, class_name: str, kind: str) -> str:
     return f"{stem}_{class_name}_{kind}{MAP_SUFFIX}"
 
 
-def prediction_file_names(stem: str, classes: list[str] | tuple[str, ...]) -> list[str]:
-    """Every file ``predict`` writes for input stem ``S`` (for checking before any work starts)."""
+def prediction_file_names(stem: str, classes: list[str] | tuple[str, ...], overlay: bool = False,
+                          maps: tuple[str, ...] | list[str] = MAP_KINDS) -> list[str]:
+    """Every file ``predict`` writes for input stem ``S`` (``maps`` per class; with ``overlay`` also
+    ``S_overlay.png``, as ``review`` and ``quickstart`` do), for checking before any work starts."""
     return [f"{stem}{SEG_SUFFIX}", f"{stem}{REPORT_SUFFIX}"] + [
-        map_file_name(stem, name, kind) for name in classes for kind in MAP_KINDS]
+        map_file_name(stem, name, kind) for name in classes for kind in maps] + (
+        [f"{stem}{OVERLAY_SUFFIX}"] if overlay else [])
 
 
 # --- the per-input JSON report (S.json) ---------------------------------------------------------

@@ -38,8 +38,8 @@ from ConfidenceSegLib.quality.metrics import (
     qubiq_soft_dice,
 )
 from ConfidenceSegLib.training.data import default_input_size, first_frame_shape, load_frames
+from ConfidenceSegLib.training.defaults import DEFAULT_ARCHITECTURE
 from ConfidenceSegLib.training.loop import LoopSettings, cpu_threads, deterministic_algorithms, train_member
-from ConfidenceSegLib.training.trainer import DEFAULT_ARCHITECTURE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = REPO_ROOT.parent / "shared" / "data"

@@ -39,7 +39,7 @@ from ConfidenceSegLib.annotation.datasets import load_dataset
 from ConfidenceSegLib.model.bundle import save_bundle
 from ConfidenceSegLib.model.networks import build_network
 from ConfidenceSegLib.training.data import default_input_size
-from ConfidenceSegLib.training.trainer import DEFAULT_ARCHITECTURE, DEFAULT_LONG_SIDE
+from ConfidenceSegLib.training.defaults import DEFAULT_ARCHITECTURE, DEFAULT_LONG_SIDE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LUS = REPO_ROOT.parent / "shared" / "data" / "lus_pleural"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..quality.calibration import calibrate_bundle
 from .options import add_prediction_options
 
 
@@ -26,7 +25,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    quality = calibrate_bundle(args.model, args.dataset, alpha=args.alpha, threshold=args.threshold,
+    from ..annotation.datasets import load_dataset
+    from ..model.bundle_config import read_config
+
+    read_config(args.model)  # a bad bundle or dataset is answered before the model stack loads
+    dataset = load_dataset(args.dataset)
+    from ..quality.calibration import calibrate_bundle
+
+    quality = calibrate_bundle(args.model, dataset, alpha=args.alpha, threshold=args.threshold,
                                device=args.device, method=args.method, samples=args.samples)
     data = quality["calibration_data"]
     print(f"calibrated {args.model} on {data['n_cases']} cases of {data['n_subjects']} subjects "

@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from ..annotation.datasets import load_dataset
-from ..io.safe_files import check_can_write, check_output_folder, output_folder, write_text_atomic
-from ..model.bundle import load_bundle
-from ..model.bundle_config import read_config
-from ..outputs import plots
-from ..quality import metrics
-from ..quality.evaluation import evaluate_cases
-from ..quality.features import is_absent
 from .options import add_prediction_options
-
-PLOT_KINDS = ("risk_coverage", "predicted_vs_true", "reliability")
 
 
 def register(subparsers) -> None:
@@ -35,82 +23,12 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _plot_paths(out: Path, classes) -> dict[str, dict[str, Path]]:
-    return {name: {kind: out / f"{name}_{kind}.png" for kind in PLOT_KINDS} for name in classes}
-
-
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    classes = read_config(args.model)["classes"]
+    from ..annotation.datasets import load_dataset
+    from ..model.bundle_config import read_config
+
+    classes = read_config(args.model)["classes"]  # a bad bundle or dataset is answered before the model stack loads
     dataset = load_dataset(args.dataset)
-    plot_paths = _plot_paths(out, classes)
-    planned = [out / "metrics.json"] + [path for paths in plot_paths.values() for path in paths.values()]
-    check_output_folder(out, [path.name for path in planned], args.overwrite)
-    bundle = load_bundle(args.model)
-    with output_folder(out):
-        evaluation = evaluate_cases(bundle, dataset, dataset.cases, device=args.device, method=args.method,
-                                    samples=args.samples)
-        check_can_write(planned, args.overwrite)
-        write_outputs(args, bundle, dataset, evaluation, plot_paths)
-    print_summary(evaluation.classes)
-    return 0
+    from ..jobs.evaluate import run_evaluation
 
-
-def write_outputs(args: argparse.Namespace, bundle, dataset, evaluation, plot_paths) -> None:
-    """The plots and ``metrics.json`` of one evaluation."""
-    out = Path(args.out)
-    quality = bundle.config.get("quality")
-    threshold = float((quality or {}).get("threshold", metrics.GOOD_DICE))
-    written = write_plots(evaluation, plot_paths, threshold, args.overwrite)
-    report = {"model": str(args.model), "dataset": str(args.dataset), "dataset_name": dataset.name,
-              "n_cases": len(dataset.cases), **evaluation.prediction_settings,
-              "quality_model": None if quality is None else {"alpha": quality.get("alpha"), "threshold": threshold},
-              "classes": evaluation.classes, "cases": evaluation.rows,
-              "plots": [str(path.relative_to(out)) for path in written]}
-    write_text_atomic(out / "metrics.json", json.dumps(report, indent=2) + "\n", args.overwrite)
-    print(f"wrote {out / 'metrics.json'} and {len(written)} plots")
-
-
-def write_plots(evaluation, plot_paths, threshold: float, overwrite: bool) -> list[Path]:
-    """Per class: risk-coverage curves (method, raw pairwise Dice, mean entropy), predicted vs true, reliability."""
-    written = []
-    for name, class_result in evaluation.classes.items():
-        paths = plot_paths[name]
-        present = [row for row in evaluation.rows if row["class"] == name and not is_absent(row["uncertainty"])]
-        true = [row["true_dice"] for row in present]
-        assessed = bool(present) and class_result["method"] is not None
-        if present:
-            scores = {"mean pairwise Dice": ("raw_mean_pairwise_dice", [r["uncertainty"]["mean_pairwise_dice"]
-                                                                        for r in present]),
-                      "mean entropy": ("baseline_mean_entropy", [r["baseline_confidence"] for r in present])}
-            if assessed:
-                scores = {"predicted Dice": ("method", [r["predicted_dice"] for r in present]), **scores}
-            curves = {f"{label} (AURC {_fmt(class_result[key]['aurc'])})": metrics.risk_coverage_curve(score, true)
-                      for label, (key, score) in scores.items()}
-            plots.plot_risk_coverage(curves, paths["risk_coverage"], title=name, overwrite=overwrite)
-            written.append(paths["risk_coverage"])
-        if assessed:
-            plots.plot_predicted_vs_true([r["predicted_dice"] for r in present], true,
-                                         [r["dice_lower_bound"] for r in present], [r["badge"] for r in present],
-                                         paths["predicted_vs_true"], threshold, title=name, overwrite=overwrite)
-            written.append(paths["predicted_vs_true"])
-        if name in evaluation.bins:
-            plots.plot_reliability(evaluation.bins[name], paths["reliability"],
-                                   title=f"{name} (ECE {_fmt(class_result['ece_pooled'])})", overwrite=overwrite)
-            written.append(paths["reliability"])
-    return written
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def print_summary(classes: dict) -> None:
-    for name, result in classes.items():
-        method = result["method"] or {}
-        baseline = result["baseline_mean_entropy"]
-        print(f"{name}: mean Dice {_fmt(result['mean_dice'])}, {result['n_present']} present; "
-              f"AURC {_fmt(method.get('aurc'))} (mean entropy {_fmt(baseline['aurc'])}), "
-              f"AUROC {_fmt(method.get('auroc_dice_below_threshold'))}, "
-              f"coverage {_fmt(method.get('lower_bound_coverage'))}, PASS rate {_fmt(method.get('pass_rate'))}, "
-              f"PASS precision {_fmt(method.get('pass_precision'))}")
+    return run_evaluation(args, dataset, classes)

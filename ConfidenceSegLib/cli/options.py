@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..contract import DEFAULT_SAMPLES, DEVICE_CHOICES, METHODS
+from ..contract import DEFAULT_SAMPLES, DEVICE_CHOICES, MAP_KINDS, METHODS
 
 
 def add_prediction_options(parser: argparse.ArgumentParser) -> None:
@@ -18,3 +18,18 @@ def add_prediction_options(parser: argparse.ArgumentParser) -> None:
                              "there are more samples than members/flips")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                         help="compute device (default: auto: CUDA, then MPS, then CPU)")
+
+
+def map_list(text: str) -> tuple[str, ...]:
+    """``entropy,probability`` -> ("entropy", "probability"), each a known map kind, no repeats."""
+    kinds = tuple(kind.strip() for kind in text.split(",") if kind.strip())
+    unknown = [kind for kind in kinds if kind not in MAP_KINDS]
+    if not kinds or unknown or len(set(kinds)) != len(kinds):
+        raise argparse.ArgumentTypeError(f"expected distinct map kinds from {','.join(MAP_KINDS)}, got {text!r}")
+    return kinds
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--maps``: which uncertainty maps the commands that write a prediction's files write."""
+    parser.add_argument("--maps", type=map_list, default=MAP_KINDS, metavar="KINDS",
+                        help=f"comma-separated maps to write per class (default: {','.join(MAP_KINDS)})")

@@ -6,9 +6,12 @@ import argparse
 from pathlib import Path
 
 from ..contract import REPORT_SUFFIX
+from ..io.safe_files import output_folder
 from ..io.stops import StopRequested
+from ..jobs.preflight import check_prediction_run
 from ..jobs.progress import ProgressReporter
-from .options import add_prediction_options
+from ..jobs.settings import PredictionSettings
+from .options import add_output_options, add_prediction_options
 
 PROGRESS_FORMATS = ("json",)
 
@@ -24,6 +27,7 @@ def register(subparsers) -> None:
     parser.add_argument("--input", required=True, nargs="+", metavar="IMG", help="input images")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     add_prediction_options(parser)
+    add_output_options(parser)
     parser.add_argument("--progress", choices=PROGRESS_FORMATS,
                         help="json: one JSON object per line on stdout (stage, fraction, message)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -41,19 +45,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def predict_files(args: argparse.Namespace, reporter: ProgressReporter) -> int:
-    from ..io.inputs import check_inputs
-    from ..io.safe_files import check_output_folder, output_folder
-    from ..jobs.predict_job import PredictionSettings, output_bytes, output_names, predict_input
-    from ..model.bundle import load_bundle
-    from ..model.bundle_config import read_config
-
     inputs = [Path(path) for path in args.input]
-    stems = check_inputs(inputs)
-    classes = read_config(args.model)["classes"]
-    check_output_folder(args.out, output_names(stems, classes), args.overwrite, output_bytes(inputs, classes))
+    stems, _ = check_prediction_run(args.model, inputs, args.out, args.overwrite, maps=args.maps)
     reporter("load", 0.0, f"loading model {args.model}")
+    from ..jobs.predict_job import predict_input  # the model stack loads only now
+    from ..model.bundle import load_bundle
+
     bundle = load_bundle(args.model)
-    settings = PredictionSettings(args.method, args.samples, args.device)
+    settings = PredictionSettings(args.method, args.samples, args.device, args.maps)
     settings.check(len(bundle.members))
     count = len(inputs)
     with output_folder(args.out) as out_dir:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..contract import DEVICE_CHOICES
-from ..jobs.quickstart import DEFAULT_OUT, badge_summary, run_quickstart
+from ..contract import DEVICE_CHOICES, QUICKSTART_FOLDER
 
 
 def register(subparsers) -> None:
@@ -15,9 +14,9 @@ def register(subparsers) -> None:
         description="Runs predict with the bundled HC18 fetal-head model on a bundled sample ultrasound image "
                     "(or --image / --model), writes the segmentation (.seg.nrrd), probability, entropy and "
                     "mutual-information maps, the JSON report and a PNG overlay, and prints the quality badge. "
-                    f"Without --out the outputs go to a new folder {DEFAULT_OUT}/ (or {DEFAULT_OUT}-2/, ... "
+                    f"Without --out the outputs go to a new folder {QUICKSTART_FOLDER}/ (or {QUICKSTART_FOLDER}-2/, ... "
                     "when it exists); files in an existing --out folder are replaced only with --overwrite.")
-    parser.add_argument("--out", metavar="DIR", help=f"output folder (default: a new {DEFAULT_OUT}[-N] folder)")
+    parser.add_argument("--out", metavar="DIR", help=f"output folder (default: a new {QUICKSTART_FOLDER}[-N] folder)")
     parser.add_argument("--image", metavar="IMG", help="image to segment (default: the first bundled sample)")
     parser.add_argument("--model", metavar="MODEL", help="model bundle folder (default: the bundled model)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto (CUDA, MPS, CPU)")
@@ -26,6 +25,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..jobs.quickstart import badge_summary, run_quickstart  # heavy: loads the model stack
+
     result = run_quickstart(args.out, args.image, args.model, args.overwrite, device=args.device)
     report = result.report
     timings = report.get("timings", {})

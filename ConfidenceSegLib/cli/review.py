@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..jobs.review import run_review
-from .options import add_prediction_options
+from ..contract import badge_label
+from .options import add_output_options, add_prediction_options
 
 
 def register(subparsers) -> None:
@@ -22,19 +22,30 @@ def register(subparsers) -> None:
                         help="image files, DICOM series folders, or folders holding them")
     parser.add_argument("--out", required=True, metavar="OUTDIR", help="output folder (created if missing)")
     add_prediction_options(parser)
+    add_output_options(parser)
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="local worker processes, each loading the model once (default 1: one process that "
+                             "overlaps reading, inference and writing)")
+    parser.add_argument("--dask", metavar="ADDRESS",
+                        help="send the cases to this Dask distributed scheduler (e.g. tcp://127.0.0.1:8786); the "
+                             "workers must see the input and output folders (needs the [dask] extra)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..jobs.review import run_review  # heavy: loads the model stack
+
     result = run_review(args.model, args.inputs, args.out, method=args.method, samples=args.samples,
-                        device=args.device, overwrite=args.overwrite)
+                        device=args.device, overwrite=args.overwrite, maps=args.maps, workers=args.workers,
+                        dask_address=args.dask)
     counts: dict[str, int] = {}
     for row in result.rows:
-        counts[row["badge"] or "UNRATED"] = counts.get(row["badge"] or "UNRATED", 0) + 1
+        counts[badge_label(row["badge"])] = counts.get(badge_label(row["badge"]), 0) + 1
     summary = ", ".join(f"{n} {badge}" for badge, n in sorted(counts.items()))
     cases = len({row["case"] for row in result.rows})
-    print(f"Reviewed {cases} case(s), {len(result.rows)} segment(s): {summary}")
+    print(f"Reviewed {cases} case(s), {len(result.rows)} segment(s): {summary} "
+          f"in {result.seconds:.1f} s ({result.images_per_second:.2f} images/s)")
     print(f"  {result.csv_path}  (REVIEW first)")
     print(f"  {result.html_path}  (open in a browser)")
     if result.failures:

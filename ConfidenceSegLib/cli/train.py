@@ -7,14 +7,13 @@ import shlex
 from pathlib import Path
 
 from ..contract import DEVICE_CHOICES, ConfidenceSegError
-from ..training import TrainOptions, train_bundle
-from ..training.targets import LABEL_MODES
-from ..training.trainer import (
+from ..training.defaults import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_EPOCHS,
     DEFAULT_LONG_SIDE,
     DEFAULT_MEMBERS,
     DEFAULT_VALIDATION_FRACTION,
+    LABEL_MODES,
 )
 
 
@@ -92,6 +91,11 @@ def architecture_from(args: argparse.Namespace) -> dict | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..annotation.datasets import load_dataset
+
+    dataset = load_dataset(args.dataset)  # a bad dataset is answered before the training stack loads
+    from ..training.trainer import TrainOptions, train_bundle
+
     options = TrainOptions(
         dataset=Path(args.dataset), out=Path(args.out), classes=args.classes, label_mode=args.label_mode,
         threshold=args.threshold, ignore_band=tuple(args.ignore_band) if args.ignore_band else None,
@@ -100,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         spatial_dims=args.spatial_dims, input_size=args.input_size, spacing=args.spacing, roi_size=args.roi_size,
         validation_fraction=args.validation_fraction, calibrate=args.calibrate,
         command=canonical_command(args))
-    config = train_bundle(options)
+    config = train_bundle(options, dataset)
     metrics = config["metrics"]["validation"]
     dice = ", ".join(f"{name} {value:.3f}" for name, value in metrics["dice"].items())
     print(f"wrote {args.out}: {len(config['classes'])} classes, {args.members} members, "

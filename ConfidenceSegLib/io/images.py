@@ -16,9 +16,6 @@ import SimpleITK as sitk
 from ..contract import ConfidenceSegError
 from .safe_files import atomic_output
 
-#: Files SimpleITK reads that we accept (a folder is read as a DICOM series).
-IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
-                  ".tif", ".tiff", ".bmp", ".dcm")
 #: Relative tolerance for comparing two images' geometry.
 GEOMETRY_TOLERANCE = 1e-4
 
@@ -136,10 +133,12 @@ def check_same_geometry(reference: sitk.Image, other: sitk.Image, reference_name
             f"but {reference_name} has {describe_geometry(reference)}")
 
 
-def write_image(image: sitk.Image, path: str | os.PathLike, overwrite: bool = False) -> None:
-    """Write an image atomically (compressed where the format allows); never clobbers silently."""
+def write_image(image: sitk.Image, path: str | os.PathLike, overwrite: bool = False,
+                compression_level: int = -1) -> None:
+    """Write an image atomically (compressed where the format allows, at ``compression_level``: 1 is
+    fastest, -1 the format's default); never clobbers silently."""
     with atomic_output(path, overwrite) as tmp:
-        sitk.WriteImage(image, str(tmp), useCompression=True)
+        sitk.WriteImage(image, str(tmp), useCompression=True, compressionLevel=compression_level)
 
 
 def ijk_to_lps(image: sitk.Image) -> np.ndarray:

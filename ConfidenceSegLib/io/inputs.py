@@ -1,6 +1,7 @@
 """Which inputs a run processes, and the file stem each one's outputs are named after.
 
-An input is an image file (:data:`~.images.IMAGE_SUFFIXES`) or a DICOM series folder. Every
+An input is an image file (:data:`~ConfidenceSegLib.contract.IMAGE_SUFFIXES`) or a DICOM series
+folder. Standard library only: these checks answer before any heavy module loads. Every
 output of an input is named ``<stem>...`` (``case.nii.gz`` -> ``case``), so two inputs of one run
 must not share a stem.
 """
@@ -11,8 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..contract import SEG_SUFFIX, ConfidenceSegError
-from .images import IMAGE_SUFFIXES
+from ..contract import IMAGE_SUFFIXES, SEG_SUFFIX, ConfidenceSegError
 
 
 def input_stem(path: str | os.PathLike) -> str:

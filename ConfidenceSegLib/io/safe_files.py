@@ -48,11 +48,9 @@ def _check_writable(folder: Path) -> None:
     os.unlink(probe)
 
 
-def check_output_folder(out_dir: str | os.PathLike, names: Iterable[str], overwrite: bool = False,
-                        needed_bytes: int = 0) -> None:
-    """The one pre-flight check of an output folder, before any work: it is a folder (or can be
-    created), it is writable, it has ``needed_bytes`` free (plus a margin), and none of ``names``
-    exists in it unless ``overwrite``."""
+def check_output_folder(out_dir: str | os.PathLike, names: Iterable[str], overwrite: bool = False) -> None:
+    """The check of an output folder before any work: it is a folder (or can be created), none of
+    ``names`` exists in it unless ``overwrite``, and it is writable."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfidenceSegError(f"--out {out_dir} is a file, not a folder")
@@ -62,6 +60,11 @@ def check_output_folder(out_dir: str | os.PathLike, names: Iterable[str], overwr
     if out_dir.is_dir():
         check_can_write([out_dir / name for name in names], overwrite)
     _check_writable(existing)
+
+
+def check_free_space(out_dir: str | os.PathLike, needed_bytes: int) -> None:
+    """Raise unless the disk that will hold ``out_dir`` has ``needed_bytes`` free, plus a margin."""
+    existing = _nearest_existing(Path(out_dir))
     free = shutil.disk_usage(existing).free
     if free < needed_bytes + FREE_SPACE_MARGIN:
         raise ConfidenceSegError(f"not enough free disk space in {existing}: about "

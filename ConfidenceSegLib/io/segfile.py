@@ -42,8 +42,9 @@ def _check_tag_text(segment: Segment) -> None:
 
 
 def write_segmentation(path: str | os.PathLike, segments: Sequence[Segment], reference: sitk.Image,
-                       overwrite: bool = False) -> None:
-    """Write ``segments`` (masks on ``reference``'s grid) as a ``.seg.nrrd``, atomically."""
+                       overwrite: bool = False, compression_level: int = 9) -> None:
+    """Write ``segments`` (masks on ``reference``'s grid) as a ``.seg.nrrd``, atomically (gzip at
+    ``compression_level``: 9 smallest, as Slicer writes, 1 fastest)."""
     path = Path(path)
     if not path.name.endswith(SEG_SUFFIX):
         raise ConfidenceSegError(f"segmentation file name must end with {SEG_SUFFIX}: {path}")
@@ -67,7 +68,7 @@ def write_segmentation(path: str | os.PathLike, segments: Sequence[Segment], ref
             fields["status"] = segment.status
         slicerio.add_segment(segmentation, _to_ijk(np.asarray(segment.mask, dtype=bool)), fields)
     with atomic_output(path, overwrite) as tmp:
-        slicerio.write_segmentation(str(tmp), segmentation)
+        slicerio.write_segmentation(str(tmp), segmentation, compression_level=compression_level)
 
 
 def read_segmentation(path: str | os.PathLike, reference: sitk.Image | None = None) -> list[Segment]:

@@ -16,32 +16,18 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
-from ..contract import MAP_KINDS, OVERLAY_SUFFIX, prediction_file_names
 from ..inference.predict import Prediction, predict_image
-from ..inference.sampling import plan_sampling
-from ..io.images import pixel_count, read_image
+from ..io.images import read_image
 from ..io.inputs import input_stem
 from ..io.stops import uninterruptible
 from ..model.bundle import ModelBundle
 from ..outputs.overlay import OverlayLayer, layers_from_prediction
 from ..outputs.prediction_files import write_prediction_outputs
 from .progress import ProgressReporter
+from .settings import PredictionSettings
 
 #: Share of one input's progress span taken by reading (before) and writing (after) the prediction.
 READ_SHARE, WRITE_SHARE = 0.05, 0.2
-
-
-@dataclass(frozen=True)
-class PredictionSettings:
-    """The options every command predicts with (``--method``, ``--samples``, ``--device``)."""
-
-    method: str = "auto"
-    samples: int | None = None
-    device: str = "auto"
-
-    def check(self, bundle_members: int) -> None:
-        """Raise the user's error for an impossible method/samples before any work."""
-        plan_sampling(bundle_members, self.method, self.samples)
 
 
 @dataclass
@@ -56,19 +42,8 @@ class WrittenPrediction:
         return layers_from_prediction(self.prediction, self.report)
 
 
-def output_bytes(paths: list[Path], classes: list[str]) -> int:
-    """Estimated disk space the outputs of ``paths`` take at most (float32 maps, uncompressed)."""
-    return sum(pixel_count(path) for path in paths) * (len(MAP_KINDS) * 4 * len(classes) + 1)
-
-
-def output_names(stems: list[str], classes: list[str], overlay: bool = False) -> list[str]:
-    """Every file the inputs ``stems`` write (for the pre-flight check of the output folder)."""
-    return [name for stem in stems for name in prediction_file_names(stem, classes)
-            + ([f"{stem}{OVERLAY_SUFFIX}"] if overlay else [])]
-
-
 def predict_input(bundle: ModelBundle, path: str | os.PathLike, out_dir: str | os.PathLike,
-                  settings: PredictionSettings = PredictionSettings(), overwrite: bool = False,
+                  settings: PredictionSettings, overwrite: bool = False,
                   reporter: ProgressReporter | None = None, span: tuple[float, float] = (0.0, 1.0),
                   stem: str | None = None, image: sitk.Image | None = None) -> WrittenPrediction:
     """Predict the image at ``path`` (or the already read ``image``) and write its outputs as ``stem``."""
@@ -81,5 +56,6 @@ def predict_input(bundle: ModelBundle, path: str | os.PathLike, out_dir: str | o
     prediction = predict_image(bundle, image, settings.method, settings.samples, settings.device,
                                progress=reporter.scaled(start + READ_SHARE * (end - start), inferred))
     report = write_prediction_outputs(prediction, bundle, out_dir, stem or input_stem(path), path, overwrite,
-                                      progress=reporter.scaled(inferred, end), finalize=uninterruptible)
+                                      progress=reporter.scaled(inferred, end), finalize=uninterruptible,
+                                      maps=settings.maps)
     return WrittenPrediction(report, prediction, image)

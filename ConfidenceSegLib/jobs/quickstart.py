@@ -13,16 +13,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract import ABSENT, OVERLAY_SUFFIX, REPORT_SUFFIX, badge_label
-from ..io.inputs import check_inputs
+from ..contract import ABSENT, OVERLAY_SUFFIX, QUICKSTART_FOLDER, REPORT_SUFFIX, badge_label
 from ..io.resources import default_model_dir, sample_images
-from ..io.safe_files import check_output_folder, output_folder
-from ..model.bundle import load_bundle
-from ..model.bundle_config import read_config
-from ..outputs.overlay import write_overlay
-from .predict_job import PredictionSettings, output_bytes, output_names, predict_input
-
-DEFAULT_OUT = "confidenceseg-quickstart"
+from ..io.safe_files import output_folder
+from .preflight import check_prediction_run
+from .settings import PredictionSettings
 
 
 @dataclass
@@ -57,11 +52,12 @@ def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLik
     """Predict ``image`` (default: first bundled sample) with ``model`` (default: bundled) into ``out``."""
     model_dir = Path(model) if model else default_model_dir()
     image_path = Path(image) if image else sample_images()[0]
-    out_dir = Path(out) if out else fresh_folder(Path.cwd() / DEFAULT_OUT)
-    (case,) = check_inputs([image_path])
-    classes = read_config(model_dir)["classes"]
-    check_output_folder(out_dir, output_names([case], classes, overlay=True), overwrite,
-                        output_bytes([image_path], classes))
+    out_dir = Path(out) if out else fresh_folder(Path.cwd() / QUICKSTART_FOLDER)
+    (case,), _ = check_prediction_run(model_dir, [image_path], out_dir, overwrite, overlay=True)
+    from ..model.bundle import load_bundle  # the model stack loads only now
+    from ..outputs.overlay import write_overlay
+    from .predict_job import predict_input
+
     bundle = load_bundle(model_dir)
     settings = PredictionSettings(method, samples, device)
     settings.check(len(bundle.members))

@@ -2,7 +2,8 @@
 
 Per input with file stem ``S``: ``S.seg.nrrd`` (one segment per class, quality fields as tags,
 REVIEW segments flagged), ``S_<class>_probability.nrrd``, ``S_<class>_entropy.nrrd``,
-``S_<class>_mutual_information.nrrd`` and the report ``S.json``. All files are first written into
+``S_<class>_mutual_information.nrrd`` (``--maps`` chooses which; float32 in steps of 1/1024, fast
+gzip) and the report ``S.json``. All files are first written into
 a hidden staging folder beside them and moved into place together at the end, so a failure or a
 stop request leaves none of them behind.
 """
@@ -15,7 +16,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,44 +40,63 @@ from ..io.segfile import write_segmentation
 from ..io.segments import Segment
 from ..quality.apply import assess_segment
 
+#: Maps are stored in steps of 1/1024 (about 0.001: far below what a heatmap or a threshold can show).
+MAP_QUANTUM = 1.0 / 1024
+#: gzip level of the maps and the segmentation: 1 is several times faster than the default, and the
+#: quantised maps stay small (measured in docs/results.md, "Output cost").
+FAST_COMPRESSION = 1
+WRITER_THREADS = 2
+
 
 def _tag_value(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def quantized_map(values: np.ndarray) -> np.ndarray:
+    """A map in [0, 1] rounded down to multiples of :data:`MAP_QUANTUM` (float32): floor keeps every
+    probability on its side of 0.5, and the file compresses several times better than full float32."""
+    return (np.floor(np.asarray(values, dtype=np.float32) / MAP_QUANTUM) * MAP_QUANTUM).astype(np.float32)
+
+
 def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, stem: str,
                              image_path: str | os.PathLike, overwrite: bool = False,
                              progress: Callable[[str, float, str], None] | None = None,
-                             finalize: Callable[[], contextlib.AbstractContextManager] | None = None) -> dict:
+                             finalize: Callable[[], contextlib.AbstractContextManager] | None = None,
+                             maps: Sequence[str] = MAP_KINDS) -> dict:
     """Write ``prediction`` (an :class:`~ConfidenceSegLib.inference.predict.Prediction`) for ``stem``; return the report.
 
-    ``progress`` is called between files (it may raise to stop); ``finalize`` wraps the final moves
-    (e.g. :func:`~ConfidenceSegLib.jobs.progress.uninterruptible`).
+    ``maps``: which uncertainty maps to write per class. Files are written in parallel threads
+    (compression runs outside the GIL). ``progress`` is called between steps (it may raise to stop);
+    ``finalize`` wraps the final moves (e.g. :func:`~ConfidenceSegLib.io.stops.uninterruptible`).
     """
     out_dir = Path(out_dir)
-    names = prediction_file_names(stem, [c.name for c in prediction.classes])
+    names = prediction_file_names(stem, [c.name for c in prediction.classes], maps=maps)
     check_can_write([out_dir / name for name in names], overwrite)
     progress = progress or (lambda stage, fraction, message: None)
     started = time.perf_counter()
     image = prediction.image
     report_classes = {}
     segments = []
-    with _staging_folder(out_dir, stem) as staging:
-        for number, result in enumerate(prediction.classes):
+    with _staging_folder(out_dir, stem) as staging, ThreadPoolExecutor(WRITER_THREADS) as writers:
+        pending = []
+        for result in prediction.classes:
             quality = assess_segment(bundle.config.get("quality"), result.name, result.summary)
-            files = {kind: map_file_name(stem, result.name, kind) for kind in MAP_KINDS}
-            for kind in MAP_KINDS:
-                progress("write", number / len(prediction.classes), f"{files[kind]}")
-                array = np.asarray(getattr(result, kind), dtype=np.float32)
-                write_image(image_from_array(array, image), staging / files[kind])
+            files = {kind: map_file_name(stem, result.name, kind) for kind in maps}
+            for kind in maps:
+                map_image = image_from_array(quantized_map(getattr(result, kind)), image)
+                pending.append(writers.submit(write_image, map_image, staging / files[kind],
+                                              compression_level=FAST_COMPRESSION))
             tags = {CLASS_TAG: result.name}
             tags.update({QUALITY_TAGS[key]: _tag_value(value) for key, value in quality.items() if value is not None})
             segments.append(Segment(name=result.name, mask=result.mask, color=level_color(result.name, 1.0), tags=tags,
                                     status=FLAGGED_STATUS if quality["badge"] == REVIEW else None))
             report_classes[result.name] = {"present": bool(result.mask.any()), "uncertainty": dict(result.summary),
                                            **quality, "files": files}
-        progress("write", 1.0, f"{stem}{SEG_SUFFIX}")
-        write_segmentation(staging / f"{stem}{SEG_SUFFIX}", segments, image)
+        pending.append(writers.submit(write_segmentation, staging / f"{stem}{SEG_SUFFIX}", segments, image,
+                                      compression_level=FAST_COMPRESSION))
+        for number, future in enumerate(pending):
+            progress("write", number / len(pending), "writing the segmentation and maps")
+            future.result()
         timings = dict(prediction.timings, write_s=time.perf_counter() - started)
         report = {"input": str(image_path), "model": str(bundle.path), "method": prediction.method,
                   "samples": prediction.samples, "device": prediction.device, "timings": timings,

@@ -4,7 +4,3 @@ In: a labelled :class:`~ConfidenceSegLib.annotation.datasets.Dataset` and traini
 Out: a model bundle (``model``), calibrated on held-out subjects by ``quality.calibration``.
 Beside the flow: it feeds stage 2 (``model``) from stage 1 (``annotation``).
 """
-
-from .trainer import TrainOptions, train_bundle
-
-__all__ = ["TrainOptions", "train_bundle"]

@@ -18,9 +18,7 @@ import numpy as np
 
 from ..annotation.layers import check_confidence_map
 from ..contract import ConfidenceSegError
-
-LABEL_MODES = ("threshold", "soft", "weighted")
-DEFAULT_THRESHOLD = {"threshold": 0.6, "weighted": 0.5, "soft": None}
+from .defaults import DEFAULT_THRESHOLD, LABEL_MODES
 
 
 def make_target(confidence: np.ndarray, mode: str = "threshold", threshold: float | None = None,

@@ -31,24 +31,25 @@ from ..annotation.datasets import Dataset, load_dataset, split_subjects
 from ..contract import ConfidenceSegError
 from ..io.safe_files import check_output_folder
 from ..model.bundle import save_bundle
-from ..model.bundle_config import ARCHITECTURE_NAME, FORMAT_VERSION, read_config
+from ..model.bundle_config import FORMAT_VERSION, read_config
 from ..model.devices import describe_device, pick_device
 from ..model.preprocessing import spacing_zyx
 from ..quality.calibration import calibrate_bundle
 from .data import default_input_size, first_frame_shape, load_frames
+from .defaults import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_SIZE_3D,
+    DEFAULT_EPOCHS,
+    DEFAULT_LONG_SIDE,
+    DEFAULT_MEMBERS,
+    DEFAULT_ROI_SIZE,
+    DEFAULT_THRESHOLD,
+    DEFAULT_VALIDATION_FRACTION,
+    LABEL_MODES,
+)
 from .loop import LoopSettings, cpu_threads, deterministic_algorithms, dice_per_class, train_member
-from .targets import DEFAULT_THRESHOLD, LABEL_MODES
-from .volumes import DEFAULT_ROI_SIZE, load_volumes
-
-DEFAULT_ARCHITECTURE = {"name": ARCHITECTURE_NAME, "spatial_dims": 2, "in_channels": 1,
-                        "channels": [16, 32, 64, 128, 256], "strides": [2, 2, 2, 2], "num_res_units": 1,
-                        "head_channels": 16, "dropout": 0.2}
-DEFAULT_LONG_SIDE = 256
-DEFAULT_MEMBERS = 3
-DEFAULT_EPOCHS = 30
-DEFAULT_VALIDATION_FRACTION = 0.2
-DEFAULT_BATCH_SIZE = 8
-DEFAULT_BATCH_SIZE_3D = 2
+from .volumes import load_volumes
 
 
 @dataclass
@@ -145,8 +146,11 @@ def split_summary(dataset: Dataset, subjects: list[str]) -> dict:
     return {"subjects": len(subjects), "cases": len(dataset.cases_of_subjects(subjects)), "subject_ids": subjects}
 
 
-def train_bundle(options: TrainOptions) -> dict:
-    """Train the ensemble described by ``options`` and write the bundle to ``options.out``; returns its config."""
+def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
+    """Train the ensemble described by ``options`` and write the bundle to ``options.out``; returns its config.
+
+    ``dataset``: ``options.dataset`` already loaded (the command line loads it before the training stack).
+    """
     check_options(options)
     architecture = options.architecture or dict(DEFAULT_ARCHITECTURE, spatial_dims=options.spatial_dims)
     if architecture["spatial_dims"] != options.spatial_dims:
@@ -154,7 +158,7 @@ def train_bundle(options: TrainOptions) -> dict:
     batch_size = options.batch_size or (DEFAULT_BATCH_SIZE if options.spatial_dims == 2 else DEFAULT_BATCH_SIZE_3D)
     check_output_folder(options.out.parent, [options.out.name], options.overwrite)
     started = time.perf_counter()
-    dataset = load_dataset(options.dataset)
+    dataset = dataset or load_dataset(options.dataset)
     classes = select_classes(dataset, options.classes)
     training_subjects, validation_subjects = split_subjects(dataset.subjects(), options.validation_fraction,
                                                             options.seed)

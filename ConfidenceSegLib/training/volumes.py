@@ -28,7 +28,6 @@ from ..model.preprocessing import (
 )
 from .targets import make_target
 
-DEFAULT_ROI_SIZE = (64, 64, 64)
 #: Random crops per volume and epoch.
 CROPS_PER_VOLUME = 4
 

@@ -16,7 +16,7 @@ from ConfidenceSegLib.model.bundle import load_bundle
 from ConfidenceSegLib.model.bundle_config import read_config
 from ConfidenceSegLib.quality import metrics
 from ConfidenceSegLib.quality.calibration import calibrate_bundle
-from ConfidenceSegLib.training import train_bundle
+from ConfidenceSegLib.training.trainer import train_bundle
 
 
 @pytest.fixture(scope="module")

@@ -13,21 +13,26 @@ from PIL import Image
 from tiny_bundles import make_bundle
 
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.contract import BADGE_COLORS, ConfidenceSegError, prediction_file_names
+from ConfidenceSegLib.contract import (
+    BADGE_COLORS,
+    QUICKSTART_FOLDER,
+    ConfidenceSegError,
+    prediction_file_names,
+)
 from ConfidenceSegLib.io.images import read_image
 from ConfidenceSegLib.io.resources import default_model_dir, resources_dir, sample_images
 from ConfidenceSegLib.io.segfile import read_segmentation
-from ConfidenceSegLib.jobs.quickstart import DEFAULT_OUT, fresh_folder
+from ConfidenceSegLib.jobs.quickstart import fresh_folder
 from ConfidenceSegLib.outputs.overlay import OUTLINE_COLORS
 from ConfidenceSegLib.quality.metrics import dice
 
 
 def test_fresh_folder_never_reuses_an_existing_one(tmp_path):
-    base = tmp_path / DEFAULT_OUT
+    base = tmp_path / QUICKSTART_FOLDER
     assert fresh_folder(base) == base
     base.mkdir()
-    (tmp_path / f"{DEFAULT_OUT}-2").mkdir()
-    assert fresh_folder(base) == tmp_path / f"{DEFAULT_OUT}-3"
+    (tmp_path / f"{QUICKSTART_FOLDER}-2").mkdir()
+    assert fresh_folder(base) == tmp_path / f"{QUICKSTART_FOLDER}-3"
 
 
 def test_sample_data_ships_with_attribution():
@@ -63,7 +68,7 @@ def quickstart_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
         patch.chdir(folder)
         code = main(["quickstart"])
-    return folder / DEFAULT_OUT, code, stdout.getvalue()
+    return folder / QUICKSTART_FOLDER, code, stdout.getvalue()
 
 
 def test_quickstart_writes_predict_outputs_and_prints_badge(quickstart_run):
@@ -78,7 +83,7 @@ def test_quickstart_writes_predict_outputs_and_prints_badge(quickstart_run):
     assert result["badge"] in ("PASS", "REVIEW")
     assert f"fetal_head  {result['badge']}" in printed
     assert f"predicted Dice {result['predicted_dice']:.2f}, lower bound {result['dice_lower_bound']:.2f}" in printed
-    assert f"{stem}_overlay.png" in printed and DEFAULT_OUT in printed
+    assert f"{stem}_overlay.png" in printed and QUICKSTART_FOLDER in printed
 
     image = read_image(sample)
     mask = read_segmentation(out / f"{stem}.seg.nrrd", image)[0].mask
@@ -129,4 +134,4 @@ def test_quickstart_names_a_missing_image(tmp_path, capsys):
 def test_quickstart_help_documents_the_output_folder(capsys):
     with pytest.raises(SystemExit):
         main(["quickstart", "--help"])
-    assert DEFAULT_OUT in capsys.readouterr().out
+    assert QUICKSTART_FOLDER in capsys.readouterr().out

@@ -15,10 +15,10 @@ from ConfidenceSegLib.contract import ConfidenceSegError
 from ConfidenceSegLib.model.bundle import load_bundle
 from ConfidenceSegLib.model.preprocessing import image_frames, to_image_grid, to_model_input
 from ConfidenceSegLib.quality.metrics import dice
-from ConfidenceSegLib.training import TrainOptions, train_bundle
 from ConfidenceSegLib.training.data import default_input_size
+from ConfidenceSegLib.training.defaults import DEFAULT_ARCHITECTURE
 from ConfidenceSegLib.training.losses import ConfidenceLoss
-from ConfidenceSegLib.training.trainer import DEFAULT_ARCHITECTURE
+from ConfidenceSegLib.training.trainer import TrainOptions, train_bundle
 
 TINY_ARCHITECTURE = dict(DEFAULT_ARCHITECTURE, channels=[8, 16, 32], strides=[2, 2], head_channels=8)
 SHAPE = (40, 56)  # (y, x) of the synthetic images

@@ -1,0 +1,41 @@
+"""The one pre-flight check of a prediction run, before the model stack is even imported.
+
+``predict``, ``review`` and ``quickstart`` call :func:`check_prediction_run` first: inputs exist and
+have distinct stems, the bundle config is sound, and the output folder can take every output
+(:func:`~ConfidenceSegLib.io.safe_files.check_output_folder`). Only then do they load torch and the
+model, so a mistake is answered in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..contract import MAP_KINDS, prediction_file_names
+from ..io.inputs import check_inputs
+from ..io.safe_files import check_free_space, check_output_folder
+from ..model.bundle_config import read_config
+
+
+def output_bytes(paths: Sequence[Path], n_maps: int) -> int:
+    """Upper estimate of the disk space the outputs of ``paths`` take (from the images' headers): 4 bytes
+    per pixel and map (float32; stored compressed) plus the segmentation."""
+    from ..io.images import pixel_count  # SimpleITK: loaded once the quick checks have passed
+
+    return sum(pixel_count(path) for path in paths) * (4 * n_maps + 1)
+
+
+def check_prediction_run(model: str | os.PathLike, paths: Sequence[Path], out_dir: str | os.PathLike,
+                         overwrite: bool = False, overlay: bool = False, extra_names: Sequence[str] = (),
+                         maps: Sequence[str] = MAP_KINDS) -> tuple[list[str], list[str]]:
+    """Check a run of ``model`` on ``paths`` into ``out_dir``; return the inputs' stems and the classes.
+
+    ``overlay``: each input also writes ``S_overlay.png``; ``extra_names``: files of the whole run.
+    """
+    stems = check_inputs(list(paths))
+    classes = read_config(model)["classes"]
+    names = [name for stem in stems for name in prediction_file_names(stem, classes, overlay, maps)]
+    check_output_folder(out_dir, [*names, *extra_names], overwrite)
+    check_free_space(out_dir, output_bytes(paths, len(classes) * len(maps)))
+    return stems, classes

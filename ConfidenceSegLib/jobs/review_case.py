@@ -1,0 +1,74 @@
+"""One case of a batch review, wherever it runs: predict, write its files and overlay, make its rows.
+
+:func:`review_case` is the unit of work of every runner in :mod:`.review_runners` (in process,
+local worker processes, Dask workers); its :class:`CaseResult` is small and picklable, so it can
+travel back from another process or machine. Bundles are loaded once per process
+(:func:`cached_bundle`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from ..contract import OVERLAY_SUFFIX, ConfidenceSegError
+from ..inference.predict import Prediction, predict_image
+from ..io.images import read_image
+from ..model.bundle import ModelBundle, load_bundle
+from ..outputs.overlay import layers_from_prediction, write_overlay
+from ..outputs.prediction_files import write_prediction_outputs
+from ..outputs.report_html import thumbnails
+from ..outputs.review_table import rows_from_report
+from .settings import PredictionSettings
+
+_bundles: dict[str, ModelBundle] = {}
+
+
+@dataclass
+class CaseResult:
+    """The ``review.csv`` rows and (overlay, heatmap) thumbnails of one case, or why it failed."""
+
+    case: str
+    rows: list[dict] = field(default_factory=list)
+    pictures: dict[tuple[str, str], tuple[bytes, bytes]] = field(default_factory=dict)
+    failure: str = ""
+
+
+def cached_bundle(model: Path) -> ModelBundle:
+    """The bundle at ``model``, loaded once per process (worker processes keep it between cases)."""
+    key = str(Path(model).resolve())
+    if key not in _bundles:
+        _bundles[key] = load_bundle(model)
+    return _bundles[key]
+
+
+def predict_case(bundle: ModelBundle, image: sitk.Image, settings: PredictionSettings) -> Prediction:
+    return predict_image(bundle, image, settings.method, settings.samples, settings.device)
+
+
+def finish_case(bundle: ModelBundle, prediction: Prediction, path: Path, case: str, out_dir: Path,
+                settings: PredictionSettings, overwrite: bool) -> CaseResult:
+    """Write a predicted case's files and overlay; its rows and thumbnails."""
+    report = write_prediction_outputs(prediction, bundle, out_dir, case, path, overwrite, maps=settings.maps)
+    layers = layers_from_prediction(prediction, report)
+    write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", prediction.image, layers, overwrite, title=case)
+    pictures = {(case, name): pair for name, pair in thumbnails(prediction.image, layers).items()}
+    return CaseResult(case, rows_from_report(case, report), pictures)
+
+
+def review_case(bundle: ModelBundle, path: Path, case: str, out_dir: Path, settings: PredictionSettings,
+                overwrite: bool) -> CaseResult:
+    """Read, predict and finish one case; a user error becomes the case's ``failure``."""
+    try:
+        prediction = predict_case(bundle, read_image(path), settings)
+        return finish_case(bundle, prediction, path, case, out_dir, settings, overwrite)
+    except ConfidenceSegError as error:
+        return CaseResult(case, failure=f"{path}: {error}")
+
+
+def review_case_in_worker(model: Path, path: Path, case: str, out_dir: Path, settings: PredictionSettings,
+                          overwrite: bool) -> CaseResult:
+    """:func:`review_case` with the worker process's cached bundle (for process pools and Dask)."""
+    return review_case(cached_bundle(model), path, case, out_dir, settings, overwrite)
