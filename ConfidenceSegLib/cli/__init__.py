@@ -23,7 +23,7 @@ USER_ERROR_EXIT_CODE = 2
 STOPPED_EXIT_CODE = 130
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict", "quickstart", "review")
+COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict", "quickstart", "review", "worker")
 
 
 def build_parser() -> argparse.ArgumentParser:

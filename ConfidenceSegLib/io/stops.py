@@ -15,6 +15,8 @@ import signal
 import threading
 from collections.abc import Iterator
 
+#: The name of a stop that a cancel request (not a signal) asked for.
+CANCEL = "cancel"
 #: Signals that stop a run.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -51,11 +53,30 @@ def check_stop() -> None:
 def request_stop(signal_number: int | None = None, _frame=None) -> None:
     """Signal handler: stop now, or at the end of an uninterruptible step (repeats are ignored, so a
     second signal cannot interrupt the clean-up of the first)."""
-    if _state.requested:
+    if _state.requested and _state.signal_name != CANCEL:
         return
     _state.requested = True
-    _state.signal_name = signal.Signals(signal_number).name if signal_number else "cancel"
+    _state.signal_name = signal.Signals(signal_number).name if signal_number else CANCEL
     check_stop()
+
+
+def request_cancel() -> None:
+    """Ask the running job to stop at its next progress report; safe from any thread (it never raises
+    here). Unlike a stop signal, a cancel ends only the job, not the process (see :func:`clear_cancel`)."""
+    if not _state.requested:
+        _state.signal_name = CANCEL
+        _state.requested = True
+
+
+def cancel_pending() -> bool:
+    return _state.requested and _state.signal_name == CANCEL
+
+
+def clear_cancel() -> None:
+    """Forget a handled cancel request, before the next job (a stop signal is never forgotten)."""
+    if _state.signal_name == CANCEL:
+        _state.requested = False
+        _state.signal_name = ""
 
 
 @contextlib.contextmanager

@@ -112,7 +112,7 @@ def _on_dask(address: str, model: Path, cases: Cases, out_dir: Path, settings: P
     except ImportError:
         raise ConfidenceSegError("--dask needs dask.distributed: pip install 'confidenceseg[dask]'") from None
     try:
-        client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as error:
         raise ConfidenceSegError(f"cannot reach the Dask scheduler at {address}: {error}") from None
     with client:
