@@ -2,12 +2,11 @@
 
 A thin GUI over ``ConfidenceSegLib``: every action calls a library function that takes the scene or
 nodes as arguments (tested outside Slicer with slicer-core). The model runs in a background
-``PythonSlicer`` process (``confidenceseg predict --progress json``), never in the GUI process.
+``PythonSlicer`` process, never in the GUI process: a warm ``confidenceseg worker`` that keeps the model
+loaded between predictions, or a one-shot ``confidenceseg predict --progress json`` if the worker fails.
 """
 
 import pathlib
-import shutil
-import sys
 import tempfile
 from typing import Annotated
 
@@ -31,7 +30,7 @@ from ConfidenceSegLib.slicer import mrml
 from ConfidenceSegLib.slicer import process as slicer_process
 from ConfidenceSegLib.slicer import results as slicer_results
 from ConfidenceSegQt import dependencies
-from ConfidenceSegQt.process_runner import BackgroundProcess
+from ConfidenceSegQt.predictions import Predictions
 
 
 class ConfidenceSeg(ScriptedLoadableModule):
@@ -109,7 +108,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.probeDevice()
 
     def cleanup(self):
-        self.logic.cancel()
+        self.logic.shutdown()
         self.removeObservers()
 
     def enter(self):
@@ -293,9 +292,7 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
-        self._process = None
-        self._probe = None
-        self.lastReportPath = None
+        self.predictions = Predictions()
 
     def getParameterNode(self):
         return ConfidenceSegParameterNode(super().getParameterNode())
@@ -335,59 +332,33 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
     def ensureDependencies(requirementsPath):
         return dependencies.ensure_dependencies(requirementsPath)
 
-    # --- background process ------------------------------------------------------------------
-
-    @staticmethod
-    def pythonExecutable():
-        return shutil.which("PythonSlicer") or sys.executable
+    # --- background predictions (ConfidenceSegQt.predictions) --------------------------------
 
     def probeDevice(self, onFound):
-        found = []
-        self._probe = BackgroundProcess(slicer_process.device_probe_command(self.pythonExecutable()),
-                                        lambda line: found.append(line.strip()),
-                                        lambda exitCode, errors: onFound(found[-1] if exitCode == 0 and found
-                                                                         else "unknown (torch not installed yet?)"))
+        self.predictions.probeDevice(onFound)
 
     def startPrediction(self, volumeNode, model, method, samples, device, onProgress, onFinished):
-        """Write the image, start ``predict`` in the background; ``onFinished(reportPath, errorText)``."""
-        if self.isRunning():
-            raise ConfidenceSegError("a segmentation is already running")
+        """Write the image and predict it in the background; ``onFinished(reportPath, errorText)``."""
         if volumeNode is None:
             raise ConfidenceSegError("select an image first")
-        workDir = pathlib.Path(tempfile.mkdtemp(prefix="ConfidenceSeg-"))
-        inputPath = slicer_process.write_prediction_input(volumeNode, workDir)
         if model is None:
             from ConfidenceSegLib.io.resources import default_model_dir
 
             model = default_model_dir()
-        outputDir = workDir / "results"
-        command = slicer_process.predict_command(self.pythonExecutable(), model, inputPath, outputDir,
-                                                 method, samples, device)
+        workDir = pathlib.Path(tempfile.mkdtemp(prefix="ConfidenceSeg-"))
+        inputPath = slicer_process.write_prediction_input(volumeNode, workDir)
+        self.predictions.start(model, inputPath, workDir / "results", method, samples, device, onProgress,
+                               onFinished)
 
-        def onLine(line):
-            progress = slicer_process.parse_progress(line)
-            if progress is not None:
-                onProgress(progress)
-
-        def onDone(exitCode, errors):
-            self._process = None
-            if exitCode != 0:
-                onFinished(None, errors.strip() or f"predict exited with code {exitCode}")
-                return
-            try:
-                self.lastReportPath = slicer_process.find_report(outputDir)
-            except ConfidenceSegError as error:
-                onFinished(None, str(error))
-                return
-            onFinished(self.lastReportPath, None)
-
-        self._process = BackgroundProcess(command, onLine, onDone)
+    @property
+    def lastReportPath(self):
+        return self.predictions.lastReportPath
 
     def isRunning(self):
-        return self._process is not None and self._process.is_running()
+        return self.predictions.isRunning()
 
     def cancel(self):
-        """Stop the running prediction (it removes partial outputs on SIGTERM), then its whole process tree."""
-        process, self._process = self._process, None
-        if process is not None:
-            process.stop()
+        self.predictions.cancel()
+
+    def shutdown(self):
+        self.predictions.shutdown()

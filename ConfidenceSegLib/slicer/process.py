@@ -21,21 +21,74 @@ from ..io.images import write_image
 from .storage import image_from_volume
 
 #: Folder that holds the ``ConfidenceSegLib`` package (added to the subprocess's PYTHONPATH).
-PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 DEVICE_PROBE = ("from ConfidenceSegLib.model.devices import describe_device, pick_device; "
                 "print(describe_device(pick_device('auto')))")
 
 
-def predict_command(python: str, model: str | os.PathLike, image: str | os.PathLike, out_dir: str | os.PathLike,
-                    method: str = "auto", samples: int = 0, device: str = "auto") -> list[str]:
-    """The ``predict`` command line; ``samples`` 0 keeps the model's default."""
+def _check_options(method: str, device: str) -> None:
     if method not in METHODS:
         raise ConfidenceSegError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if device not in DEVICE_CHOICES:
         raise ConfidenceSegError(f"unknown device {device!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+
+
+def predict_command(python: str, model: str | os.PathLike, image: str | os.PathLike, out_dir: str | os.PathLike,
+                    method: str = "auto", samples: int = 0, device: str = "auto") -> list[str]:
+    """The one-shot ``predict`` command line; ``samples`` 0 keeps the model's default."""
+    _check_options(method, device)
     command = [python, "-m", "ConfidenceSegLib", "predict", "--model", str(model), "--input", str(image),
                "--out", str(out_dir), "--method", method, "--device", device, "--progress", "json"]
     return command + (["--samples", str(int(samples))] if samples else [])
+
+
+def worker_command(python: str, model: str | os.PathLike) -> list[str]:
+    """The warm worker's command line (see :mod:`ConfidenceSegLib.jobs.worker`)."""
+    return [python, "-m", "ConfidenceSegLib", "worker", "--model", str(model)]
+
+
+def predict_request(job_id: str, image: str | os.PathLike, out_dir: str | os.PathLike, method: str = "auto",
+                    samples: int = 0, device: str = "auto") -> str:
+    """One worker request line asking to predict ``image`` into ``out_dir``; ``samples`` 0: the default."""
+    _check_options(method, device)
+    request = {"id": job_id, "command": "predict", "input": str(image), "out": str(out_dir), "method": method,
+               "samples": int(samples) or None, "device": device}
+    return json.dumps(request) + "\n"
+
+
+def cancel_request(job_id: str) -> str:
+    return json.dumps({"id": f"cancel-{job_id}", "command": "cancel", "target": job_id}) + "\n"
+
+
+QUIT_REQUEST = json.dumps({"command": "quit"}) + "\n"
+
+
+@dataclass(frozen=True)
+class WorkerEvent:
+    """One answer of the worker: ``event`` is ready, progress, result, error, cancelled or bye."""
+
+    event: str
+    job_id: str | None
+    fields: dict
+
+    def progress(self) -> Progress:
+        return Progress(str(self.fields.get("stage", "")), min(1.0, max(0.0, float(self.fields.get("fraction", 0)))),
+                        str(self.fields.get("message", "")))
+
+
+def parse_worker_event(line: str) -> WorkerEvent | None:
+    """A worker answer line as :class:`WorkerEvent`; None for anything else (log output)."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+        return None
+    job_id = record.get("id")
+    return WorkerEvent(record["event"], None if job_id is None else str(job_id), record)
 
 
 def device_probe_command(python: str) -> list[str]:
