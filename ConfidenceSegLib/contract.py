@@ -29,6 +29,9 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 MAP_KINDS = ("probability", "entropy", "mutual_information")
 #: Map shown as the heatmap unless the user picks another.
 DEFAULT_HEATMAP = "entropy"
+#: Maps written unless ``--maps`` asks for others: the heatmap. Writing compressed float maps of a
+#: large stack costs more than predicting it (docs/results.md, "Output cost"), so the others are opt-in.
+DEFAULT_MAPS = (DEFAULT_HEATMAP,)
 
 # --- segment tags (.seg.nrrd, MRML segments) ---------------------------------------------------
 
@@ -88,7 +91,7 @@ def map_file_name(stem: str, class_name: str, kind: str) -> str:
 
 
 def prediction_file_names(stem: str, classes: list[str] | tuple[str, ...], overlay: bool = False,
-                          maps: tuple[str, ...] | list[str] = MAP_KINDS) -> list[str]:
+                          maps: tuple[str, ...] | list[str] = DEFAULT_MAPS) -> list[str]:
     """Every file ``predict`` writes for input stem ``S`` (``maps`` per class; with ``overlay`` also
     ``S_overlay.png``, as ``review`` and ``quickstart`` do), for checking before any work starts."""
     return [f"{stem}{SEG_SUFFIX}", f"{stem}{REPORT_SUFFIX}"] + [

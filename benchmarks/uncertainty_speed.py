@@ -12,7 +12,7 @@ member), plus a 3D bundle (roi 64^3). Speed does not depend on the weights.
 
 Every run is a fresh ``confidenceseg predict`` subprocess, so the numbers include start-up, reading
 and writing. Wall time is measured around the subprocess; "engine" is the inference + summary time
-from the run's JSON report. Peak memory is the child's maximum resident set size (``os.wait4``
+and "writing" the time to write every output, both from the run's JSON report. Peak memory is the child's maximum resident set size (``os.wait4``
 rusage of that one process; tracemalloc does not see torch's allocations). Ratios are against
 ``--method none`` of the same model in the same run; "peak / fewest samples" is against the
 smallest sample count (5 by default). With ``--repeats`` the fastest of the interleaved rounds is kept.
@@ -102,7 +102,7 @@ def run_predict(model: Path, image: Path, out: Path, method: str, samples: int |
     report = json.loads((out / f"{image.name.split('.')[0]}.json").read_text())
     return {"method": report["method"], "samples": report["samples"], "wall_s": wall,
             "engine_s": report["timings"]["inference_s"] + report["timings"]["summary_s"],
-            "peak_mb": usage.ru_maxrss / 1024}
+            "write_s": report["timings"]["write_s"], "peak_mb": usage.ru_maxrss / 1024}
 
 
 def benchmark(name: str, model: Path, image: Path, out: Path, samples: list[int], repeats: int) -> list[dict]:
@@ -116,6 +116,7 @@ def benchmark(name: str, model: Path, image: Path, out: Path, samples: list[int]
             previous = best.setdefault((method, count), run)
             previous.update(wall_s=min(previous["wall_s"], run["wall_s"]),
                             engine_s=min(previous["engine_s"], run["engine_s"]),
+                            write_s=min(previous["write_s"], run["write_s"]),
                             peak_mb=max(previous["peak_mb"], run["peak_mb"]))
             print(f"  {name}: {run['method']} {run['samples']} samples: {run['wall_s']:.1f} s", file=sys.stderr)
     rows = [dict(best[configuration], case=name) for configuration in configurations]
@@ -130,11 +131,12 @@ def benchmark(name: str, model: Path, image: Path, out: Path, samples: list[int]
 
 def table(rows: list[dict]) -> str:
     lines = ["| input / model | method | samples | wall s | wall / none | engine s | engine / none | "
-             "peak RSS MB | peak / fewest samples |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "writing s | writing / engine | peak RSS MB | peak / fewest samples |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         lines.append(f"| {row['case']} | {row['method']} | {row['samples']} | {row['wall_s']:.1f} | "
                      f"{row['wall_ratio']:.2f} | {row['engine_s']:.1f} | {row['engine_ratio']:.2f} | "
+                     f"{row['write_s']:.2f} | {row['write_s'] / row['engine_s']:.2f} | "
                      f"{row['peak_mb']:.0f} | {row['memory_vs_fewest']:.2f} |")
     return "\n".join(lines)
 

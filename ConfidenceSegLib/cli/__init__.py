@@ -23,7 +23,7 @@ USER_ERROR_EXIT_CODE = 2
 STOPPED_EXIT_CODE = 130
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict", "quickstart", "review", "worker")
+COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict", "quickstart", "review", "worker", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "model", None):
+            from ..model.registry import resolve_model
+
+            args.model = str(resolve_model(args.model))  # a bundle folder, or an installed or bundled name
         with stop_on_signals():
             return int(args.func(args) or 0)
     except ConfidenceSegError as error:

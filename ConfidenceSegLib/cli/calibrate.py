@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_prediction_options
+from .options import add_model_option, add_prediction_options
 
 
 def register(subparsers) -> None:
@@ -14,7 +14,7 @@ def register(subparsers) -> None:
                     "quality model (predicted Dice with a conformal lower bound at level 1 - alpha; PASS iff the "
                     "bound >= threshold), stored in the bundle's config.json. Use cases the model was not "
                     "trained on, from several subjects.")
-    parser.add_argument("--model", required=True, metavar="MODEL", help="model bundle folder (updated in place)")
+    add_model_option(parser, note="; its config.json is updated in place")
     parser.add_argument("--dataset", required=True, metavar="DIR", help="labelled dataset folder (dataset.json)")
     parser.add_argument("--alpha", type=float, default=0.1,
                         help="miscoverage of the lower bound: it holds for about 1 - alpha of segments (default 0.1)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_prediction_options
+from .options import add_model_option, add_prediction_options
 
 
 def register(subparsers) -> None:
@@ -15,7 +15,7 @@ def register(subparsers) -> None:
                     "AUROC for Dice < threshold, AURC, e-AURC, lower-bound coverage, PASS rate and precision, "
                     "also for the mean-entropy baseline; ECE and, for multi-rater sets, QUBIQ soft Dice) and "
                     "PNG plots per class.")
-    parser.add_argument("--model", required=True, metavar="MODEL", help="model bundle folder")
+    add_model_option(parser)
     parser.add_argument("--dataset", required=True, metavar="DIR", help="labelled dataset folder (dataset.json)")
     parser.add_argument("--out", required=True, metavar="OUTDIR", help="output folder (created if missing)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs in OUTDIR")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from ..contract import DEFAULT_SAMPLES, DEVICE_CHOICES, MAP_KINDS, METHODS
+from ..contract import DEFAULT_MAPS, DEFAULT_SAMPLES, DEVICE_CHOICES, MAP_KINDS, METHODS
+
+
+def add_model_option(parser: argparse.ArgumentParser, required: bool = True, note: str = "") -> None:
+    """``--model``: a bundle folder, or the name of an installed or bundled model."""
+    parser.add_argument("--model", required=required, metavar="MODEL",
+                        help="model bundle folder, or the name of an installed or bundled model (confidenceseg "
+                             f"models list){note}")
 
 
 def add_prediction_options(parser: argparse.ArgumentParser) -> None:
@@ -31,5 +38,6 @@ def map_list(text: str) -> tuple[str, ...]:
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """``--maps``: which uncertainty maps the commands that write a prediction's files write."""
-    parser.add_argument("--maps", type=map_list, default=MAP_KINDS, metavar="KINDS",
-                        help=f"comma-separated maps to write per class (default: {','.join(MAP_KINDS)})")
+    parser.add_argument("--maps", type=map_list, default=DEFAULT_MAPS, metavar="KINDS",
+                        help=f"comma-separated maps to write per class, of {','.join(MAP_KINDS)} (default: "
+                             f"{','.join(DEFAULT_MAPS)}: the heatmap; the others cost writing time)")

@@ -11,7 +11,7 @@ from ..io.stops import StopRequested
 from ..jobs.preflight import check_prediction_run
 from ..jobs.progress import ProgressReporter
 from ..jobs.settings import PredictionSettings
-from .options import add_output_options, add_prediction_options
+from .options import add_model_option, add_output_options, add_prediction_options
 
 PROGRESS_FORMATS = ("json",)
 
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
                     "volumes (3D model). Per input S writes S.seg.nrrd, S_<class>_probability.nrrd, "
                     "S_<class>_entropy.nrrd, S_<class>_mutual_information.nrrd and S.json, on the input's grid. "
                     "Existing outputs are kept unless --overwrite.")
-    parser.add_argument("--model", required=True, metavar="MODEL", help="model bundle folder")
+    add_model_option(parser)
     parser.add_argument("--input", required=True, nargs="+", metavar="IMG", help="input images")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     add_prediction_options(parser)

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from ..contract import DEVICE_CHOICES, QUICKSTART_FOLDER
+from .options import add_model_option
 
 
 def register(subparsers) -> None:
@@ -18,7 +19,7 @@ def register(subparsers) -> None:
                     "when it exists); files in an existing --out folder are replaced only with --overwrite.")
     parser.add_argument("--out", metavar="DIR", help=f"output folder (default: a new {QUICKSTART_FOLDER}[-N] folder)")
     parser.add_argument("--image", metavar="IMG", help="image to segment (default: the first bundled sample)")
-    parser.add_argument("--model", metavar="MODEL", help="model bundle folder (default: the bundled model)")
+    add_model_option(parser, required=False, note="; default: the bundled fetal_head")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto (CUDA, MPS, CPU)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
     parser.set_defaults(func=run)

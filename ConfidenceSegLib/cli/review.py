@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..contract import badge_label
-from .options import add_output_options, add_prediction_options
+from .options import add_model_option, add_output_options, add_prediction_options
 
 
 def register(subparsers) -> None:
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
                     "bound first) and OUTDIR/index.html (self-contained page with thumbnails and sortable "
                     "columns, works offline). Inputs that cannot be read are reported and skipped (exit code 1). "
                     "Existing outputs are kept unless --overwrite.")
-    parser.add_argument("--model", required=True, metavar="MODEL", help="model bundle folder")
+    add_model_option(parser)
     parser.add_argument("--inputs", required=True, nargs="+", metavar="DIR_OR_FILE",
                         help="image files, DICOM series folders, or folders holding them")
     parser.add_argument("--out", required=True, metavar="OUTDIR", help="output folder (created if missing)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_model_option
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -14,7 +16,7 @@ def register(subparsers) -> None:
                     'lines on stdout ("ready"; per job "progress" lines, then "result", "error" or "cancelled"; '
                     '"bye"). A cancelled job leaves no partial output. Used by the 3D Slicer module so that '
                     "only the first prediction pays for loading torch and the model.")
-    parser.add_argument("--model", required=True, metavar="MODEL", help="model bundle folder")
+    add_model_option(parser)
     parser.set_defaults(func=run)
 
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..contract import MAP_KINDS, prediction_file_names
+from ..contract import DEFAULT_MAPS, prediction_file_names
 from ..io.inputs import check_inputs
 from ..io.safe_files import check_free_space, check_output_folder
 from ..model.bundle_config import read_config
@@ -28,7 +28,7 @@ def output_bytes(paths: Sequence[Path], n_maps: int) -> int:
 
 def check_prediction_run(model: str | os.PathLike, paths: Sequence[Path], out_dir: str | os.PathLike,
                          overwrite: bool = False, overlay: bool = False, extra_names: Sequence[str] = (),
-                         maps: Sequence[str] = MAP_KINDS) -> tuple[list[str], list[str]]:
+                         maps: Sequence[str] = DEFAULT_MAPS) -> tuple[list[str], list[str]]:
     """Check a run of ``model`` on ``paths`` into ``out_dir``; return the inputs' stems and the classes.
 
     ``overlay``: each input also writes ``S_overlay.png``; ``extra_names``: files of the whole run.

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract import ABSENT, OVERLAY_SUFFIX, QUICKSTART_FOLDER, REPORT_SUFFIX, badge_label
+from ..contract import ABSENT, MAP_KINDS, OVERLAY_SUFFIX, QUICKSTART_FOLDER, REPORT_SUFFIX, badge_label
 from ..io.resources import default_model_dir, sample_images
 from ..io.safe_files import output_folder
 from .preflight import check_prediction_run
@@ -53,13 +53,13 @@ def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLik
     model_dir = Path(model) if model else default_model_dir()
     image_path = Path(image) if image else sample_images()[0]
     out_dir = Path(out) if out else fresh_folder(Path.cwd() / QUICKSTART_FOLDER)
-    (case,), _ = check_prediction_run(model_dir, [image_path], out_dir, overwrite, overlay=True)
+    (case,), _ = check_prediction_run(model_dir, [image_path], out_dir, overwrite, overlay=True, maps=MAP_KINDS)
     from ..model.bundle import load_bundle  # the model stack loads only now
     from ..outputs.overlay import write_overlay
     from .predict_job import predict_input
 
     bundle = load_bundle(model_dir)
-    settings = PredictionSettings(method, samples, device)
+    settings = PredictionSettings(method, samples, device, MAP_KINDS)  # one frame: every map is cheap
     settings.check(len(bundle.members))
     with output_folder(out_dir):
         written = predict_input(bundle, image_path, out_dir, settings, overwrite, stem=case)

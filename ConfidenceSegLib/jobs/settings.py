@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..contract import MAP_KINDS
+from ..contract import DEFAULT_MAPS
 from ..inference.sampling import plan_sampling
 
 
@@ -16,7 +16,7 @@ class PredictionSettings:
     method: str = "auto"
     samples: int | None = None
     device: str = "auto"
-    maps: tuple[str, ...] = MAP_KINDS
+    maps: tuple[str, ...] = DEFAULT_MAPS
 
     def check(self, bundle_members: int) -> None:
         """Raise the user's error for an impossible method/samples before any work."""

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ..contract import MAP_KINDS, QUALITY_KEYS, REPORT_SUFFIX, ConfidenceSegError
+from ..contract import DEFAULT_MAPS, QUALITY_KEYS, REPORT_SUFFIX, ConfidenceSegError
 from ..io.inputs import input_stem
 from ..io.safe_files import output_folder
 from ..io.stops import StopRequested, cancel_pending, clear_cancel, request_cancel
@@ -146,7 +146,7 @@ class Worker:
         """Check and run one predict request; its report and the report's path."""
         path, out_dir = Path(request["input"]), Path(request["out"])
         settings = PredictionSettings(request.get("method", "auto"), request.get("samples"),
-                                      request.get("device", "auto"), tuple(request.get("maps") or MAP_KINDS))
+                                      request.get("device", "auto"), tuple(request.get("maps") or DEFAULT_MAPS))
         overwrite = bool(request.get("overwrite", False))
         check_prediction_run(self.model, [path], out_dir, overwrite, maps=settings.maps)
         settings.check(len(self.bundle.members))

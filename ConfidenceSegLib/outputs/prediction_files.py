@@ -25,8 +25,8 @@ import numpy as np
 from ..annotation.layers import level_color
 from ..contract import (
     CLASS_TAG,
+    DEFAULT_MAPS,
     FLAGGED_STATUS,
-    MAP_KINDS,
     QUALITY_TAGS,
     REPORT_SUFFIX,
     REVIEW,
@@ -62,7 +62,7 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
                              image_path: str | os.PathLike, overwrite: bool = False,
                              progress: Callable[[str, float, str], None] | None = None,
                              finalize: Callable[[], contextlib.AbstractContextManager] | None = None,
-                             maps: Sequence[str] = MAP_KINDS) -> dict:
+                             maps: Sequence[str] = DEFAULT_MAPS) -> dict:
     """Write ``prediction`` (an :class:`~ConfidenceSegLib.inference.predict.Prediction`) for ``stem``; return the report.
 
     ``maps``: which uncertainty maps to write per class. Files are written in parallel threads

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from ..contract import DEVICE_CHOICES, METHODS, ConfidenceSegError
+from ..contract import DEVICE_CHOICES, MAP_KINDS, METHODS, ConfidenceSegError
 from ..io.images import write_image
 from .storage import image_from_volume
 
@@ -35,10 +35,11 @@ def _check_options(method: str, device: str) -> None:
 
 def predict_command(python: str, model: str | os.PathLike, image: str | os.PathLike, out_dir: str | os.PathLike,
                     method: str = "auto", samples: int = 0, device: str = "auto") -> list[str]:
-    """The one-shot ``predict`` command line; ``samples`` 0 keeps the model's default."""
+    """The one-shot ``predict`` command line, every map written; ``samples`` 0 keeps the model's default."""
     _check_options(method, device)
     command = [python, "-m", "ConfidenceSegLib", "predict", "--model", str(model), "--input", str(image),
-               "--out", str(out_dir), "--method", method, "--device", device, "--progress", "json"]
+               "--out", str(out_dir), "--method", method, "--device", device, "--progress", "json",
+               "--maps", ",".join(MAP_KINDS)]
     return command + (["--samples", str(int(samples))] if samples else [])
 
 
@@ -49,10 +50,11 @@ def worker_command(python: str, model: str | os.PathLike) -> list[str]:
 
 def predict_request(job_id: str, image: str | os.PathLike, out_dir: str | os.PathLike, method: str = "auto",
                     samples: int = 0, device: str = "auto") -> str:
-    """One worker request line asking to predict ``image`` into ``out_dir``; ``samples`` 0: the default."""
+    """One worker request line asking to predict ``image`` into ``out_dir`` with every map (the module's
+    heatmap selector switches between them); ``samples`` 0: the default."""
     _check_options(method, device)
     request = {"id": job_id, "command": "predict", "input": str(image), "out": str(out_dir), "method": method,
-               "samples": int(samples) or None, "device": device}
+               "samples": int(samples) or None, "device": device, "maps": list(MAP_KINDS)}
     return json.dumps(request) + "\n"
 
 

@@ -164,7 +164,7 @@ def made(path: Path, folder: bool = False) -> str:
 
 CASES = {
     # --- predict: the model bundle
-    "predict-model-missing": (lambda d: predict(str(d / "nowhere"), good_image(d), d), "model bundle not found"),
+    "predict-model-missing": (lambda d: predict(str(d / "nowhere"), good_image(d), d), "model not found"),
     "predict-config-missing": (lambda d: predict(made(d / "m", folder=True), good_image(d), d),
                                "config.json is missing"),
     "predict-config-corrupt": (lambda d: config_text(d, "{oops"), "corrupt bundle config"),
@@ -221,7 +221,7 @@ CASES = {
     "quickstart-image-missing": (lambda d: ["quickstart", "--image", str(d / "nope.nrrd"), "--out", str(d / "out")],
                                  "file not found"),
     "quickstart-model-missing": (lambda d: ["quickstart", "--model", str(d / "nope"), "--out", str(d / "out")],
-                                 "model bundle not found"),
+                                 "model not found"),
     # --- train, evaluate, calibrate: datasets
     "train-no-dataset-json": (lambda d: ["train", "--dataset", str(d), "--out", str(d / "m")], "not a dataset folder"),
     "train-dataset-path-traversal": (lambda d: ["train", "--dataset", dataset(d, {0: {"image": "../../../etc/passwd"}}),

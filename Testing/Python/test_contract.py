@@ -63,7 +63,9 @@ def test_contract_values_agree_with_each_other():
     assert set(contract.QUALITY_TAGS.values()) <= set(contract.KNOWN_TAGS)
     assert contract.DEFAULT_HEATMAP in contract.MAP_KINDS
     names = contract.prediction_file_names("case", ["a", "b"])
-    assert len(names) == len(set(names)) == 2 + 2 * len(contract.MAP_KINDS)
+    assert len(names) == len(set(names)) == 2 + 2 * len(contract.DEFAULT_MAPS)
+    every = contract.prediction_file_names("case", ["a", "b"], overlay=True, maps=contract.MAP_KINDS)
+    assert len(every) == len(set(every)) == 3 + 2 * len(contract.MAP_KINDS)
     assert set(contract.QUALITY_KEYS) <= set(contract.REVIEW_COLUMNS) and set(contract.MAP_KINDS) <= set(
         contract.REVIEW_COLUMNS)
 

@@ -66,9 +66,10 @@ def test_writes_every_output_on_the_input_grid(model, tmp_path, capsys):
     stack = write(random_image((3, 30, 36), spacing=(0.5, 0.5, 1.0)), tmp_path / "clip.nii.gz")
     out = tmp_path / "out"
     assert main(["predict", "--model", str(model), "--input", image_2d, stack, "--out", str(out),
-                 "--samples", "4"]) == 0
+                 "--samples", "4", "--maps", ",".join(MAP_KINDS)]) == 0
     assert "wrote" in capsys.readouterr().out
-    expected = sorted(prediction_file_names("scan", CLASSES) + prediction_file_names("clip", CLASSES))
+    expected = sorted(prediction_file_names("scan", CLASSES, maps=MAP_KINDS) +
+                      prediction_file_names("clip", CLASSES, maps=MAP_KINDS))
     assert sorted(p.name for p in out.iterdir()) == expected  # nothing else (no staging leftovers)
     for stem, source in (("scan", image_2d), ("clip", stack)):
         reference = read_image(source)
@@ -175,7 +176,7 @@ def test_model_problems_give_a_clear_error_and_no_output(model, tmp_path, capsys
     assert main(["predict", "--model", str(broken), "--input", image, "--out", str(out)]) == 2
     assert "weight file member_0.safetensors is missing" in capsys.readouterr().err
     assert main(["predict", "--model", str(tmp_path / "nowhere"), "--input", image, "--out", str(out)]) == 2
-    assert "model bundle not found" in capsys.readouterr().err
+    assert "model not found" in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
 
 

@@ -13,7 +13,7 @@ from conftest import dataset_dir
 from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.contract import REVIEW_COLUMNS, ConfidenceSegError
+from ConfidenceSegLib.contract import MAP_KINDS, REVIEW_COLUMNS, ConfidenceSegError
 from ConfidenceSegLib.io.images import write_image
 from ConfidenceSegLib.io.inputs import collect_inputs
 from ConfidenceSegLib.io.resources import default_model_dir, sample_images
@@ -109,7 +109,7 @@ def test_review_with_tiny_model_reports_bad_inputs_and_never_overwrites(tmp_path
     (cohort / "broken.nrrd").write_bytes(b"NRRD0004\nnot really\n")
     out = tmp_path / "qc"
     argv = ["review", "--model", str(tmp_path / "model"), "--inputs", str(cohort), "--out", str(out),
-            "--method", "mcdropout", "--samples", "4"]
+            "--method", "mcdropout", "--samples", "4", "--maps", ",".join(MAP_KINDS)]
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert "broken.nrrd" in captured.out and "could not be processed" in captured.out
@@ -145,7 +145,7 @@ def test_review_on_hc18_with_bundled_model(tmp_path):
         "subject_ids", []))
     held_out = [p for p in sorted((hc18 / "images").glob("*.nrrd")) if p.stem not in training][:1]
     inputs = [*sample_images()[:2], *held_out]
-    result = run_review(model, inputs, tmp_path / "qc", progress=False)
+    result = run_review(model, inputs, tmp_path / "qc", progress=False, maps=MAP_KINDS)
     assert not result.failures
     rows = check_review_folder(tmp_path / "qc", [p.name.removesuffix(".nrrd") for p in inputs], ["fetal_head"])
     assert all(row["badge"] in ("PASS", "REVIEW", "ABSENT") for row in rows), "the bundled model has a quality model"

@@ -61,7 +61,7 @@ def test_a_dask_local_cluster_matches_the_in_process_run(cohort, tmp_path):
     distributed = pytest.importorskip("distributed", reason="the [dask] extra is not installed")
     model, images, local = cohort
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, env={"OMP_NUM_THREADS": "1"}) as cluster:
+                                  dashboard_address="127.0.0.1:0", env={"OMP_NUM_THREADS": "1"}) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         result = run_review(model, [images], tmp_path / "dask", samples=4, progress=False,
                             dask_address=cluster.scheduler_address)
