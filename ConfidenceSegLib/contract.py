@@ -76,6 +76,8 @@ def badge_color(badge: str | None) -> str:
 IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
                   ".tif", ".tiff", ".bmp", ".dcm")
 SEG_SUFFIX = ".seg.nrrd"
+#: DICOM Segmentation written beside the others when the input is a DICOM series.
+DICOM_SEG_SUFFIX = ".seg.dcm"
 MAP_SUFFIX = ".nrrd"
 REPORT_SUFFIX = ".json"
 OVERLAY_SUFFIX = "_overlay.png"
@@ -91,18 +93,20 @@ def map_file_name(stem: str, class_name: str, kind: str) -> str:
 
 
 def prediction_file_names(stem: str, classes: list[str] | tuple[str, ...], overlay: bool = False,
-                          maps: tuple[str, ...] | list[str] = DEFAULT_MAPS) -> list[str]:
+                          maps: tuple[str, ...] | list[str] = DEFAULT_MAPS, dicom: bool = False) -> list[str]:
     """Every file ``predict`` writes for input stem ``S`` (``maps`` per class; with ``overlay`` also
-    ``S_overlay.png``, as ``review`` and ``quickstart`` do), for checking before any work starts."""
+    ``S_overlay.png``, as ``review`` and ``quickstart`` do; with ``dicom`` the DICOM SEG), for checking
+    before any work starts."""
     return [f"{stem}{SEG_SUFFIX}", f"{stem}{REPORT_SUFFIX}"] + [
         map_file_name(stem, name, kind) for name in classes for kind in maps] + (
-        [f"{stem}{OVERLAY_SUFFIX}"] if overlay else [])
+        [f"{stem}{OVERLAY_SUFFIX}"] if overlay else []) + ([f"{stem}{DICOM_SEG_SUFFIX}"] if dicom else [])
 
 
 # --- the per-input JSON report (S.json) ---------------------------------------------------------
 
-#: Top-level keys of ``S.json``.
+#: Top-level keys of ``S.json`` (then ``dicom_segmentation`` when a DICOM SEG was written).
 REPORT_KEYS = ("input", "model", "method", "samples", "device", "timings", "classes", "segmentation")
+DICOM_REPORT_KEY = "dicom_segmentation"
 #: Quality fields of one class in ``S.json`` (also the segment tags above).
 QUALITY_KEYS = tuple(QUALITY_TAGS)
 #: Keys of one class in ``S.json``: presence, uncertainty summary, quality fields, map files.

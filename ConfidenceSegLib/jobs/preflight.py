@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..contract import DEFAULT_MAPS, prediction_file_names
-from ..io.inputs import check_inputs
+from ..io.inputs import check_inputs, is_dicom_folder
 from ..io.safe_files import check_free_space, check_output_folder
 from ..model.bundle_config import read_config
 
@@ -35,7 +35,8 @@ def check_prediction_run(model: str | os.PathLike, paths: Sequence[Path], out_di
     """
     stems = check_inputs(list(paths))
     classes = read_config(model)["classes"]
-    names = [name for stem in stems for name in prediction_file_names(stem, classes, overlay, maps)]
+    names = [name for path, stem in zip(paths, stems, strict=True)
+             for name in prediction_file_names(stem, classes, overlay, maps, dicom=is_dicom_folder(Path(path)))]
     check_output_folder(out_dir, [*names, *extra_names], overwrite)
     check_free_space(out_dir, output_bytes(paths, len(classes) * len(maps)))
     return stems, classes

@@ -26,6 +26,8 @@ from ..annotation.layers import level_color
 from ..contract import (
     CLASS_TAG,
     DEFAULT_MAPS,
+    DICOM_REPORT_KEY,
+    DICOM_SEG_SUFFIX,
     FLAGGED_STATUS,
     QUALITY_TAGS,
     REPORT_SUFFIX,
@@ -62,15 +64,17 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
                              image_path: str | os.PathLike, overwrite: bool = False,
                              progress: Callable[[str, float, str], None] | None = None,
                              finalize: Callable[[], contextlib.AbstractContextManager] | None = None,
-                             maps: Sequence[str] = DEFAULT_MAPS) -> dict:
+                             maps: Sequence[str] = DEFAULT_MAPS, dicom_series: Path | None = None) -> dict:
     """Write ``prediction`` (an :class:`~ConfidenceSegLib.inference.predict.Prediction`) for ``stem``; return the report.
 
-    ``maps``: which uncertainty maps to write per class. Files are written in parallel threads
+    ``maps``: which uncertainty maps to write per class; ``dicom_series``: the DICOM series the input
+    was read from, to write ``S.seg.dcm`` referencing it too. Files are written in parallel threads
     (compression runs outside the GIL). ``progress`` is called between steps (it may raise to stop);
     ``finalize`` wraps the final moves (e.g. :func:`~ConfidenceSegLib.io.stops.uninterruptible`).
     """
     out_dir = Path(out_dir)
-    names = prediction_file_names(stem, [c.name for c in prediction.classes], maps=maps)
+    names = prediction_file_names(stem, [c.name for c in prediction.classes], maps=maps,
+                                  dicom=dicom_series is not None)
     check_can_write([out_dir / name for name in names], overwrite)
     progress = progress or (lambda stage, fraction, message: None)
     started = time.perf_counter()
@@ -94,6 +98,12 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
                                            **quality, "files": files}
         pending.append(writers.submit(write_segmentation, staging / f"{stem}{SEG_SUFFIX}", segments, image,
                                       compression_level=FAST_COMPRESSION))
+        if dicom_series is not None:
+            from .dicom_seg import write_dicom_seg  # highdicom: only for DICOM inputs
+
+            pending.append(writers.submit(
+                write_dicom_seg, staging / f"{stem}{DICOM_SEG_SUFFIX}", {c.name: c.mask for c in prediction.classes},
+                report_classes, dicom_series, Path(bundle.path).name))
         for number, future in enumerate(pending):
             progress("write", number / len(pending), "writing the segmentation and maps")
             future.result()
@@ -101,6 +111,8 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
         report = {"input": str(image_path), "model": str(bundle.path), "method": prediction.method,
                   "samples": prediction.samples, "device": prediction.device, "timings": timings,
                   "classes": report_classes, "segmentation": f"{stem}{SEG_SUFFIX}"}
+        if dicom_series is not None:
+            report[DICOM_REPORT_KEY] = f"{stem}{DICOM_SEG_SUFFIX}"
         (staging / f"{stem}{REPORT_SUFFIX}").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         with finalize() if finalize else contextlib.nullcontext():
             check_can_write([out_dir / name for name in names], overwrite)

@@ -18,6 +18,10 @@ import SimpleITK as sitk
 from ..contract import BADGE_PRIORITY, REVIEW, badge_color, badge_label
 from .overlay import OverlayLayer, render_overlay
 
+#: How to open a case where it can be corrected (the page itself only links the files).
+OPEN_IN_SLICER = ("To open a case in 3D Slicer: ConfidenceSeg module &gt; Review, choose this folder and click the "
+                  "case's row (its image, segmentation, heatmap and badge load together); or drag the case's "
+                  "<code>.seg.nrrd</code> and image onto Slicer. Opening never modifies these files.")
 #: Width in pixels of the thumbnails embedded in the page.
 THUMBNAIL_WIDTH = 240
 
@@ -173,6 +177,7 @@ def review_page(rows: Sequence[ReportRow], title: str, description: str = "",
 <body>
 <h1>{text(title)}</h1>
 <p class="meta">{text(description)}</p>
+<p class="meta">{OPEN_IN_SLICER}</p>
 <p class="meta counts">{count_html} &middot; REVIEW first, then lowest lower bound; click a column to sort.</p>
 {failure_html}
 <table id="review">
