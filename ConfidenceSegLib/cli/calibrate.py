@@ -12,9 +12,12 @@ def register(subparsers) -> None:
         "calibrate", help="fit the predicted-Dice quality model of a model bundle on labelled cases",
         description="Predicts every case of a labelled dataset, measures each class's true Dice and fits the "
                     "quality model (predicted Dice with a conformal lower bound at level 1 - alpha; PASS iff the "
-                    "bound >= threshold), stored in the bundle's config.json. Use cases the model was not "
-                    "trained on, from several subjects.")
-    add_model_option(parser, note="; its config.json is updated in place")
+                    "bound >= threshold), stored in a bundle's config.json: a new bundle with --out (same "
+                    "weights; the --model bundle is left as it is), else the --model bundle itself (refused for "
+                    "a bundled model). Use cases the model was not trained on, from several subjects.")
+    add_model_option(parser, note="; updated in place unless --out")
+    parser.add_argument("--out", metavar="NEW_BUNDLE", help="write the calibrated model as a new bundle folder here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out bundle")
     parser.add_argument("--dataset", required=True, metavar="DIR", help="labelled dataset folder (dataset.json)")
     parser.add_argument("--alpha", type=float, default=0.1,
                         help="miscoverage of the lower bound: it holds for about 1 - alpha of segments (default 0.1)")
@@ -33,9 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from ..quality.calibration import calibrate_bundle
 
     quality = calibrate_bundle(args.model, dataset, alpha=args.alpha, threshold=args.threshold,
-                               device=args.device, method=args.method, samples=args.samples)
+                               device=args.device, method=args.method, samples=args.samples, out=args.out,
+                               overwrite=args.overwrite)
     data = quality["calibration_data"]
-    print(f"calibrated {args.model} on {data['n_cases']} cases of {data['n_subjects']} subjects "
+    print(f"calibrated {args.out or args.model} on {data['n_cases']} cases of {data['n_subjects']} subjects "
           f"(alpha {quality['alpha']}, PASS threshold {quality['threshold']})")
     for name, model in quality["classes"].items():
         quantile = model["score_quantile"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..annotation.datasets import Case, Dataset, load_dataset
 from ..contract import ConfidenceSegError
+from ..io.resources import resources_dir
 from ..io.safe_files import check_output_folder
-from ..model.bundle import ModelBundle, load_bundle, update_config
+from ..model.bundle import ModelBundle, load_bundle, save_bundle, update_config
 from .evaluation import REFERENCE_THRESHOLD, common_classes, predict_labelled
 from .fit import QualityRecord, fit_quality_model
 from .metrics import dice
@@ -30,16 +32,33 @@ def collect_records(bundle: ModelBundle, cases: Sequence[Case], classes: Sequenc
     return records, settings
 
 
+def _is_bundled(path: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(resources_dir().resolve())
+    except ConfidenceSegError:  # no bundled resources here
+        return False
+
+
 def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os.PathLike,
                      cases: Sequence[Case] | None = None, alpha: float = 0.1, threshold: float = 0.8,
                      device=None, method: str = "auto", samples: int | None = None,
-                     show_progress: bool = True) -> dict:
-    """Fit the quality model on ``cases`` (default: all of ``dataset``) and store it in the bundle's config.
+                     show_progress: bool = True, out: str | os.PathLike | None = None,
+                     overwrite: bool = False) -> dict:
+    """Fit the quality model on ``cases`` (default: all of ``dataset``) and store it in a bundle's config.
 
-    The cases should be held out from training (e.g. the validation subjects). Returns the ``"quality"``
-    entry written into ``config.json``.
+    With ``out`` a new bundle is written there (the same weights, the new quality model; atomic, an
+    existing folder only with ``overwrite``) and ``bundle_path`` is left as it was; without it the
+    bundle's own ``config.json`` is rewritten, which is refused for a bundled model. The cases should
+    be held out from training (e.g. the validation subjects). Returns the ``"quality"`` entry.
     """
-    check_output_folder(bundle_path, [], overwrite=True)  # config.json is rewritten in place
+    source = Path(bundle_path)
+    if out is None and _is_bundled(source):
+        raise ConfidenceSegError(f"{source} is a bundled model and is never modified: pass --out NEW_BUNDLE to "
+                                 "calibrate a copy")
+    if out is None:
+        check_output_folder(source, [], overwrite=True)  # config.json is rewritten in place
+    else:
+        check_output_folder(Path(out).parent, [Path(out).name], overwrite)
     dataset = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     cases = list(dataset.cases if cases is None else cases)
     if not cases:
@@ -51,5 +70,8 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
     quality["prediction"] = settings
     quality["calibration_data"] = {"dataset": dataset.name, "n_cases": len(cases),
                                    "n_subjects": len({case.subject for case in cases})}
-    update_config(bundle_path, {"quality": quality})
+    if out is None:
+        update_config(source, {"quality": quality})
+    else:
+        save_bundle(out, dict(bundle.config, quality=quality, derived_from=str(source)), bundle.members, overwrite)
     return quality

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT
 from test_training import tiny_options, write_disc_dataset
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
@@ -100,3 +102,32 @@ def test_calibrate_bundle_on_chosen_cases_and_clear_errors(discs, tmp_path, caps
         {"classes": ["liver"], "cases": [{"id": "a", "image": "images/s0-f0.nrrd"}]}))
     assert main(["evaluate", "--model", str(bundle), "--dataset", str(other), "--out", str(tmp_path / "o")]) == 2
     assert "nothing in common" in capsys.readouterr().err
+
+
+def folder_hashes(folder) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
+
+
+def test_calibrate_into_a_new_bundle_leaves_the_source_untouched(discs, tmp_path, capsys):
+    labelled, _, bundle = discs
+    before = folder_hashes(bundle)
+    new = tmp_path / "recalibrated"
+    assert main(["calibrate", "--model", str(bundle), "--dataset", str(labelled), "--out", str(new),
+                 "--alpha", "0.3", "--samples", "4"]) == 0
+    assert folder_hashes(bundle) == before
+    config = read_config(new)
+    assert config["quality"]["alpha"] == 0.3 and config["derived_from"] == str(bundle)
+    assert load_bundle(new).members and len(config["members"]) == len(read_config(bundle)["members"])
+    assert main(["calibrate", "--model", str(bundle), "--dataset", str(labelled), "--out", str(new)]) == 2
+    assert "output exists" in capsys.readouterr().err
+
+
+def test_the_bundled_model_is_never_calibrated_in_place(discs, capsys):
+    labelled, _, _ = discs
+    bundled = REPO_ROOT / "Resources" / "models" / "fetal_head"
+    if not bundled.is_dir():
+        pytest.skip("no bundled model in this checkout")
+    before = folder_hashes(bundled)
+    assert main(["calibrate", "--model", "fetal_head", "--dataset", str(labelled)]) == 2
+    assert "never modified" in capsys.readouterr().err
+    assert folder_hashes(bundled) == before
