@@ -6,7 +6,9 @@ nodes as arguments (tested outside Slicer with slicer-core). The model runs in a
 loaded between predictions, or a one-shot ``confidenceseg predict --progress json`` if the worker fails.
 """
 
+import importlib.util
 import pathlib
+import sys
 import tempfile
 from typing import Annotated
 
@@ -18,18 +20,20 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
 
 from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS, format_level
 from ConfidenceSegLib.contract import DEVICE_CHOICES, METHODS, ConfidenceSegError, badge_color
+from ConfidenceSegLib.outputs.decisions import load_decisions, record_decision
 from ConfidenceSegLib.outputs.review_table import read_review_table
 from ConfidenceSegLib.slicer import annotation as slicer_annotation
 from ConfidenceSegLib.slicer import mrml
 from ConfidenceSegLib.slicer import process as slicer_process
 from ConfidenceSegLib.slicer import results as slicer_results
-from ConfidenceSegQt import dependencies
+from ConfidenceSegQt import dependencies, slice_views
 from ConfidenceSegQt.predictions import Predictions
 
 
@@ -102,10 +106,20 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.cancelButton.clicked.connect(self.onCancel)
         self.ui.openReviewButton.clicked.connect(self.onOpenReview)
         self.ui.reviewTable.cellClicked.connect(self.onReviewRowClicked)
+        for button, decision in ((self.ui.acceptButton, "accept"), (self.ui.needsCorrectionButton, "needs_correction"),
+                                 (self.ui.rejectButton, "reject")):
+            button.clicked.connect(lambda _checked=False, decision=decision: self.onDecision(decision))
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
         self.probeDevice()
+
+    def onReload(self):
+        """Reload and Test picks up edits of the library too, not only of this file."""
+        self.logic.shutdown()
+        for name in [name for name in sys.modules if name.split(".")[0] in ("ConfidenceSegLib", "ConfidenceSegQt")]:
+            del sys.modules[name]
+        ScriptedLoadableModuleWidget.onReload(self)
 
     def cleanup(self):
         self.logic.shutdown()
@@ -219,7 +233,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onRun(self):
         node = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Cannot start the segmentation.", waitCursor=True):
-            if not self.logic.ensureDependencies(self.resourcePath("requirements.txt")):
+            if not dependencies.ensure_dependencies(self.resourcePath("requirements.txt")):
                 return
             model = None if node.useBundledModel else node.modelPath
             self.logic.startPrediction(node.inputVolume, model, node.method, node.samples, node.device,
@@ -259,7 +273,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                          foregroundOpacity=node.heatmapOpacity, fit=True)
         self.ui.badgeLabel.text = "<br>".join(
             f'<span style="color:{badge.color}"><b>{badge.text()}</b></span>' for badge in loaded.badges)
-        self.logic.showBadgeInSliceViews(slicer_results.badge_text(loaded.badges))
+        slice_views.show_badge(slicer_results.badge_text(loaded.badges))
 
     # --- review ------------------------------------------------------------------------------
 
@@ -267,18 +281,33 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay("Cannot open the batch QC folder.", waitCursor=True):
             self._reviewRows = read_review_table(self._parameterNode.reviewFolder)
             table = self.ui.reviewTable
-            headers = ["case", "class", "predicted Dice", "lower bound", "badge"]
+            headers = ["case", "class", "predicted Dice", "lower bound", "badge", "decision"]
+            decisions = load_decisions(self._parameterNode.reviewFolder)
             table.clear()
             table.setColumnCount(len(headers))
             table.setHorizontalHeaderLabels(headers)
             table.setRowCount(len(self._reviewRows))
             for row, entry in enumerate(self._reviewRows):
-                values = [entry.case, entry.class_name, entry.predicted_dice, entry.dice_lower_bound, entry.badge]
+                decided = decisions.get((entry.case, entry.class_name))
+                values = [entry.case, entry.class_name, entry.predicted_dice, entry.dice_lower_bound, entry.badge,
+                          decided.decision if decided else ""]
                 for column, value in enumerate(values):
                     text = f"{value:.3f}" if isinstance(value, float) else (value or "")
                     table.setItem(row, column, qt.QTableWidgetItem(text))
                 table.item(row, 4).setForeground(qt.QBrush(qt.QColor(badge_color(entry.badge))))
             table.resizeColumnsToContents()
+
+    def onDecision(self, decision):
+        """Record the reviewer's decision on the selected row (written at once, atomically)."""
+        with slicer.util.tryWithErrorDisplay("Cannot record the decision.", waitCursor=True):
+            row = self.ui.reviewTable.currentRow()
+            if row < 0 or row >= len(self._reviewRows):
+                raise ConfidenceSegError("select a case in the review table first")
+            entry = self._reviewRows[row]
+            record_decision(self._parameterNode.reviewFolder, entry.case, entry.class_name, decision,
+                            self.ui.decisionNoteLineEdit.text)
+            self.ui.reviewTable.setItem(row, 5, qt.QTableWidgetItem(decision))
+            self.ui.decisionNoteLineEdit.text = ""
 
     def onReviewRowClicked(self, row, column):
         with slicer.util.tryWithErrorDisplay("Cannot load the case.", waitCursor=True):
@@ -318,20 +347,6 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
         return slicer_results.load_prediction(slicer.mrmlScene, reportPath, volumeNode, parameters.heatmap,
                                               lower_threshold=parameters.heatmapThreshold)
 
-    @staticmethod
-    def showBadgeInSliceViews(text):
-        layoutManager = slicer.app.layoutManager()
-        if layoutManager is None:
-            return
-        for viewName in layoutManager.sliceViewNames():
-            view = layoutManager.sliceWidget(viewName).sliceView()
-            view.cornerAnnotation().SetText(vtk.vtkCornerAnnotation.UpperRight, text)
-            view.forceRender()
-
-    @staticmethod
-    def ensureDependencies(requirementsPath):
-        return dependencies.ensure_dependencies(requirementsPath)
-
     # --- background predictions (ConfidenceSegQt.predictions) --------------------------------
 
     def probeDevice(self, onFound):
@@ -362,3 +377,15 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
 
     def shutdown(self):
         self.predictions.shutdown()
+
+
+class ConfidenceSegTest(ScriptedLoadableModuleTest):
+    """What Slicer's "Reload and Test" runs: the module's self-test (Testing/Python/ConfidenceSegSelfTest.py,
+    shipped with the module), on the bundled sample."""
+
+    def runTest(self):
+        path = pathlib.Path(__file__).resolve().parent / "Testing" / "Python" / "ConfidenceSegSelfTest.py"
+        spec = importlib.util.spec_from_file_location("ConfidenceSegSelfTest", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.ConfidenceSegSelfTest().runTest()

@@ -116,3 +116,13 @@ CLASS_REPORT_KEYS = ("present", "uncertainty", *QUALITY_KEYS, "files")
 
 #: Columns of ``review.csv``: one row per case and class, paths relative to the folder.
 REVIEW_COLUMNS = ("case", "class", *QUALITY_KEYS, "segmentation", *MAP_KINDS, "json")
+
+# --- review decisions (decisions.csv, beside review.csv) ---------------------------------------
+
+DECISIONS_CSV = "decisions.csv"
+#: A reviewer's verdict on one case and class, as every front end records it.
+DECISIONS = ("accept", "needs_correction", "reject")
+#: Columns of ``decisions.csv``: one row per decision, in the order made (the latest per case and
+#: class counts); badge and predicted Dice as they were when the decision was made; time in UTC.
+DECISION_COLUMNS = ("case", "class", "decision", "note", "badge", "predicted_dice", "time")
+
