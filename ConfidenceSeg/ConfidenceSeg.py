@@ -27,6 +27,7 @@ from slicer.util import VTKObservationMixin
 
 from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS, format_level
 from ConfidenceSegLib.contract import DEVICE_CHOICES, METHODS, ConfidenceSegError, badge_color
+from ConfidenceSegLib.model.registry import available_models, resolve_model
 from ConfidenceSegLib.outputs.decisions import load_decisions, record_decision
 from ConfidenceSegLib.outputs.review_table import read_review_table
 from ConfidenceSegLib.slicer import annotation as slicer_annotation
@@ -35,6 +36,9 @@ from ConfidenceSegLib.slicer import process as slicer_process
 from ConfidenceSegLib.slicer import results as slicer_results
 from ConfidenceSegQt import dependencies, slice_views
 from ConfidenceSegQt.predictions import Predictions
+
+#: The model selector's last entry: use the bundle folder chosen beside it.
+MODEL_FOLDER_CHOICE = "model folder..."
 
 
 class ConfidenceSeg(ScriptedLoadableModule):
@@ -62,7 +66,6 @@ class ConfidenceSegParameterNode:
     className: str = "structure"
     exportDirectory: pathlib.Path
     exportName: str = "annotations"
-    useBundledModel: bool = True
     modelPath: pathlib.Path
     method: Annotated[str, Choice(list(METHODS))] = "auto"
     samples: Annotated[int, WithinRange(0, 200)] = 0
@@ -102,6 +105,8 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.paletteFrame.layout().addWidget(button)
         self.ui.importRatersButton.clicked.connect(self.onImportRaters)
         self.ui.exportButton.clicked.connect(self.onExport)
+        self.ui.modelComboBox.addItems([entry.name for entry in available_models()] + [MODEL_FOLDER_CHOICE])
+        self.ui.modelComboBox.currentIndexChanged.connect(lambda _index: self.onParameterNodeModified())
         self.ui.runButton.clicked.connect(self.onRun)
         self.ui.cancelButton.clicked.connect(self.onCancel)
         self.ui.openReviewButton.clicked.connect(self.onOpenReview)
@@ -157,7 +162,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onParameterNodeModified(self, caller=None, event=None):
         node = self._parameterNode
-        self.ui.modelPathLineEdit.enabled = not node.useBundledModel
+        self.ui.modelPathLineEdit.enabled = self.ui.modelComboBox.currentText == MODEL_FOLDER_CHOICE
         self.ui.runButton.enabled = bool(node.inputVolume) and not self.logic.isRunning()
         self.ui.paletteFrame.enabled = bool(node.inputVolume) and bool(node.className.strip())
         self.observeAnnotation(node.annotation)
@@ -235,7 +240,8 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay("Cannot start the segmentation.", waitCursor=True):
             if not dependencies.ensure_dependencies(self.resourcePath("requirements.txt")):
                 return
-            model = None if node.useBundledModel else node.modelPath
+            name = self.ui.modelComboBox.currentText
+            model = node.modelPath if name == MODEL_FOLDER_CHOICE else resolve_model(name)
             self.logic.startPrediction(node.inputVolume, model, node.method, node.samples, node.device,
                                        self.onProgress, self.onPredictionFinished)
             self.setRunning(True)

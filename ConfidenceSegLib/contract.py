@@ -81,6 +81,8 @@ DICOM_SEG_SUFFIX = ".seg.dcm"
 MAP_SUFFIX = ".nrrd"
 REPORT_SUFFIX = ".json"
 OVERLAY_SUFFIX = "_overlay.png"
+#: A 3D Slicer scene per reviewed case (image, segmentation, heatmap), opened by drag and drop.
+SCENE_SUFFIX = ".mrml"
 REVIEW_CSV = "review.csv"
 #: Folder the quick start writes to (then ``-2``, ``-3``, ... so that nothing is overwritten).
 QUICKSTART_FOLDER = "confidenceseg-quickstart"
@@ -93,13 +95,15 @@ def map_file_name(stem: str, class_name: str, kind: str) -> str:
 
 
 def prediction_file_names(stem: str, classes: list[str] | tuple[str, ...], overlay: bool = False,
-                          maps: tuple[str, ...] | list[str] = DEFAULT_MAPS, dicom: bool = False) -> list[str]:
+                          maps: tuple[str, ...] | list[str] = DEFAULT_MAPS, dicom: bool = False,
+                          scene: bool = False) -> list[str]:
     """Every file ``predict`` writes for input stem ``S`` (``maps`` per class; with ``overlay`` also
-    ``S_overlay.png``, as ``review`` and ``quickstart`` do; with ``dicom`` the DICOM SEG), for checking
-    before any work starts."""
+    ``S_overlay.png``, as ``review`` and ``quickstart`` do; with ``dicom`` the DICOM SEG; with ``scene``
+    the Slicer scene of ``review``), for checking before any work starts."""
     return [f"{stem}{SEG_SUFFIX}", f"{stem}{REPORT_SUFFIX}"] + [
         map_file_name(stem, name, kind) for name in classes for kind in maps] + (
-        [f"{stem}{OVERLAY_SUFFIX}"] if overlay else []) + ([f"{stem}{DICOM_SEG_SUFFIX}"] if dicom else [])
+        [f"{stem}{OVERLAY_SUFFIX}"] if overlay else []) + ([f"{stem}{DICOM_SEG_SUFFIX}"] if dicom else []) + (
+        [f"{stem}{SCENE_SUFFIX}"] if scene else [])
 
 
 # --- the per-input JSON report (S.json) ---------------------------------------------------------

@@ -28,15 +28,17 @@ def output_bytes(paths: Sequence[Path], n_maps: int) -> int:
 
 def check_prediction_run(model: str | os.PathLike, paths: Sequence[Path], out_dir: str | os.PathLike,
                          overwrite: bool = False, overlay: bool = False, extra_names: Sequence[str] = (),
-                         maps: Sequence[str] = DEFAULT_MAPS) -> tuple[list[str], list[str]]:
+                         maps: Sequence[str] = DEFAULT_MAPS, scene: bool = False) -> tuple[list[str], list[str]]:
     """Check a run of ``model`` on ``paths`` into ``out_dir``; return the inputs' stems and the classes.
 
-    ``overlay``: each input also writes ``S_overlay.png``; ``extra_names``: files of the whole run.
+    ``overlay`` / ``scene``: each input also writes ``S_overlay.png`` / ``S.mrml``; ``extra_names``: files
+    of the whole run.
     """
     stems = check_inputs(list(paths))
     classes = read_config(model)["classes"]
     names = [name for path, stem in zip(paths, stems, strict=True)
-             for name in prediction_file_names(stem, classes, overlay, maps, dicom=is_dicom_folder(Path(path)))]
+             for name in prediction_file_names(stem, classes, overlay, maps, dicom=is_dicom_folder(Path(path)),
+                                              scene=scene)]
     check_output_folder(out_dir, [*names, *extra_names], overwrite)
     check_free_space(out_dir, output_bytes(paths, len(classes) * len(maps)))
     return stems, classes

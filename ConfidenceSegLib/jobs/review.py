@@ -1,7 +1,7 @@
 """Batch quality control: predict a cohort, rank it for review, write ``review.csv`` and ``index.html``.
 
 Every case gets the outputs of ``confidenceseg predict`` (``S.seg.nrrd``, ``S_<class>_<map>.nrrd``,
-``S.json``) plus ``S_overlay.png``, all flat in the output folder, so the Slicer module's Review
+``S.json``) plus ``S_overlay.png`` and a Slicer scene ``S.mrml``, all flat in the output folder, so the Slicer module's Review
 section opens them. ``review.csv`` lists one row per case and class in review order
 (:mod:`~ConfidenceSegLib.outputs.review_table`); ``index.html`` shows the same rows with
 thumbnails. A case that cannot be read or predicted is reported and skipped; the others go on.
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..contract import OVERLAY_SUFFIX, REVIEW_CSV, REVIEW_HTML, ConfidenceSegError
+from ..contract import OVERLAY_SUFFIX, REVIEW_CSV, REVIEW_HTML, SCENE_SUFFIX, ConfidenceSegError
 from ..io.inputs import collect_inputs
 from ..io.safe_files import output_folder, write_text_atomic
 from ..outputs.review_table import review_csv, review_order
@@ -56,7 +56,7 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
     settings = PredictionSettings(method, samples, device, *([tuple(maps)] if maps else []))
     paths = collect_inputs(inputs)
     stems, _ = check_prediction_run(model, paths, out_dir, overwrite, overlay=True,
-                                    extra_names=[REVIEW_CSV, REVIEW_HTML], maps=settings.maps)
+                                    extra_names=[REVIEW_CSV, REVIEW_HTML], maps=settings.maps, scene=True)
     from ..outputs.report_html import ReportRow, review_page  # the model stack loads only now
     from .review_runners import run_cases
 
@@ -80,7 +80,8 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
         description = (f"Model {model} · {cases} case(s) · PASS: the conformal lower bound of the predicted "
                        "Dice reaches the bundle's threshold; REVIEW: open and check.")
         report_rows = [ReportRow(row, *pictures[(row["case"], row["class"])],
-                                 overlay_link=f"{row['case']}{OVERLAY_SUFFIX}") for row in rows]
+                                 overlay_link=f"{row['case']}{OVERLAY_SUFFIX}", scene_link=f"{row['case']}{SCENE_SUFFIX}")
+                       for row in rows]
         page = review_page(report_rows, title=f"ConfidenceSeg review: {out_dir.name}", description=description,
                            failures=failures)
         write_text_atomic(html_path, page, overwrite)

@@ -22,6 +22,7 @@ from ..outputs.overlay import layers_from_prediction, write_overlay
 from ..outputs.prediction_files import write_prediction_outputs
 from ..outputs.report_html import thumbnails
 from ..outputs.review_table import rows_from_report
+from ..outputs.slicer_scene import write_case_scene
 from .settings import PredictionSettings
 
 _bundles: dict[str, ModelBundle] = {}
@@ -51,11 +52,12 @@ def predict_case(bundle: ModelBundle, image: sitk.Image, settings: PredictionSet
 
 def finish_case(bundle: ModelBundle, prediction: Prediction, path: Path, case: str, out_dir: Path,
                 settings: PredictionSettings, overwrite: bool) -> CaseResult:
-    """Write a predicted case's files and overlay; its rows and thumbnails."""
+    """Write a predicted case's files, overlay and Slicer scene; its rows and thumbnails."""
     report = write_prediction_outputs(prediction, bundle, out_dir, case, path, overwrite, maps=settings.maps,
                                       dicom_series=path if is_dicom_folder(path) else None)
     layers = layers_from_prediction(prediction, report)
     write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", prediction.image, layers, overwrite, title=case)
+    write_case_scene(out_dir, case, report, path, overwrite)
     pictures = {(case, name): pair for name, pair in thumbnails(prediction.image, layers).items()}
     return CaseResult(case, rows_from_report(case, report), pictures)
 

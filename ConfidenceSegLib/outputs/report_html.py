@@ -34,6 +34,7 @@ class ReportRow:
     overlay_png: bytes
     heatmap_png: bytes
     overlay_link: str = ""
+    scene_link: str = ""
 
 
 STYLE = """
@@ -129,6 +130,8 @@ def _row_html(rank: int, row: ReportRow) -> str:
     links = "".join(f'<a href="{text(str(values[key]))}">{label}</a>'
                     for key, label in (("segmentation", "segmentation"), ("entropy", "entropy"), ("json", "report"))
                     if values.get(key))
+    if row.scene_link:
+        links += f'<a href="{text(row.scene_link)}" title="open in 3D Slicer (drag onto Slicer)">Slicer scene</a>'
     label = f"{case} {class_name}"
     thumbnail = f'<img src="{_data_uri(row.overlay_png)}" alt="overlay of {text(label)}" title="{text(label)}">'
     if row.overlay_link:
