@@ -238,7 +238,8 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onRun(self):
         node = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Cannot start the segmentation.", waitCursor=True):
-            if not dependencies.ensure_dependencies(self.resourcePath("requirements.txt")):
+            if not dependencies.ensure_dependencies(self.resourcePath("requirements.txt"),
+                                                    self.resourcePath("torch-requirement.txt")):
                 return
             name = self.ui.modelComboBox.currentText
             model = node.modelPath if name == MODEL_FOLDER_CHOICE else resolve_model(name)

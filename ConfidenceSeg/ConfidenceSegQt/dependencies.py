@@ -1,8 +1,12 @@
-"""Installing ConfidenceSeg's Python dependencies inside 3D Slicer, after asking the user.
+"""Installing ConfidenceSeg's Python dependencies inside 3D Slicer: only what is missing, after asking.
 
-torch comes from the PyTorch extension (``PyTorchUtils``), so its CUDA build matches the driver;
-it is never installed from PyPI here. The other requirements are installed only when missing.
+torch comes from the PyTorch extension (``PyTorchUtils.installTorch``, given the version this
+project needs), so its CUDA build matches the driver; it is never installed or replaced from PyPI
+here: when the other packages are installed, the installed torch is pinned so that pip keeps it.
+Versions are compared with the requirements, not only names.
 """
+
+from importlib import metadata
 
 import slicer
 
@@ -10,27 +14,25 @@ from ConfidenceSegLib.contract import ConfidenceSegError
 from ConfidenceSegLib.slicer import process as slicer_process
 
 
-def ensure_dependencies(requirements_path):
-    """Install torch (PyTorch extension) and the other packages on first use; False if the user declined."""
+def ensure_dependencies(requirements_path, torch_requirement_path):
+    """Install what is missing or too old; False if the user declined."""
     try:
         import PyTorchUtils
     except ImportError:
         raise ConfidenceSegError("the PyTorch extension is required: install it from the Extensions Manager") from None
+    torch_spec = slicer_process.torch_requirement(torch_requirement_path)
     torch_logic = PyTorchUtils.PyTorchUtilsLogic()
-    if not torch_logic.torchInstalled() and torch_logic.installTorch(askConfirmation=True) is None:
-        return False
-    try:
-        import slicer.pydeps as pydeps
-    except ImportError:
-        pydeps = getattr(slicer, "packaging", None)
-    if pydeps is not None and hasattr(pydeps, "pip_ensure"):
-        pydeps.pip_ensure(pydeps.load_requirements(requirements_path), skip_packages=["torch", "SimpleITK"],
-                          requester="ConfidenceSeg")
-        return True
-    missing = slicer_process.missing_requirements(requirements_path)
-    if missing:
-        if not slicer.util.confirmOkCancelDisplay(
-                "ConfidenceSeg needs these Python packages:\n" + "\n".join(missing) + "\n\nInstall them now?"):
+    if not torch_logic.torchInstalled():
+        if torch_logic.installTorch(askConfirmation=True, torchVersionRequirement=torch_spec) is None:
             return False
-        slicer.util.pip_install(missing)
+    elif problem := slicer_process.unmet_requirement(f"torch{torch_spec}"):
+        raise ConfidenceSegError(f"ConfidenceSeg needs torch{torch_spec} ({problem}): update it in the PyTorch Utils "
+                                 "module (uninstall, restart, install)")
+    missing = slicer_process.missing_requirements(requirements_path)
+    if not missing:
+        return True
+    if not slicer.util.confirmOkCancelDisplay(
+            "ConfidenceSeg needs these Python packages:\n" + "\n".join(missing) + "\n\nInstall them now?"):
+        return False
+    slicer.util.pip_install(missing + [f"torch=={metadata.version('torch')}"])  # keep the extension's torch
     return True

@@ -149,16 +149,48 @@ def find_report(out_dir: str | os.PathLike) -> Path:
     return reports[0]
 
 
+def _requirement_class():
+    """packaging's ``Requirement`` (top-level, else the copy vendored in pip, which Slicer always has)."""
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:
+        from pip._vendor.packaging.requirements import Requirement
+    return Requirement
+
+
+def unmet_requirement(requirement: str) -> str | None:
+    """Why ``requirement`` (one requirements line) is not met here, or None when it is: the
+    distribution is absent, or its installed version is outside the specifier. A requirement whose
+    environment marker does not apply here is met."""
+    parsed = _requirement_class()(requirement)
+    if parsed.marker is not None and not parsed.marker.evaluate():
+        return None
+    try:
+        installed = metadata.version(parsed.name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+    if parsed.specifier and not parsed.specifier.contains(installed, prereleases=True):
+        return f"version {installed} installed, {parsed.specifier} needed"
+    return None
+
+
+def requirement_lines(requirements_file: str | os.PathLike) -> list[str]:
+    return [line.split("#")[0].strip() for line in Path(requirements_file).read_text(encoding="utf-8").splitlines()
+            if line.split("#")[0].strip()]
+
+
 def missing_requirements(requirements_file: str | os.PathLike) -> list[str]:
-    """Lines of a requirements file whose distribution is not installed (versions not compared)."""
-    missing = []
-    for line in Path(requirements_file).read_text(encoding="utf-8").splitlines():
-        requirement = line.split("#")[0].strip()
-        if not requirement:
-            continue
-        name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+    """Lines of a requirements file that are not met: distribution absent or version outside the specifier."""
+    return [line for line in requirement_lines(requirements_file) if unmet_requirement(line)]
+
+
+def torch_requirement(pyproject_or_requirements: str | os.PathLike) -> str:
+    """The version specifier of torch in a ``pyproject.toml`` or requirements file (e.g. ``>=2.2``), for
+    the PyTorch extension's ``installTorch(torchVersionRequirement=...)``; empty when none is given."""
+    requirement_class = _requirement_class()
+    for match in re.findall(r"[\"']?(torch\s*[<>=!~][^\"'\n,]*)", Path(pyproject_or_requirements).read_text("utf-8")):
         try:
-            metadata.version(name)
-        except metadata.PackageNotFoundError:
-            missing.append(requirement)
-    return missing
+            return str(requirement_class(match).specifier)
+        except ValueError:  # packaging's InvalidRequirement
+            continue
+    return ""

@@ -178,3 +178,7 @@ def test_icon_licence_and_requirements():
     bundled_with_slicer = {"numpy", "simpleitk", "torch"}  # torch comes through the PyTorch extension
     assert needed - bundled_with_slicer <= names, f"missing from requirements.txt: {needed - bundled_with_slicer - names}"
     assert "torch" not in names
+    from ConfidenceSegLib.slicer.process import torch_requirement
+
+    torch_file = MODULE_DIR / "Resources" / "torch-requirement.txt"
+    assert torch_requirement(torch_file) == torch_requirement(REPO_ROOT / "pyproject.toml") != ""

@@ -340,8 +340,10 @@ def test_device_probe_runs_in_a_subprocess_from_any_folder(tmp_path):
 
 def test_missing_requirements_lists_only_absent_distributions(tmp_path):
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text("# comment\nnumpy>=1.0\nSimpleITK\nconfidenceseg-no-such-package>=2 ; python_version>'3'\n")
-    assert missing_requirements(requirements) == ["confidenceseg-no-such-package>=2 ; python_version>'3'"]
+    requirements.write_text("# comment\nnumpy>=1.0\nSimpleITK\nconfidenceseg-no-such-package>=2 ; python_version>'3'\n"
+                            "numpy>=999\nscipy ; python_version<'3'\n")
+    assert missing_requirements(requirements) == ["confidenceseg-no-such-package>=2 ; python_version>'3'",
+                                                  "numpy>=999"]  # absent, or too old; markers respected
 
 
 def tiny_bundle(folder):
