@@ -40,6 +40,8 @@ CONFIDENCE_TAG = "ConfidenceSeg.Confidence"
 PREDICTED_DICE_TAG = "ConfidenceSeg.PredictedDice"
 DICE_LOWER_BOUND_TAG = "ConfidenceSeg.DiceLowerBound"
 BADGE_TAG = "ConfidenceSeg.Badge"
+#: The badge's first reason, in words.
+REASON_TAG = "ConfidenceSeg.Reason"
 #: Segmentation review status tag written by Slicer's ``SetSegmentStatus``.
 STATUS_TAG = "Segmentation.Status"
 #: Status given to REVIEW segments (Slicer's "flagged").
@@ -47,7 +49,7 @@ FLAGGED_STATUS = "flagged"
 #: Report key -> segment tag for the quality fields stored on a predicted segment.
 QUALITY_TAGS = {"predicted_dice": PREDICTED_DICE_TAG, "dice_lower_bound": DICE_LOWER_BOUND_TAG, "badge": BADGE_TAG}
 #: Every tag the library reads back from segments (vtkSegment cannot list its tags from Python).
-KNOWN_TAGS = (CLASS_TAG, CONFIDENCE_TAG, STATUS_TAG, *QUALITY_TAGS.values())
+KNOWN_TAGS = (CLASS_TAG, CONFIDENCE_TAG, STATUS_TAG, *QUALITY_TAGS.values(), REASON_TAG)
 
 # --- badges ------------------------------------------------------------------------------------
 
@@ -61,6 +63,12 @@ BADGE_PRIORITY = {REVIEW: 0, ABSENT: 1, PASS: 2, None: 3}
 BADGE_COLORS = {PASS: "#1e8e3e", REVIEW: "#e8710a", ABSENT: "#6b7280", None: "#6b7280"}
 
 
+#: Why a segment got its badge (``reasons`` of the report, the deciding one first).
+REASON_CODES = ("lower_bound_above_threshold", "out_of_domain", "lower_bound_below_threshold",
+                "too_few_calibration_cases", "absent", "method_differs_from_calibration", "no_spacing",
+                "no_quality_model")
+
+
 def badge_label(badge: str | None) -> str:
     """The word on the badge: PASS, REVIEW, ABSENT, or UNRATED when there is no quality model."""
     return badge or UNRATED
@@ -72,6 +80,8 @@ def badge_color(badge: str | None) -> str:
 
 # --- files -------------------------------------------------------------------------------------
 
+#: Image formats that carry no physical spacing (read as 1 mm pixels): the badge says so.
+NO_SPACING_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 #: Image files accepted as inputs (a folder is read as a DICOM series).
 IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
                   ".tif", ".tiff", ".bmp", ".dcm")
@@ -113,13 +123,13 @@ REPORT_KEYS = ("input", "model", "method", "samples", "device", "timings", "clas
 DICOM_REPORT_KEY = "dicom_segmentation"
 #: Quality fields of one class in ``S.json`` (also the segment tags above).
 QUALITY_KEYS = tuple(QUALITY_TAGS)
-#: Keys of one class in ``S.json``: presence, uncertainty summary, quality fields, map files.
-CLASS_REPORT_KEYS = ("present", "uncertainty", *QUALITY_KEYS, "files")
+#: Keys of one class in ``S.json``: presence, uncertainty summary, quality fields, reasons, map files.
+CLASS_REPORT_KEYS = ("present", "uncertainty", *QUALITY_KEYS, "reasons", "files")
 
 # --- the batch QC table (review.csv) -----------------------------------------------------------
 
 #: Columns of ``review.csv``: one row per case and class, paths relative to the folder.
-REVIEW_COLUMNS = ("case", "class", *QUALITY_KEYS, "segmentation", *MAP_KINDS, "json")
+REVIEW_COLUMNS = ("case", "class", *QUALITY_KEYS, "reason", "segmentation", *MAP_KINDS, "json")
 
 # --- review decisions (decisions.csv, beside review.csv) ---------------------------------------
 

@@ -68,10 +68,11 @@ def predict_files(args: argparse.Namespace, reporter: ProgressReporter) -> int:
 
 
 def describe(report: dict) -> str:
-    """One line: method, samples and each class's badge or presence."""
+    """One line: method, samples and each class's badge (or presence) with its numbers and reason."""
+    from ..quality.reasons import result_words
+
     parts = []
     for name, result in report["classes"].items():
         badge = result["badge"] or ("present" if result["present"] else "absent")
-        dice = result["predicted_dice"]
-        parts.append(f"{name} {badge}" + (f" (predicted Dice {dice:.2f})" if dice is not None else ""))
+        parts.append(f"{name} {badge}: {result_words(result)}")
     return f"{report['method']}, {report['samples']} samples on {report['device']}; " + ", ".join(parts)

@@ -16,7 +16,7 @@ from ..io.safe_files import check_can_write, check_output_folder, output_folder,
 from ..model.bundle import load_bundle
 from ..outputs import plots
 from ..quality import metrics
-from ..quality.evaluation import evaluate_cases
+from ..quality.evaluation import evaluate_cases, or_zero
 from ..quality.features import is_absent
 
 PLOT_KINDS = ("risk_coverage", "predicted_vs_true", "reliability")
@@ -71,14 +71,15 @@ def write_plots(evaluation, plot_paths, threshold: float, overwrite: bool) -> li
                                                                         for r in present]),
                       "mean entropy": ("baseline_mean_entropy", [r["baseline_confidence"] for r in present])}
             if assessed:
-                scores = {"predicted Dice": ("method", [r["predicted_dice"] for r in present]), **scores}
+                scores = {"predicted Dice": ("method", [or_zero(r["predicted_dice"]) for r in present]), **scores}
             curves = {f"{label} (AURC {_fmt(class_result[key]['aurc'])})": metrics.risk_coverage_curve(score, true)
                       for label, (key, score) in scores.items()}
             plots.plot_risk_coverage(curves, paths["risk_coverage"], title=name, overwrite=overwrite)
             written.append(paths["risk_coverage"])
         if assessed:
-            plots.plot_predicted_vs_true([r["predicted_dice"] for r in present], true,
-                                         [r["dice_lower_bound"] for r in present], [r["badge"] for r in present],
+            plots.plot_predicted_vs_true([or_zero(r["predicted_dice"]) for r in present], true,
+                                         [or_zero(r["dice_lower_bound"]) for r in present],
+                                         [r["badge"] for r in present],
                                          paths["predicted_vs_true"], threshold, title=name, overwrite=overwrite)
             written.append(paths["predicted_vs_true"])
         if name in evaluation.bins:

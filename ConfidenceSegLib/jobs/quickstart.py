@@ -13,9 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract import ABSENT, MAP_KINDS, OVERLAY_SUFFIX, QUICKSTART_FOLDER, REPORT_SUFFIX, badge_label
+from ..contract import MAP_KINDS, OVERLAY_SUFFIX, QUICKSTART_FOLDER, REPORT_SUFFIX, badge_label
 from ..io.resources import default_model_dir, sample_images
 from ..io.safe_files import output_folder
+from ..quality.reasons import result_words
 from .preflight import check_prediction_run
 from .settings import PredictionSettings
 
@@ -71,16 +72,7 @@ def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLik
 
 
 def badge_summary(report: dict) -> list[str]:
-    """One readable line per class: badge, predicted Dice and lower bound."""
+    """One readable line per class: badge, predicted Dice, lower bound and (unless PASS) the reason."""
     width = max(len(name) for name in report["classes"])
-    lines = []
-    for name, result in report["classes"].items():
-        dice, bound = result.get("predicted_dice"), result.get("dice_lower_bound")
-        if result.get("badge") == ABSENT:
-            detail = "not found in this image"
-        elif dice is None:
-            detail = "no quality model in this bundle (no predicted Dice)"
-        else:
-            detail = f"predicted Dice {dice:.2f}, lower bound {'n/a' if bound is None else f'{bound:.2f}'}"
-        lines.append(f"{name:<{width}}  {badge_label(result.get('badge')):<7} {detail}")
-    return lines
+    return [f"{name:<{width}}  {badge_label(result.get('badge')):<7} {result_words(result)}"
+            for name, result in report["classes"].items()]

@@ -13,7 +13,7 @@ on stdout. Requests (one per line on stdin; ``id`` is the caller's, echoed in ev
 Answers: ``{"event": "ready", "model": ..., "classes": [...]}`` once loaded; per job
 ``{"id", "event": "progress", "stage", "fraction", "message"}``, then exactly one of
 ``{"id", "event": "result", "report": S.json, "classes": {CLASS: {"present", "predicted_dice",
-"dice_lower_bound", "badge"}}, "seconds"}``, ``{"id", "event": "error", "message"}`` or
+"dice_lower_bound", "badge", "reasons"}}, "seconds"}``, ``{"id", "event": "error", "message"}`` or
 ``{"id", "event": "cancelled"}``; ``{"event": "bye"}`` on exit. Jobs run one at a time, in order.
 SIGTERM and SIGINT stop the running job cleanly and end the worker (exit code 130).
 """
@@ -126,8 +126,8 @@ class Worker:
         started = time.perf_counter()
         try:
             report, report_path = self._predict(request, _JobProgress(self.answers, job_id))
-            classes = {name: {"present": result["present"], **{key: result[key] for key in QUALITY_KEYS}}
-                       for name, result in report["classes"].items()}
+            classes = {name: {"present": result["present"], **{key: result[key] for key in QUALITY_KEYS},
+                              "reasons": result["reasons"]} for name, result in report["classes"].items()}
             self.answers.send(id=job_id, event="result", classes=classes, report=str(report_path),
                               seconds=round(time.perf_counter() - started, 4))
         except StopRequested:

@@ -25,10 +25,11 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..contract import ABSENT, QUALITY_KEYS, badge_color, badge_label
+from ..contract import QUALITY_KEYS, badge_color, badge_label
 from ..io.images import as_scalar_image, read_image
 from ..io.safe_files import atomic_output
 from ..io.segfile import read_segmentation
+from ..quality.reasons import quality_words
 
 #: Outline colours per class, chosen to stand out from grey images and the red-yellow heatmap.
 OUTLINE_COLORS = ("#00e5ff", "#76ff03", "#ff4dff", "#4d8dff", "#ffffff")
@@ -51,13 +52,19 @@ class OverlayLayer:
     predicted_dice: float | None = None
     dice_lower_bound: float | None = None
     badge: str | None = None
+    reason: str = ""
+
+
+def _first_reason(result: dict) -> str:
+    reasons = result.get("reasons") or []
+    return reasons[0]["message"] if reasons else ""
 
 
 def layers_from_prediction(prediction, report: dict) -> list[OverlayLayer]:
     """Overlay layers of a :class:`~ConfidenceSegLib.inference.predict.Prediction` in memory, with the
     quality fields of its ``predict`` report."""
-    return [OverlayLayer(c.name, c.mask, c.entropy, *(report["classes"][c.name].get(key) for key in QUALITY_KEYS))
-            for c in prediction.classes]
+    return [OverlayLayer(c.name, c.mask, c.entropy, *(report["classes"][c.name].get(key) for key in QUALITY_KEYS),
+                         _first_reason(report["classes"][c.name])) for c in prediction.classes]
 
 
 def read_layers(json_path: str | os.PathLike, image: sitk.Image) -> list[OverlayLayer]:
@@ -71,18 +78,14 @@ def read_layers(json_path: str | os.PathLike, image: sitk.Image) -> list[Overlay
         masks = [s.mask for s in segments if (s.class_name or s.name) == class_name]
         mask = np.any(masks, axis=0) if masks else np.zeros(image.GetSize()[::-1], dtype=bool)
         entropy = sitk.GetArrayFromImage(read_image(folder / result["files"]["entropy"]))
-        layers.append(OverlayLayer(class_name, mask, entropy, *(result.get(key) for key in QUALITY_KEYS)))
+        layers.append(OverlayLayer(class_name, mask, entropy, *(result.get(key) for key in QUALITY_KEYS),
+                                   _first_reason(result)))
     return layers
 
 
 def quality_text(layer: OverlayLayer) -> str:
-    """``fetal_head: predicted Dice 0.96, lower bound 0.91`` (or why there is no number)."""
-    if layer.badge == ABSENT:
-        return f"{layer.name}: not found in this image"
-    if layer.predicted_dice is None:
-        return f"{layer.name}: no quality model in this bundle"
-    bound = "n/a" if layer.dice_lower_bound is None else f"{layer.dice_lower_bound:.2f}"
-    return f"{layer.name}: predicted Dice {layer.predicted_dice:.2f}, lower bound {bound}"
+    """``fetal_head: predicted Dice 0.96, lower bound 0.91`` (see :func:`~ConfidenceSegLib.quality.reasons.quality_words`)."""
+    return f"{layer.name}: {quality_words(layer.badge, layer.predicted_dice, layer.dice_lower_bound, layer.reason)}"
 
 
 def display_slice(layers: Sequence[OverlayLayer], depth: int) -> int:
@@ -99,7 +102,8 @@ def _planes(image: sitk.Image, layers: Sequence[OverlayLayer]) -> tuple[np.ndarr
         return array, list(layers), ""
     index = display_slice(layers, array.shape[0])
     planes = [OverlayLayer(layer.name, np.asarray(layer.mask)[index], np.asarray(layer.entropy)[index],
-                           layer.predicted_dice, layer.dice_lower_bound, layer.badge) for layer in layers]
+                           layer.predicted_dice, layer.dice_lower_bound, layer.badge, layer.reason)
+              for layer in layers]
     return array[index], planes, f"slice {index + 1} of {array.shape[0]}"
 
 

@@ -29,7 +29,10 @@ from ..contract import (
     DICOM_REPORT_KEY,
     DICOM_SEG_SUFFIX,
     FLAGGED_STATUS,
+    NO_SPACING_SUFFIXES,
+    QUALITY_KEYS,
     QUALITY_TAGS,
+    REASON_TAG,
     REPORT_SUFFIX,
     REVIEW,
     SEG_SUFFIX,
@@ -41,6 +44,7 @@ from ..io.safe_files import check_can_write
 from ..io.segfile import write_segmentation
 from ..io.segments import Segment
 from ..quality.apply import assess_segment
+from ..quality.reasons import first_message
 
 #: Maps are stored in steps of 1/1024 (about 0.001: far below what a heatmap or a threshold can show).
 MAP_QUANTUM = 1.0 / 1024
@@ -79,19 +83,22 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
     progress = progress or (lambda stage, fraction, message: None)
     started = time.perf_counter()
     image = prediction.image
+    settings = {"method": prediction.method, "samples": prediction.samples}
+    has_spacing = not str(image_path).lower().endswith(NO_SPACING_SUFFIXES)
     report_classes = {}
     segments = []
     with _staging_folder(out_dir, stem) as staging, ThreadPoolExecutor(WRITER_THREADS) as writers:
         pending = []
         for result in prediction.classes:
-            quality = assess_segment(bundle.config.get("quality"), result.name, result.summary)
+            quality = assess_segment(bundle.config.get("quality"), result.name, result.summary, settings=settings,
+                                     has_spacing=has_spacing)
             files = {kind: map_file_name(stem, result.name, kind) for kind in maps}
             for kind in maps:
                 map_image = image_from_array(quantized_map(getattr(result, kind)), image)
                 pending.append(writers.submit(write_image, map_image, staging / files[kind],
                                               compression_level=FAST_COMPRESSION))
-            tags = {CLASS_TAG: result.name}
-            tags.update({QUALITY_TAGS[key]: _tag_value(value) for key, value in quality.items() if value is not None})
+            tags = {CLASS_TAG: result.name, REASON_TAG: first_message(quality["reasons"])}
+            tags.update({QUALITY_TAGS[key]: _tag_value(quality[key]) for key in QUALITY_KEYS if quality[key] is not None})
             segments.append(Segment(name=result.name, mask=result.mask, color=level_color(result.name, 1.0), tags=tags,
                                     status=FLAGGED_STATUS if quality["badge"] == REVIEW else None))
             report_classes[result.name] = {"present": bool(result.mask.any()), "uncertainty": dict(result.summary),

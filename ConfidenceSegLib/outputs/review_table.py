@@ -37,7 +37,9 @@ def rows_from_report(case: str, report: dict) -> list[dict]:
     rows = []
     for class_name, result in report["classes"].items():
         files = result.get("files", {})
+        reasons = result.get("reasons") or []
         rows.append({"case": case, "class": class_name, **{key: result.get(key) for key in QUALITY_KEYS},
+                     "reason": reasons[0]["message"] if reasons else "",
                      "segmentation": report["segmentation"], **{kind: files.get(kind, "") for kind in MAP_KINDS},
                      "json": f"{case}{REPORT_SUFFIX}"})
     return rows

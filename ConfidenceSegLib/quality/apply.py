@@ -1,10 +1,12 @@
-"""Applying the quality model at prediction time: predicted Dice, lower bound and badge.
+"""Applying the quality model at prediction time: predicted Dice, lower bound, badge and its reasons.
 
-``PASS`` iff the conformal lower bound reaches the threshold (default 0.8) and the segment is in
-the calibration domain (:func:`.features.in_domain`). Outside the domain the conformal guarantee
-does not apply, so the bound is reported as 0 and the badge is ``REVIEW`` (out-of-domain segments
-must not PASS). A class predicted absent (empty mask, or non-empty in fewer than half of the
-samples) is ``ABSENT`` with no Dice. No scikit-learn here: the model is plain numbers (:mod:`.fit`).
+``PASS`` iff the conformal lower bound reaches the threshold (default 0.8), the segment is in the
+calibration domain (:func:`.features.in_domain`), the prediction was made as the calibration's
+(method and samples) and the image has physical spacing. Outside the domain the regressor is not
+valid: the predicted Dice and the bound are ``None`` and the badge is ``REVIEW``. A class predicted
+absent (empty mask, or non-empty in fewer than half of the samples) is ``ABSENT`` with no Dice.
+Every result carries ``reasons`` (:mod:`.reasons`), the deciding one first. No scikit-learn here:
+the model is plain numbers (:mod:`.fit`).
 """
 
 from __future__ import annotations
@@ -12,25 +14,43 @@ from __future__ import annotations
 import numpy as np
 
 from ..contract import ABSENT, PASS, REVIEW
-from .features import feature_values, in_domain, is_absent, predict_dice, sigma
+from .features import feature_values, is_absent, predict_dice, sigma
+from .reasons import method_mismatch, out_of_domain, reason
 
 
-def assess_segment(quality_config: dict | None, class_name: str, summary: dict, baseline: bool = False) -> dict:
-    """Predicted Dice, its lower bound and the badge of one predicted segment (contract 2).
+def assess_segment(quality_config: dict | None, class_name: str, summary: dict, baseline: bool = False,
+                   settings: dict | None = None, has_spacing: bool = True) -> dict:
+    """``{"predicted_dice", "dice_lower_bound", "badge", "reasons"}`` of one predicted segment.
 
-    All ``None`` when there is no quality model for the class; ``baseline=True`` uses the mean-entropy
-    baseline model instead (for the evaluation).
+    ``settings``: the prediction's ``{"method", "samples"}`` (compared with the calibration's);
+    ``has_spacing``: False for an image read without physical spacing (PNG, JPEG, TIFF);
+    ``baseline=True`` uses the mean-entropy baseline model instead (for the evaluation).
     """
-    result = {"predicted_dice": None, "dice_lower_bound": None, "badge": None}
     model = (quality_config or {}).get("baseline" if baseline else "classes", {}).get(class_name)
     if model is None:
-        return result
+        return {"predicted_dice": None, "dice_lower_bound": None, "badge": None,
+                "reasons": [reason("no_quality_model", f"this model has no quality model for {class_name}")]}
     if is_absent(summary):
-        return dict(result, badge=ABSENT)
+        return {"predicted_dice": None, "dice_lower_bound": None, "badge": ABSENT,
+                "reasons": [reason("absent", f"{class_name} not found in this image")]}
+    cautions = [r for r in (method_mismatch(quality_config, settings), None if has_spacing else reason(
+        "no_spacing", "the image has no physical spacing (PNG, JPEG, TIFF): sizes are not comparable with "
+                      "the calibration images")) if r is not None]
+    outside = out_of_domain(model["domain"], feature_values(summary, model["domain"]["features"]))
+    if outside is not None:
+        return {"predicted_dice": None, "dice_lower_bound": None, "badge": REVIEW, "reasons": [outside, *cautions]}
     predicted = float(predict_dice(model, feature_values(summary, model["features"])))
-    quantile = model["score_quantile"]
-    bound = 0.0 if quantile is None else float(np.clip(predicted - quantile * sigma(predicted), 0.0, 1.0))
-    if not in_domain(model["domain"], feature_values(summary, model["domain"]["features"])):
-        bound = 0.0
-    badge = PASS if bound >= quality_config["threshold"] else REVIEW
-    return {"predicted_dice": predicted, "dice_lower_bound": bound, "badge": badge}
+    quantile, threshold = model["score_quantile"], quality_config["threshold"]
+    if quantile is None:
+        return {"predicted_dice": predicted, "dice_lower_bound": 0.0, "badge": REVIEW, "reasons": [reason(
+            "too_few_calibration_cases", f"too few calibration cases for a lower bound ({model['n_cases']} "
+                                         f"segments of {model['n_subjects']} subjects)"), *cautions]}
+    bound = float(np.clip(predicted - quantile * sigma(predicted), 0.0, 1.0))
+    if bound < threshold:
+        return {"predicted_dice": predicted, "dice_lower_bound": bound, "badge": REVIEW, "reasons": [reason(
+            "lower_bound_below_threshold", f"lower bound {bound:.2f} below the PASS threshold {threshold:.2f}"),
+            *cautions]}
+    if cautions:
+        return {"predicted_dice": predicted, "dice_lower_bound": bound, "badge": REVIEW, "reasons": cautions}
+    return {"predicted_dice": predicted, "dice_lower_bound": bound, "badge": PASS, "reasons": [reason(
+        "lower_bound_above_threshold", f"lower bound {bound:.2f} reaches the PASS threshold {threshold:.2f}")]}

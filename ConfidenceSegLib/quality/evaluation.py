@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..annotation.datasets import Case, Dataset
-from ..contract import ConfidenceSegError
+from ..contract import NO_SPACING_SUFFIXES, ConfidenceSegError
 from ..model.bundle import ModelBundle
 from . import metrics
 from .apply import assess_segment
@@ -63,6 +63,8 @@ def segment_rows(labelled: LabelledPrediction,
     """Per class of one case: a row (true Dice, quality assessment of method and baseline, soft scores)
     and the class's calibration bins."""
     rows = []
+    settings = {"method": labelled.prediction.method, "samples": labelled.prediction.samples}
+    has_spacing = not str(labelled.case.image_path).lower().endswith(NO_SPACING_SUFFIXES)
     for class_prediction in labelled.prediction.classes:
         reference = labelled.references.get(class_prediction.name)
         if reference is None:
@@ -71,8 +73,10 @@ def segment_rows(labelled: LabelledPrediction,
         bins = metrics.calibration_bins(class_prediction.probability, reference)
         row = {"case": labelled.case.id, "subject": labelled.case.subject, "class": class_prediction.name,
                "true_dice": metrics.dice(class_prediction.mask, reference > REFERENCE_THRESHOLD),
-               **assess_segment(quality_config, class_prediction.name, summary),
-               "baseline": assess_segment(quality_config, class_prediction.name, summary, baseline=True),
+               **assess_segment(quality_config, class_prediction.name, summary, settings=settings,
+                                has_spacing=has_spacing),
+               "baseline": assess_segment(quality_config, class_prediction.name, summary, baseline=True,
+                                          settings=settings, has_spacing=has_spacing),
                "baseline_confidence": baseline_confidence(summary),
                "ece": metrics.expected_calibration_error(bins),
                "uncertainty": {key: float(value) for key, value in summary.items()}}
@@ -99,6 +103,11 @@ def _mean(values) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def or_zero(value: float | None) -> float:
+    """A predicted Dice or bound; out of the calibration domain (``None``) it counts as 0: no trust."""
+    return 0.0 if value is None else float(value)
+
+
 def class_metrics(rows: list[dict], pooled_bins: metrics.CalibrationBins | None, threshold: float) -> dict:
     """Per-class summary: mean Dice, the method's and the baselines' failure-detection metrics."""
     true_all = [row["true_dice"] for row in rows]
@@ -108,16 +117,18 @@ def class_metrics(rows: list[dict], pooled_bins: metrics.CalibrationBins | None,
     result = {"n_cases": len(rows), "n_present": len(present), "mean_dice": _mean(true_all),
               "absent": {"n": len(absent),
                          "reference_empty_fraction": _mean([float(row["true_dice"] == 1.0) for row in absent])}}
-    assessed = [row for row in present if row["predicted_dice"] is not None]
-    if assessed and len(assessed) == len(present):
-        predicted = [row["predicted_dice"] for row in present]
-        result["method"] = _ranking_metrics(predicted, true, predicted, [row["dice_lower_bound"] for row in present],
+    rated = [row for row in present if row["badge"] is not None]
+    if rated and len(rated) == len(present):
+        predicted = [or_zero(row["predicted_dice"]) for row in present]
+        result["method"] = _ranking_metrics(predicted, true, predicted,
+                                            [or_zero(row["dice_lower_bound"]) for row in present],
                                             [row["badge"] for row in present], threshold)
-        baseline_predicted = [row["baseline"]["predicted_dice"] for row in present]
+        result["method"]["out_of_domain"] = sum(row["predicted_dice"] is None for row in present)
+        baseline_predicted = [or_zero(row["baseline"]["predicted_dice"]) for row in present]
         result["baseline_mean_entropy"] = _ranking_metrics(
             [row["baseline_confidence"] for row in present], true, baseline_predicted,
-            [row["baseline"]["dice_lower_bound"] for row in present], [row["baseline"]["badge"] for row in present],
-            threshold)
+            [or_zero(row["baseline"]["dice_lower_bound"]) for row in present],
+            [row["baseline"]["badge"] for row in present], threshold)
     else:  # no quality model for this class: rank by the raw scores only
         result["method"] = None
         result["baseline_mean_entropy"] = _ranking_metrics(

@@ -19,7 +19,9 @@ from ..contract import (
     DEFAULT_HEATMAP,
     DICE_LOWER_BOUND_TAG,
     MAP_KINDS,
+    PASS,
     PREDICTED_DICE_TAG,
+    REASON_TAG,
     REVIEW,
     ConfidenceSegError,
     badge_color,
@@ -104,19 +106,21 @@ class Badge:
     badge: str | None
     predicted_dice: float | None
     dice_lower_bound: float | None
+    reason: str = ""
 
     @property
     def color(self) -> str:
         return badge_color(self.badge)
 
     def text(self) -> str:
-        """``fetal_head: PASS (Dice 0.93, >= 0.88)``; without a quality model: ``no quality model``."""
+        """``fetal_head: PASS (Dice 0.93, >= 0.88)``; otherwise with the first reason in words
+        (``fetal_head: REVIEW (Dice 0.71, >= 0.52): lower bound 0.52 below ...``)."""
         if self.badge is None:
-            return f"{self.class_name}: no quality model"
-        if self.predicted_dice is None:
-            return f"{self.class_name}: {self.badge}"
-        bound = "" if self.dice_lower_bound is None else f", >= {self.dice_lower_bound:.2f}"
-        return f"{self.class_name}: {self.badge} (Dice {self.predicted_dice:.2f}{bound})"
+            return f"{self.class_name}: {self.reason or 'no quality model'}"
+        numbers = "" if self.predicted_dice is None else f" (Dice {self.predicted_dice:.2f}" + (
+            "" if self.dice_lower_bound is None else f", >= {self.dice_lower_bound:.2f}") + ")"
+        why = "" if self.badge == PASS or not self.reason else f": {self.reason}"
+        return f"{self.class_name}: {self.badge}{numbers}{why}"
 
 
 def badge_text(badges: list[Badge]) -> str:
@@ -125,7 +129,7 @@ def badge_text(badges: list[Badge]) -> str:
 
 
 def segment_badges(segmentation_node) -> list[Badge]:
-    """Badges read from the segments' tags (class, badge, predicted Dice, lower bound)."""
+    """Badges read from the segments' tags (class, badge, predicted Dice, lower bound, first reason)."""
     segmentation = segmentation_node.GetSegmentation()
     badges = []
     for index in range(segmentation.GetNumberOfSegments()):
@@ -133,7 +137,7 @@ def segment_badges(segmentation_node) -> list[Badge]:
         tags = segment_tags(segment)
         badges.append(Badge(tags.get(CLASS_TAG, segment.GetName()), tags.get(BADGE_TAG) or None,
                             optional_float(tags.get(PREDICTED_DICE_TAG)),
-                            optional_float(tags.get(DICE_LOWER_BOUND_TAG))))
+                            optional_float(tags.get(DICE_LOWER_BOUND_TAG)), tags.get(REASON_TAG, "")))
     return badges
 
 
@@ -200,6 +204,7 @@ def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatm
             node = load_volume(scene, folder / map_file, f"{stem} {class_name} {heatmap}")
             setup_heatmap_display(node, color_node, lower_threshold)
             heatmaps[class_name] = node
-    badges = [Badge(name, info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"))
+    badges = [Badge(name, info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"),
+                    (info.get("reasons") or [{"message": ""}])[0]["message"])
               for name, info in report["classes"].items()]
     return LoadedPrediction(report, volume_node, segmentation_node, heatmaps, badges)

@@ -95,12 +95,13 @@ def test_absent_missing_class_and_no_model(fitted):
     empty = dict(summary, volume_voxels=0.0, volume_mm=0.0, present_fraction=0.0)
     flickering = dict(summary, present_fraction=0.4)
     assert is_absent(empty) and is_absent(flickering) and not is_absent(summary)
-    assert assess_segment(fitted, "organ", empty) == {"predicted_dice": None, "dice_lower_bound": None,
-                                                      "badge": "ABSENT"}
+    absent = assess_segment(fitted, "organ", empty)
+    assert (absent["predicted_dice"], absent["dice_lower_bound"], absent["badge"]) == (None, None, "ABSENT")
+    assert [r["code"] for r in absent["reasons"]] == ["absent"]
     assert assess_segment(fitted, "organ", flickering)["badge"] == "ABSENT"
-    nothing = {"predicted_dice": None, "dice_lower_bound": None, "badge": None}
-    assert assess_segment(None, "organ", summary) == nothing
-    assert assess_segment(fitted, "other", summary) == nothing
+    for nothing in (assess_segment(None, "organ", summary), assess_segment(fitted, "other", summary)):
+        assert (nothing["predicted_dice"], nothing["badge"]) == (None, None)
+        assert nothing["reasons"][0]["code"] == "no_quality_model"
 
 
 def test_out_of_domain_never_passes(fitted):
@@ -110,9 +111,12 @@ def test_out_of_domain_never_passes(fitted):
     # A confident-looking segment of a structure 50 times larger than anything seen in calibration
     huge = dict(good_summary, volume_mm=good_summary["volume_mm"] * 50)
     result = assess_segment(fitted, "organ", huge)
-    assert result["badge"] == "REVIEW" and result["dice_lower_bound"] == 0.0
-    noisy_image = dict(good_summary, mean_entropy_image=0.5)
-    assert assess_segment(fitted, "organ", noisy_image)["badge"] == "REVIEW"
+    assert result["badge"] == "REVIEW"
+    assert result["predicted_dice"] is None and result["dice_lower_bound"] is None  # not valid out of domain
+    assert result["reasons"][0]["code"] == "out_of_domain" and "segment size" in result["reasons"][0]["message"]
+    noisy_image = assess_segment(fitted, "organ", dict(good_summary, mean_entropy_image=0.5))
+    assert noisy_image["badge"] == "REVIEW"
+    assert noisy_image["reasons"][0]["message"].startswith("image unlike the calibration images (image entropy 0.5, ")
     # Never extrapolate upwards: a feature beyond its calibration range on the side that raises the
     # predicted Dice makes the segment out of domain.
     model = fitted["classes"]["organ"]
@@ -123,7 +127,8 @@ def test_out_of_domain_never_passes(fitted):
     assert raising
     for name, high in raising:
         result = assess_segment(fitted, "organ", dict(good_summary, **{name: high + 0.5}))
-        assert result["badge"] == "REVIEW" and result["dice_lower_bound"] == 0.0, name
+        assert result["badge"] == "REVIEW" and result["dice_lower_bound"] is None, name
+        assert result["reasons"][0]["code"] == "out_of_domain", name
 
 
 def test_too_few_cases_are_conservative():
@@ -132,7 +137,10 @@ def test_too_few_cases_are_conservative():
     assert small["classes"]["organ"]["score_quantile"] is None
     for record in synthetic_records(8, 10):
         result = assess_segment(small, "organ", record.summary)
-        assert result["dice_lower_bound"] == 0.0 and result["badge"] == "REVIEW"
+        assert result["badge"] == "REVIEW" and result["dice_lower_bound"] in (0.0, None)
+        assert result["reasons"][0]["code"] in ("too_few_calibration_cases", "out_of_domain")
+    assert any(assess_segment(small, "organ", r.summary)["reasons"][0]["code"] == "too_few_calibration_cases"
+               for r in synthetic_records(7, 3))
     # one subject: no held-out subject to calibrate on
     single = fit_quality_model(synthetic_records(9, 1, per_subject=20), alpha=0.1)
     assert single["classes"]["organ"]["score_quantile"] is None
@@ -152,3 +160,24 @@ def test_bad_inputs():
     broken = [QualityRecord("organ", "a", {k: v for k, v in records[0].summary.items() if k != "samples_iou"}, 0.9)]
     with pytest.raises(ConfidenceSegError, match="samples_iou"):
         fit_quality_model(broken * 3)
+
+
+def test_every_badge_has_its_reason(fitted):
+    records = synthetic_records(6, 30)
+    best = max(records, key=lambda r: r.dice).summary
+    passed = assess_segment(fitted, "organ", best)
+    assert passed["badge"] == "PASS" and passed["reasons"][0]["code"] == "lower_bound_above_threshold"
+    assert f"{passed['dice_lower_bound']:.2f}" in passed["reasons"][0]["message"]
+    worst = assess_segment(fitted, "organ", min(records, key=lambda r: r.dice).summary)
+    if worst["predicted_dice"] is not None:
+        assert worst["badge"] == "REVIEW" and worst["reasons"][0]["code"] == "lower_bound_below_threshold"
+    calibrated = dict(fitted, prediction={"method": "ensemble", "samples": 10})
+    same = assess_segment(calibrated, "organ", best, settings={"method": "ensemble", "samples": 10})
+    assert same["badge"] == "PASS"
+    other = assess_segment(calibrated, "organ", best, settings={"method": "tta", "samples": 4})
+    assert other["badge"] == "REVIEW" and other["reasons"][0]["code"] == "method_differs_from_calibration"
+    assert "tta, 4 samples" in other["reasons"][0]["message"]
+    no_spacing = assess_segment(fitted, "organ", best, has_spacing=False)
+    assert no_spacing["badge"] == "REVIEW" and [r["code"] for r in no_spacing["reasons"]] == ["no_spacing"]
+    assert no_spacing["predicted_dice"] == pytest.approx(passed["predicted_dice"])
+

@@ -1,0 +1,75 @@
+"""Why a segment got its badge: reason codes with a message a reader understands.
+
+Every assessment carries ``reasons``: a list of ``{"code", "message"}``, the deciding one first.
+Codes (in :data:`~ConfidenceSegLib.contract.REASON_CODES`): ``lower_bound_above_threshold`` (PASS),
+``out_of_domain`` (which descriptor, its value, the calibrated range), ``lower_bound_below_threshold``,
+``too_few_calibration_cases``, ``absent``, ``method_differs_from_calibration``, ``no_spacing`` and
+``no_quality_model``.
+"""
+
+from __future__ import annotations
+
+from ..contract import ABSENT, PASS, ConfidenceSegError
+
+#: Readable names of the quality descriptors (others are shown as they are named).
+DESCRIPTOR_NAMES = {"mean_entropy_image": "image entropy", "log_volume_mm": "segment size (log mm)",
+                    "mean_pairwise_dice": "agreement of the samples", "samples_iou": "IoU of all samples",
+                    "volume_cv": "variation of the segment size", "mean_entropy": "entropy in the segment",
+                    "mean_entropy_boundary": "entropy on the boundary",
+                    "mean_mutual_information": "mutual information", "mean_probability": "mean probability"}
+
+
+def reason(code: str, message: str) -> dict:
+    # "|" separates tags in a .seg.nrrd, where the first reason is stored too
+    return {"code": code, "message": message.replace("|", "/")}
+
+
+def out_of_domain(domain: dict, values) -> dict | None:
+    """The first descriptor outside its calibrated range (value and range in the message), or None."""
+    for name, value, low, high in zip(domain["features"], values, domain["low"], domain["high"], strict=True):
+        if (low is not None and value < low) or (high is not None and value > high):
+            calibrated = (f"{low:.3g}-{high:.3g}" if low is not None and high is not None
+                          else f">= {low:.3g}" if low is not None else f"<= {high:.3g}")
+            return reason("out_of_domain", f"image unlike the calibration images ({DESCRIPTOR_NAMES.get(name, name)} "
+                                           f"{value:.3g}, calibrated {calibrated})")
+    return None
+
+
+def method_mismatch(quality_config: dict, settings: dict | None) -> dict | None:
+    """A reason when the prediction's method or sample count differs from the calibration's."""
+    calibrated = quality_config.get("prediction") or {}
+    if not settings or not calibrated:
+        return None
+    used = (settings.get("method"), settings.get("samples"))
+    expected = (calibrated.get("method"), calibrated.get("samples"))
+    if used == expected:
+        return None
+    return reason("method_differs_from_calibration",
+                  f"predicted with {used[0]}, {used[1]} samples; the badge was calibrated with {expected[0]}, "
+                  f"{expected[1]} samples")
+
+
+def quality_words(badge: str | None, predicted_dice: float | None, dice_lower_bound: float | None,
+                  first_reason: str = "") -> str:
+    """``predicted Dice 0.96, lower bound 0.91`` (then the reason, unless PASS), or the reason alone
+    when there is no number (absent, out of the calibration domain, no quality model)."""
+    if badge == ABSENT:
+        return "not found in this image"
+    if predicted_dice is None:
+        return first_reason or "no quality model in this bundle"
+    bound = "n/a" if dice_lower_bound is None else f"{dice_lower_bound:.2f}"
+    text = f"predicted Dice {predicted_dice:.2f}, lower bound {bound}"
+    return text if badge == PASS or not first_reason else f"{text}; {first_reason}"
+
+
+def result_words(result: dict) -> str:
+    """:func:`quality_words` of one class of a ``predict`` report."""
+    reasons = result.get("reasons") or []
+    return quality_words(result.get("badge"), result.get("predicted_dice"), result.get("dice_lower_bound"),
+                         reasons[0]["message"] if reasons else "")
+
+
+def first_message(reasons: list[dict]) -> str:
+    if not reasons:
+        raise ConfidenceSegError("an assessment without a reason")
+    return reasons[0]["message"]
