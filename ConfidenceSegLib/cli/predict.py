@@ -75,4 +75,6 @@ def describe(report: dict) -> str:
     for name, result in report["classes"].items():
         badge = result["badge"] or ("present" if result["present"] else "absent")
         parts.append(f"{name} {badge}: {result_words(result)}")
-    return f"{report['method']}, {report['samples']} samples on {report['device']}; " + ", ".join(parts)
+    frames = report.get("frames")
+    how = f", 2D model slice by slice on {len(frames)} frames" if frames else ""
+    return f"{report['method']}, {report['samples']} samples on {report['device']}{how}; " + ", ".join(parts)

@@ -23,7 +23,7 @@ from ..model.devices import describe_device, pick_device
 from ..model.preprocessing import image_frames, spacing_zyx
 from .runner import SampleRunner
 from .sampling import plan_sampling
-from .uncertainty import segment_summary
+from .uncertainty import MaskAgreement, segment_summary
 
 #: Working-memory model of :func:`working_memory` (bytes).
 BYTES_PER_PIXEL, BYTES_PER_PIXEL_AND_CLASS, RUNTIME_BYTES = 8, 24, 512 * 2**20
@@ -39,6 +39,8 @@ class ClassPrediction:
     entropy: np.ndarray
     mutual_information: np.ndarray
     summary: dict[str, float]
+    #: For a 2D model run slice by slice on a stack (or a volume): one summary per frame (as for a 2D image).
+    frame_summaries: list[dict[str, float]] | None = None
 
 
 @dataclass
@@ -89,9 +91,11 @@ def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", 
     array = check_input(bundle, image)
     runner = SampleRunner(bundle, plan, device if isinstance(device, torch.device) else pick_device(device or "auto"),
                           progress or (lambda stage, fraction, message: None))
+    frame_agreements = None
     with torch.inference_mode():
         if bundle.spatial_dims == 2:
-            maps, agreement = runner.frames(array)
+            maps, frame_agreements = runner.frames(array)
+            agreement = MaskAgreement.combined(frame_agreements)
         else:
             maps, agreement = runner.volume(array, spacing_zyx(image))
     inferred = time.perf_counter()
@@ -103,10 +107,15 @@ def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", 
     for index, name in enumerate(bundle.classes):
         probability = maps["probability"][index]
         mask = probability >= 0.5
-        summary = segment_summary(mask, probability, maps["entropy"][index], maps["mutual_information"][index],
-                                  agreement.summary(index), voxel_size, in_plane=stack)
-        classes.append(ClassPrediction(name, mask, probability, maps["entropy"][index],
-                                       maps["mutual_information"][index], summary))
+        entropy, information = maps["entropy"][index], maps["mutual_information"][index]
+        summary = segment_summary(mask, probability, entropy, information, agreement.summary(index), voxel_size,
+                                  in_plane=stack)
+        frames = None
+        if stack:  # each frame as the 2D image it is: pixel area, not voxel volume
+            area = float(np.prod(image.GetSpacing()[:2]))
+            frames = [segment_summary(mask[k], probability[k], entropy[k], information[k],
+                                      frame_agreements[k].summary(index), area) for k in range(mask.shape[0])]
+        classes.append(ClassPrediction(name, mask, probability, entropy, information, summary, frames))
     finished = time.perf_counter()
     timings = {"inference_s": inferred - started, "summary_s": finished - inferred, "total_s": finished - started}
     return Prediction(image=image, method=plan.method, samples=plan.samples, device=describe_device(runner.device),

@@ -127,12 +127,12 @@ class SampleRunner:
             information = (entropy - to_image_grid(expected_entropy, shape)).clamp_min_(0.0)
         return {"probability": probability, "entropy": entropy, "mutual_information": information}
 
-    def frames(self, frames: np.ndarray) -> tuple[dict[str, np.ndarray], MaskAgreement]:
-        """2D model on N frames (N, H, W): maps (C, N, H, W) float32 and the sample agreement."""
+    def frames(self, frames: np.ndarray) -> tuple[dict[str, np.ndarray], list[MaskAgreement]]:
+        """2D model on N frames (N, H, W): maps (C, N, H, W) float32 and each frame's sample agreement."""
         n_frames, frame_shape = frames.shape[0], frames.shape[1:]
         maps = {key: np.empty((self.n_classes, *frames.shape), dtype=np.float32)
                 for key in ("probability", "entropy", "mutual_information")}
-        agreement = MaskAgreement(self.plan.samples, self.n_classes)
+        agreements = [MaskAgreement(self.plan.samples, self.n_classes) for _ in range(n_frames)]
         start = 0
         while start < n_frames:
             end = min(start + self.frame_batch, n_frames)
@@ -141,12 +141,14 @@ class SampleRunner:
             except torch.OutOfMemoryError:
                 self._out_of_memory()
                 continue
-            agreement.add(foreground)
+            per_frame = foreground.reshape(*foreground.shape[:2], end - start, -1)  # (C, M, frames, pixels)
+            for offset in range(end - start):
+                agreements[start + offset].add(per_frame[:, :, offset])
             for key, value in chunk_maps.items():
                 maps[key][:, start:end] = value.transpose(0, 1).float().cpu().numpy()
             start = end
             self.progress("predict", end / n_frames, f"frame {end} of {n_frames}")
-        return maps, agreement
+        return maps, agreements
 
     def _frame_chunk(self, frames: np.ndarray, frame_shape: tuple[int, ...]):
         preprocessing = self.bundle.config["preprocessing"]

@@ -115,6 +115,16 @@ class MaskAgreement:
                 block = touched[:, start:start + GRAM_BLOCK].float()
                 self.intersections[index] += (block @ block.T).double().cpu().numpy()
 
+    @classmethod
+    def combined(cls, parts: list[MaskAgreement]) -> MaskAgreement:
+        """The agreement over all ``parts`` (the counts add up: e.g. the frames of a stack)."""
+        total = cls(parts[0].n_samples, parts[0].intersections.shape[0])
+        for part in parts:
+            total.intersections += part.intersections
+            total.all_samples += part.all_samples
+            total.any_sample += part.any_sample
+        return total
+
     def summary(self, index: int) -> dict[str, float]:
         """present_fraction, mean_pairwise_dice, samples_iou and volume_cv of class ``index``."""
         gram = self.intersections[index]

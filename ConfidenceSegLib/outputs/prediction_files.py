@@ -29,6 +29,8 @@ from ..contract import (
     DICOM_REPORT_KEY,
     DICOM_SEG_SUFFIX,
     FLAGGED_STATUS,
+    FRAMES_REPORT_KEY,
+    FRAMES_SUMMARY_KEY,
     NO_SPACING_SUFFIXES,
     QUALITY_KEYS,
     QUALITY_TAGS,
@@ -36,6 +38,7 @@ from ..contract import (
     REPORT_SUFFIX,
     REVIEW,
     SEG_SUFFIX,
+    SLICE_BY_SLICE_KEY,
     map_file_name,
     prediction_file_names,
 )
@@ -43,7 +46,7 @@ from ..io.images import image_from_array, write_image
 from ..io.safe_files import check_can_write
 from ..io.segfile import write_segmentation
 from ..io.segments import Segment
-from ..quality.apply import assess_segment
+from ..quality.apply import assess_frames, assess_segment
 from ..quality.reasons import first_message
 
 #: Maps are stored in steps of 1/1024 (about 0.001: far below what a heatmap or a threshold can show).
@@ -62,6 +65,21 @@ def quantized_map(values: np.ndarray) -> np.ndarray:
     """A map in [0, 1] rounded down to multiples of :data:`MAP_QUANTUM` (float32): floor keeps every
     probability on its side of 0.5, and the file compresses several times better than full float32."""
     return (np.floor(np.asarray(values, dtype=np.float32) / MAP_QUANTUM) * MAP_QUANTUM).astype(np.float32)
+
+
+def _assess(quality_config: dict | None, result, settings: dict, has_spacing: bool,
+            frame_results: list[dict]) -> tuple[dict, dict | None]:
+    """One class's quality (from its frames when the model ran slice by slice, adding each frame's to
+    ``frame_results``) and its frames summary (None for a single image or a 3D model)."""
+    if result.frame_summaries is None:
+        return assess_segment(quality_config, result.name, result.summary, settings=settings,
+                              has_spacing=has_spacing), None
+    whole, frames, summary = assess_frames(quality_config, result.name, result.frame_summaries, settings, has_spacing)
+    if not frame_results:
+        frame_results.extend({} for _ in frames)
+    for index, frame in enumerate(frames):
+        frame_results[index][result.name] = {"present": bool(result.mask[index].any()), **frame}
+    return whole, summary
 
 
 def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, stem: str,
@@ -89,9 +107,10 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
     segments = []
     with _staging_folder(out_dir, stem) as staging, ThreadPoolExecutor(WRITER_THREADS) as writers:
         pending = []
+        frame_results: list[dict] = []  # per frame: class -> its quality (2D model run slice by slice)
         for result in prediction.classes:
-            quality = assess_segment(bundle.config.get("quality"), result.name, result.summary, settings=settings,
-                                     has_spacing=has_spacing)
+            quality, frames_summary = _assess(bundle.config.get("quality"), result, settings, has_spacing,
+                                              frame_results)
             files = {kind: map_file_name(stem, result.name, kind) for kind in maps}
             for kind in maps:
                 map_image = image_from_array(quantized_map(getattr(result, kind)), image)
@@ -103,6 +122,8 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
                                     status=FLAGGED_STATUS if quality["badge"] == REVIEW else None))
             report_classes[result.name] = {"present": bool(result.mask.any()), "uncertainty": dict(result.summary),
                                            **quality, "files": files}
+            if frames_summary is not None:
+                report_classes[result.name][FRAMES_SUMMARY_KEY] = frames_summary
         pending.append(writers.submit(write_segmentation, staging / f"{stem}{SEG_SUFFIX}", segments, image,
                                       compression_level=FAST_COMPRESSION))
         if dicom_series is not None:
@@ -117,7 +138,10 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
         timings = dict(prediction.timings, write_s=time.perf_counter() - started)
         report = {"input": str(image_path), "model": str(bundle.path), "method": prediction.method,
                   "samples": prediction.samples, "device": prediction.device, "timings": timings,
-                  "classes": report_classes, "segmentation": f"{stem}{SEG_SUFFIX}"}
+                  "classes": report_classes, "segmentation": f"{stem}{SEG_SUFFIX}",
+                  SLICE_BY_SLICE_KEY: bool(frame_results)}
+        if frame_results:
+            report[FRAMES_REPORT_KEY] = [{"index": index, "classes": classes} for index, classes in enumerate(frame_results)]
         if dicom_series is not None:
             report[DICOM_REPORT_KEY] = f"{stem}{DICOM_SEG_SUFFIX}"
         (staging / f"{stem}{REPORT_SUFFIX}").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

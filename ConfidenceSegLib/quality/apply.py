@@ -54,3 +54,38 @@ def assess_segment(quality_config: dict | None, class_name: str, summary: dict, 
         return {"predicted_dice": predicted, "dice_lower_bound": bound, "badge": REVIEW, "reasons": cautions}
     return {"predicted_dice": predicted, "dice_lower_bound": bound, "badge": PASS, "reasons": [reason(
         "lower_bound_above_threshold", f"lower bound {bound:.2f} reaches the PASS threshold {threshold:.2f}")]}
+
+
+def assess_frames(quality_config: dict | None, class_name: str, frame_summaries: list[dict],
+                  settings: dict | None = None, has_spacing: bool = True) -> tuple[dict, list[dict], dict]:
+    """A 2D model run slice by slice: each frame assessed as the 2D image it is, and the whole input's
+    assessment from them (PASS only when every frame with the class passes; the worst frame's numbers).
+
+    Returns (whole assessment, per-frame assessments in frame order, ``{"PASS", "REVIEW", "ABSENT",
+    "worst_frame"}`` counts).
+    """
+    frames = [assess_segment(quality_config, class_name, summary, settings=settings, has_spacing=has_spacing)
+              for summary in frame_summaries]
+    counts = {badge: sum(frame["badge"] == badge for frame in frames) for badge in (PASS, REVIEW, ABSENT)}
+    present = [index for index, frame in enumerate(frames) if frame["badge"] != ABSENT]
+    unrated = not frames or frames[0]["badge"] is None
+    if unrated or not present:
+        reasons = frames[0]["reasons"] if unrated and frames else [reason(
+            "absent", f"{class_name} not found in any of the {len(frames)} frames")]
+        whole = {"predicted_dice": None, "dice_lower_bound": None, "badge": None if unrated else ABSENT,
+                 "reasons": reasons}
+        return whole, frames, dict(counts, worst_frame=None)
+    worst = min(present, key=lambda index: (frames[index]["dice_lower_bound"] is not None,
+                                            frames[index]["dice_lower_bound"] or 0.0))
+    failing = [index for index in present if frames[index]["badge"] == REVIEW]
+    whole = {key: frames[worst][key] for key in ("predicted_dice", "dice_lower_bound")}
+    if failing:
+        listed = ", ".join(map(str, failing[:10])) + (", ..." if len(failing) > 10 else "")
+        whole.update(badge=REVIEW, reasons=[reason(
+            "frames_need_review", f"{len(failing)} of {len(frames)} frames need review (frames {listed}); frame "
+                                  f"{worst}: {frames[worst]['reasons'][0]['message']}"), *frames[worst]["reasons"]])
+    else:
+        whole.update(badge=PASS, reasons=[reason(
+            "lower_bound_above_threshold", f"all {len(present)} frames with {class_name} pass (lowest bound "
+                                           f"{frames[worst]['dice_lower_bound']:.2f}, frame {worst})")])
+    return whole, frames, dict(counts, worst_frame=worst)

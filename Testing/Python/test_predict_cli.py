@@ -18,9 +18,12 @@ from ConfidenceSegLib.cli import main
 from ConfidenceSegLib.contract import (
     CLASS_REPORT_KEYS,
     CLASS_TAG,
+    FRAMES_REPORT_KEY,
+    FRAMES_SUMMARY_KEY,
     MAP_KINDS,
     QUALITY_TAGS,
     REPORT_KEYS,
+    SLICE_BY_SLICE_KEY,
     prediction_file_names,
 )
 from ConfidenceSegLib.inference.predict import predict_image
@@ -74,8 +77,14 @@ def test_writes_every_output_on_the_input_grid(model, tmp_path, capsys):
     for stem, source in (("scan", image_2d), ("clip", stack)):
         reference = read_image(source)
         report = json.loads((out / f"{stem}.json").read_text())
-        assert tuple(report) == REPORT_KEYS
-        assert all(tuple(result) == CLASS_REPORT_KEYS for result in report["classes"].values())
+        stack = stem == "clip"  # a 3D stack given to a 2D model: predicted slice by slice
+        assert tuple(report) == REPORT_KEYS + ((FRAMES_REPORT_KEY,) if stack else ())
+        assert report[SLICE_BY_SLICE_KEY] is stack
+        assert all(tuple(result) == CLASS_REPORT_KEYS + ((FRAMES_SUMMARY_KEY,) if stack else ())
+                   for result in report["classes"].values())
+        if stack:
+            assert [frame["index"] for frame in report[FRAMES_REPORT_KEY]] == [0, 1, 2]
+            assert all(set(frame["classes"]) == set(CLASSES) for frame in report[FRAMES_REPORT_KEY])
         assert report["method"] == "mcdropout" and report["samples"] == 4 and report["device"] == "cpu"
         assert report["segmentation"] == f"{stem}.seg.nrrd" and report["input"] == source
         assert set(report["timings"]) >= {"inference_s", "write_s"}

@@ -9,7 +9,7 @@ import pytest
 
 from ConfidenceSegLib.contract import ConfidenceSegError
 from ConfidenceSegLib.quality import metrics
-from ConfidenceSegLib.quality.apply import assess_segment
+from ConfidenceSegLib.quality.apply import assess_frames, assess_segment
 from ConfidenceSegLib.quality.features import baseline_confidence, is_absent
 from ConfidenceSegLib.quality.fit import QualityRecord, fit_quality_model
 
@@ -181,3 +181,21 @@ def test_every_badge_has_its_reason(fitted):
     assert no_spacing["badge"] == "REVIEW" and [r["code"] for r in no_spacing["reasons"]] == ["no_spacing"]
     assert no_spacing["predicted_dice"] == pytest.approx(passed["predicted_dice"])
 
+
+
+def test_frames_of_a_stack_are_assessed_one_by_one(fitted):
+    records = sorted(synthetic_records(6, 30), key=lambda r: r.dice)
+    good, bad = records[-1].summary, records[0].summary
+    empty = dict(good, volume_voxels=0.0, volume_mm=0.0, present_fraction=0.0)
+    whole, frames, counts = assess_frames(fitted, "organ", [good, good, empty, good])
+    assert whole["badge"] == "PASS" and [f["badge"] for f in frames] == ["PASS", "PASS", "ABSENT", "PASS"]
+    assert counts == {"PASS": 3, "REVIEW": 0, "ABSENT": 1, "worst_frame": 0}
+    assert whole["reasons"][0]["message"].startswith("all 3 frames with organ pass")
+    whole, frames, counts = assess_frames(fitted, "organ", [good, good, bad, good])
+    assert frames[2]["badge"] == "REVIEW" and whole["badge"] == "REVIEW" and counts["worst_frame"] == 2
+    assert whole["reasons"][0]["code"] == "frames_need_review" and "frames 2)" in whole["reasons"][0]["message"]
+    assert whole["dice_lower_bound"] == frames[2]["dice_lower_bound"]  # the worst frame's numbers
+    whole, _, counts = assess_frames(fitted, "organ", [empty, empty])
+    assert whole["badge"] == "ABSENT" and counts["ABSENT"] == 2 and counts["worst_frame"] is None
+    whole, frames, _ = assess_frames(None, "organ", [good, good])
+    assert whole["badge"] is None and whole["reasons"][0]["code"] == "no_quality_model"

@@ -1,0 +1,57 @@
+"""A 2D model on a multi-frame stack: one assessment per frame, each the same as for the frame on its
+own, and the whole stack's badge from its frames (real HC18 frames, the bundled model)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from conftest import REPO_ROOT, dataset_dir
+
+from ConfidenceSegLib.cli import main
+from ConfidenceSegLib.contract import FRAMES_REPORT_KEY, QUALITY_KEYS
+
+BUNDLED = REPO_ROOT / "Resources" / "models" / "fetal_head"
+FRAMES = 16
+
+
+@pytest.fixture(scope="module")
+def stack_and_frames(tmp_path_factory):
+    if not (BUNDLED / "config.json").is_file():
+        pytest.skip("the bundled fetal_head model is not in this checkout")
+    hc18 = dataset_dir("hc18")
+    cases = json.loads((hc18 / "dataset.json").read_text())["cases"][-FRAMES:]
+    images = [sitk.ReadImage(str(hc18 / case["image"])) for case in cases]
+    folder = tmp_path_factory.mktemp("stack")
+    stack = sitk.GetImageFromArray(np.stack([sitk.GetArrayFromImage(image) for image in images]))
+    stack.SetSpacing((*images[0].GetSpacing(), 1.0))
+    sitk.WriteImage(stack, str(folder / "stack.nrrd"), useCompression=True)
+    return folder, [hc18 / case["image"] for case in cases]
+
+
+def test_a_stack_gets_one_assessment_per_frame_equal_to_the_frame_alone(stack_and_frames, capsys):
+    folder, frame_paths = stack_and_frames
+    assert main(["predict", "--model", str(BUNDLED), "--input", str(folder / "stack.nrrd"), "--out",
+                 str(folder / "out")]) == 0
+    assert "2D model slice by slice on 16 frames" in capsys.readouterr().out
+    report = json.loads((folder / "out" / "stack.json").read_text())
+    frames = report[FRAMES_REPORT_KEY]
+    assert [frame["index"] for frame in frames] == list(range(FRAMES))
+    whole = report["classes"]["fetal_head"]
+    badges = [frame["classes"]["fetal_head"]["badge"] for frame in frames]
+    assert whole["frames_summary"]["PASS"] == badges.count("PASS")
+    expected = "REVIEW" if "REVIEW" in badges else "PASS" if "PASS" in badges else "ABSENT"
+    assert whole["badge"] == expected
+    for index in (0, 7, 15):  # the same frame predicted alone, as a 2D image
+        out = folder / f"alone{index}"
+        assert main(["predict", "--model", str(BUNDLED), "--input", str(frame_paths[index]), "--out", str(out)]) == 0
+        alone = json.loads(next(out.glob("*.json")).read_text())["classes"]["fetal_head"]
+        in_stack = frames[index]["classes"]["fetal_head"]
+        assert in_stack["badge"] == alone["badge"], index
+        for key in QUALITY_KEYS[:2]:
+            if alone[key] is None:
+                assert in_stack[key] is None
+            else:
+                assert in_stack[key] == pytest.approx(alone[key], abs=0.02), (index, key)
