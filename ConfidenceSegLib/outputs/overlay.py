@@ -3,8 +3,9 @@
 The overlay shows the image in grey, the predictive entropy as a heatmap that is transparent
 where the model is certain, each class's outline in a bright colour, and below the image one
 line per class with its badge (green PASS, orange REVIEW, grey ABSENT or unrated), predicted
-Dice and its lower bound. Multi-frame stacks and volumes show the slice with the largest
-segmentation (the middle slice when nothing is segmented). Rendered with matplotlib's Agg
+Dice, its lower bound and (unless PASS) the first reason. Multi-frame stacks assessed frame by
+frame show their worst frame; other volumes the slice with the largest segmentation (the middle
+slice when nothing is segmented). Rendered with matplotlib's Agg
 backend (no display needed, safe in threads).
 """
 
@@ -25,7 +26,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..contract import QUALITY_KEYS, badge_color, badge_label
+from ..contract import FRAMES_SUMMARY_KEY, QUALITY_KEYS, badge_color, badge_label
 from ..io.images import as_scalar_image, read_image
 from ..io.safe_files import atomic_output
 from ..io.segfile import read_segmentation
@@ -53,6 +54,8 @@ class OverlayLayer:
     dice_lower_bound: float | None = None
     badge: str | None = None
     reason: str = ""
+    #: Frame to show for a stack (the worst frame of a slice-by-slice assessment), else chosen by area.
+    frame: int | None = None
 
 
 def _first_reason(result: dict) -> str:
@@ -64,7 +67,9 @@ def layers_from_prediction(prediction, report: dict) -> list[OverlayLayer]:
     """Overlay layers of a :class:`~ConfidenceSegLib.inference.predict.Prediction` in memory, with the
     quality fields of its ``predict`` report."""
     return [OverlayLayer(c.name, c.mask, c.entropy, *(report["classes"][c.name].get(key) for key in QUALITY_KEYS),
-                         _first_reason(report["classes"][c.name])) for c in prediction.classes]
+                         _first_reason(report["classes"][c.name]),
+                         (report["classes"][c.name].get(FRAMES_SUMMARY_KEY) or {}).get("worst_frame"))
+            for c in prediction.classes]
 
 
 def read_layers(json_path: str | os.PathLike, image: sitk.Image) -> list[OverlayLayer]:
@@ -100,9 +105,10 @@ def _planes(image: sitk.Image, layers: Sequence[OverlayLayer]) -> tuple[np.ndarr
     array = sitk.GetArrayFromImage(as_scalar_image(image))
     if array.ndim == 2:
         return array, list(layers), ""
-    index = display_slice(layers, array.shape[0])
+    chosen = [layer.frame for layer in layers if layer.frame is not None]
+    index = chosen[0] if chosen else display_slice(layers, array.shape[0])
     planes = [OverlayLayer(layer.name, np.asarray(layer.mask)[index], np.asarray(layer.entropy)[index],
-                           layer.predicted_dice, layer.dice_lower_bound, layer.badge, layer.reason)
+                           layer.predicted_dice, layer.dice_lower_bound, layer.badge, layer.reason, index)
               for layer in layers]
     return array[index], planes, f"slice {index + 1} of {array.shape[0]}"
 
