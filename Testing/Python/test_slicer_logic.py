@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 from conftest import dataset_dir
 from slicer_scene import load_seg_nrrd_in_scene
+from tiny_bundles import make_bundle
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
@@ -346,24 +347,6 @@ def test_missing_requirements_lists_only_absent_distributions(tmp_path):
                                                   "numpy>=999"]  # absent, or too old; markers respected
 
 
-def tiny_bundle(folder):
-    """A small, untrained model bundle (random weights): enough to run the real predict command."""
-    import torch
-
-    from ConfidenceSegLib.model.bundle import save_bundle
-    from ConfidenceSegLib.model.bundle_config import ARCHITECTURE_NAME, FORMAT_VERSION
-    from ConfidenceSegLib.model.networks import build_network
-
-    torch.manual_seed(0)
-    architecture = {"name": ARCHITECTURE_NAME, "spatial_dims": 2, "in_channels": 1, "channels": [4, 8],
-                    "strides": [2], "num_res_units": 0, "head_channels": 4, "dropout": 0.2}
-    config = {"format_version": FORMAT_VERSION, "architecture": architecture, "classes": ["fetal_head"],
-              "preprocessing": {"spatial_dims": 2, "input_size": [32, 48], "intensity": {"method": "zscore"}},
-              "members": ["member0.safetensors"]}
-    save_bundle(folder, config, [build_network(architecture, 1)])
-    return folder
-
-
 def test_predict_in_a_subprocess_then_load_in_the_scene(scene, tmp_path):
     """The Segment flow without Qt: write the volume, run predict --progress json, load its outputs."""
     from ConfidenceSegLib.cli import COMMANDS
@@ -381,7 +364,8 @@ def test_predict_in_a_subprocess_then_load_in_the_scene(scene, tmp_path):
     out_dir.mkdir()
     with pytest.raises(ConfidenceSegError, match="expected one prediction report"):
         find_report(out_dir)
-    command = predict_command(sys.executable, tiny_bundle(tmp_path / "model"), input_path, out_dir, "mcdropout", 3)
+    make_bundle(tmp_path / "model", classes=("fetal_head",), input_size=(32, 48))
+    command = predict_command(sys.executable, tmp_path / "model", input_path, out_dir, "mcdropout", 3)
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path,
                             env=subprocess_environment())
     assert result.returncode == 0, result.stderr
