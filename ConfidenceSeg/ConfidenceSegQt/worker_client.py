@@ -56,7 +56,11 @@ class WorkerClient:
             qt.QTimer.singleShot(CANCEL_GRACE_MS, self._runner.stop)
 
     def _write(self, line):
-        self._runner.process.write(line.encode("utf-8"))
+        try:
+            self._runner.process.write(line.encode("utf-8"))
+        except Exception as error:  # noqa: BLE001 - whatever the Qt binding raises: use one-shot runs instead
+            self._runner.stop()
+            self._on_exit(-1, f"cannot send a request to the worker: {error}")
 
     def _kill_if_busy(self, job_id):
         if self._cancelling == job_id:  # no "cancelled" answer in time
