@@ -68,15 +68,20 @@ def available_memory() -> int | None:
     return int(psutil.virtual_memory().available)
 
 
-def _read_dicom_series(folder: Path) -> sitk.Image:
+def series_files(folder: Path) -> list[str]:
+    """The files of the folder's one DICOM series, in the order SimpleITK stacks them (along the normal)."""
     series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     if not series_ids:
         raise ConfidenceSegError(f"no DICOM series found in folder {folder}")
     if len(series_ids) > 1:
         raise ConfidenceSegError(
             f"folder {folder} holds {len(series_ids)} DICOM series; point to a folder with exactly one")
+    return list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0]))
+
+
+def _read_dicom_series(folder: Path) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0]))
+    reader.SetFileNames(series_files(folder))
     try:
         return reader.Execute()
     except RuntimeError as error:

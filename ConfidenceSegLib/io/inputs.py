@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..contract import IMAGE_SUFFIXES, SEG_SUFFIX, ConfidenceSegError
+from ..contract import IMAGE_SUFFIXES, NO_SPACING_SUFFIXES, SEG_SUFFIX, ConfidenceSegError
 
 
 def input_stem(path: str | os.PathLike) -> str:
@@ -36,6 +36,11 @@ def check_inputs(paths: Sequence[Path]) -> list[str]:
             raise ConfidenceSegError(f"two inputs would write the same outputs {stem}.*: {seen[stem]} and {path}")
         seen[stem] = path
     return list(seen)
+
+
+def has_physical_spacing(path: str | os.PathLike) -> bool:
+    """False for formats read without spacing (PNG, JPEG, TIFF, BMP: 1 mm pixels)."""
+    return not str(path).lower().endswith(NO_SPACING_SUFFIXES)
 
 
 def _is_image_file(path: Path) -> bool:

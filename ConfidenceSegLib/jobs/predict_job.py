@@ -18,7 +18,7 @@ import SimpleITK as sitk
 
 from ..inference.predict import Prediction, predict_image
 from ..io.images import read_image
-from ..io.inputs import input_stem, is_dicom_folder
+from ..io.inputs import input_stem
 from ..io.stops import uninterruptible
 from ..model.bundle import ModelBundle
 from ..outputs.overlay import OverlayLayer, layers_from_prediction
@@ -57,5 +57,5 @@ def predict_input(bundle: ModelBundle, path: str | os.PathLike, out_dir: str | o
                                progress=reporter.scaled(start + READ_SHARE * (end - start), inferred))
     report = write_prediction_outputs(prediction, bundle, out_dir, stem or input_stem(path), path, overwrite,
                                       progress=reporter.scaled(inferred, end), finalize=uninterruptible,
-                                      maps=settings.maps, dicom_series=path if is_dicom_folder(path) else None)
+                                      maps=settings.maps)
     return WrittenPrediction(report, prediction, image)

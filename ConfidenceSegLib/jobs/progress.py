@@ -15,6 +15,11 @@ from typing import TextIO
 from ..io.stops import check_stop
 
 
+def progress_record(stage: str, fraction: float, message: str = "") -> dict:
+    """``{"stage", "fraction" (clamped to 0..1), "message"}``: one progress line."""
+    return {"stage": stage, "fraction": round(min(max(float(fraction), 0.0), 1.0), 4), "message": message}
+
+
 class ProgressReporter:
     """Callable ``(stage, fraction, message)``: prints JSON lines when asked, raises once a stop was requested."""
 
@@ -29,8 +34,7 @@ class ProgressReporter:
     def emit(self, stage: str, fraction: float, message: str = "") -> None:
         """Print one progress line (without checking for a stop: for the last line of a stopped run)."""
         if self.json_lines:
-            record = {"stage": stage, "fraction": round(min(max(float(fraction), 0.0), 1.0), 4), "message": message}
-            print(json.dumps(record), file=self.stream, flush=True)
+            print(json.dumps(progress_record(stage, fraction, message)), file=self.stream, flush=True)
 
     def scaled(self, start: float, end: float):
         """A progress callable whose fractions 0..1 map to ``start``..``end`` of this reporter's."""

@@ -16,7 +16,6 @@ import SimpleITK as sitk
 from ..contract import OVERLAY_SUFFIX, ConfidenceSegError
 from ..inference.predict import Prediction, predict_image
 from ..io.images import read_image
-from ..io.inputs import is_dicom_folder
 from ..model.bundle import ModelBundle, load_bundle
 from ..outputs.overlay import layers_from_prediction, write_overlay
 from ..outputs.prediction_files import write_prediction_outputs
@@ -53,8 +52,7 @@ def predict_case(bundle: ModelBundle, image: sitk.Image, settings: PredictionSet
 def finish_case(bundle: ModelBundle, prediction: Prediction, path: Path, case: str, out_dir: Path,
                 settings: PredictionSettings, overwrite: bool) -> CaseResult:
     """Write a predicted case's files, overlay and Slicer scene; its rows and thumbnails."""
-    report = write_prediction_outputs(prediction, bundle, out_dir, case, path, overwrite, maps=settings.maps,
-                                      dicom_series=path if is_dicom_folder(path) else None)
+    report = write_prediction_outputs(prediction, bundle, out_dir, case, path, overwrite, maps=settings.maps)
     layers = layers_from_prediction(prediction, report)
     write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", prediction.image, layers, overwrite, title=case)
     write_case_scene(out_dir, case, report, path, overwrite)

@@ -34,7 +34,7 @@ from ..io.safe_files import output_folder
 from ..io.stops import StopRequested, cancel_pending, clear_cancel, request_cancel
 from .predict_job import predict_input
 from .preflight import check_prediction_run
-from .progress import ProgressReporter
+from .progress import ProgressReporter, progress_record
 from .settings import PredictionSettings
 
 COMMANDS = ("predict", "cancel", "quit")
@@ -61,8 +61,7 @@ class _JobProgress(ProgressReporter):
         self.job_id = job_id
 
     def emit(self, stage: str, fraction: float, message: str = "") -> None:
-        self.answers.send(id=self.job_id, event="progress", stage=stage,
-                          fraction=round(min(max(float(fraction), 0.0), 1.0), 4), message=message)
+        self.answers.send(id=self.job_id, event="progress", **progress_record(stage, fraction, message))
 
 
 class Worker:

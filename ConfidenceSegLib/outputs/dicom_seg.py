@@ -13,24 +13,16 @@ import os
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from .. import __version__
 from ..contract import ConfidenceSegError, badge_label
+from ..io.images import series_files
 from ..io.safe_files import atomic_output
 
 #: SNOMED CT "Tissue": a generic segmented property (the class name is the segment label).
 TISSUE = ("85756007", "SCT", "Tissue")
 #: Segment Description is a DICOM LO value: at most 64 characters.
 DESCRIPTION_LENGTH = 64
-
-
-def series_files(folder: Path) -> list[str]:
-    """The files of the folder's one DICOM series, in the order SimpleITK stacks them (along the normal)."""
-    series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-    if len(series) != 1:
-        raise ConfidenceSegError(f"{folder} holds {len(series)} DICOM series; a DICOM SEG needs exactly one")
-    return list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0]))
 
 
 def quality_description(quality: dict) -> str:

@@ -31,7 +31,6 @@ from ..contract import (
     FLAGGED_STATUS,
     FRAMES_REPORT_KEY,
     FRAMES_SUMMARY_KEY,
-    NO_SPACING_SUFFIXES,
     QUALITY_KEYS,
     QUALITY_TAGS,
     REASON_TAG,
@@ -43,6 +42,7 @@ from ..contract import (
     prediction_file_names,
 )
 from ..io.images import image_from_array, write_image
+from ..io.inputs import has_physical_spacing, is_dicom_folder
 from ..io.safe_files import check_can_write
 from ..io.segfile import write_segmentation
 from ..io.segments import Segment
@@ -86,15 +86,16 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
                              image_path: str | os.PathLike, overwrite: bool = False,
                              progress: Callable[[str, float, str], None] | None = None,
                              finalize: Callable[[], contextlib.AbstractContextManager] | None = None,
-                             maps: Sequence[str] = DEFAULT_MAPS, dicom_series: Path | None = None) -> dict:
+                             maps: Sequence[str] = DEFAULT_MAPS) -> dict:
     """Write ``prediction`` (an :class:`~ConfidenceSegLib.inference.predict.Prediction`) for ``stem``; return the report.
 
-    ``maps``: which uncertainty maps to write per class; ``dicom_series``: the DICOM series the input
-    was read from, to write ``S.seg.dcm`` referencing it too. Files are written in parallel threads
+    ``maps``: which uncertainty maps to write per class; an input read from a DICOM series folder also
+    gets ``S.seg.dcm`` referencing it. Files are written in parallel threads
     (compression runs outside the GIL). ``progress`` is called between steps (it may raise to stop);
     ``finalize`` wraps the final moves (e.g. :func:`~ConfidenceSegLib.io.stops.uninterruptible`).
     """
     out_dir = Path(out_dir)
+    dicom_series = Path(image_path) if is_dicom_folder(Path(image_path)) else None
     names = prediction_file_names(stem, [c.name for c in prediction.classes], maps=maps,
                                   dicom=dicom_series is not None)
     check_can_write([out_dir / name for name in names], overwrite)
@@ -102,7 +103,7 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
     started = time.perf_counter()
     image = prediction.image
     settings = {"method": prediction.method, "samples": prediction.samples}
-    has_spacing = not str(image_path).lower().endswith(NO_SPACING_SUFFIXES)
+    has_spacing = has_physical_spacing(image_path)
     report_classes = {}
     segments = []
     with _staging_folder(out_dir, stem) as staging, ThreadPoolExecutor(WRITER_THREADS) as writers:

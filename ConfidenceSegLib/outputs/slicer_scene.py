@@ -38,7 +38,7 @@ def case_scene(case: str, report: dict, image_path: str | os.PathLike, scene_dir
     image_path = Path(image_path)
     single = not image_path.is_dir()  # a DICOM series folder: its first file, read as the series
     if not single:
-        from .dicom_seg import series_files
+        from ..io.images import series_files
 
         image_path = Path(series_files(image_path)[0])
     image = os.path.relpath(image_path.resolve(), scene_dir.resolve())

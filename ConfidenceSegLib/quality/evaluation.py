@@ -16,7 +16,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..annotation.datasets import Case, Dataset
-from ..contract import NO_SPACING_SUFFIXES, ConfidenceSegError
+from ..contract import ConfidenceSegError
+from ..io.inputs import has_physical_spacing
 from ..model.bundle import ModelBundle
 from . import metrics
 from .apply import assess_segment
@@ -64,7 +65,7 @@ def segment_rows(labelled: LabelledPrediction,
     and the class's calibration bins."""
     rows = []
     settings = {"method": labelled.prediction.method, "samples": labelled.prediction.samples}
-    has_spacing = not str(labelled.case.image_path).lower().endswith(NO_SPACING_SUFFIXES)
+    has_spacing = has_physical_spacing(labelled.case.image_path)
     for class_prediction in labelled.prediction.classes:
         reference = labelled.references.get(class_prediction.name)
         if reference is None:

@@ -74,12 +74,11 @@ class WorkerEvent:
     fields: dict
 
     def progress(self) -> Progress:
-        return Progress(str(self.fields.get("stage", "")), min(1.0, max(0.0, float(self.fields.get("fraction", 0)))),
-                        str(self.fields.get("message", "")))
+        return _progress(self.fields)
 
 
-def parse_worker_event(line: str) -> WorkerEvent | None:
-    """A worker answer line as :class:`WorkerEvent`; None for anything else (log output)."""
+def _json_line(line: str) -> dict | None:
+    """A line of JSON-object output as a dict; None for any other line (log output)."""
     line = line.strip()
     if not line.startswith("{"):
         return None
@@ -87,7 +86,18 @@ def parse_worker_event(line: str) -> WorkerEvent | None:
         record = json.loads(line)
     except json.JSONDecodeError:
         return None
-    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+    return record if isinstance(record, dict) else None
+
+
+def _progress(record: dict) -> Progress:
+    return Progress(str(record["stage"]), min(1.0, max(0.0, float(record["fraction"]))),
+                    str(record.get("message", "")))
+
+
+def parse_worker_event(line: str) -> WorkerEvent | None:
+    """A worker answer line as :class:`WorkerEvent`; None for anything else (log output)."""
+    record = _json_line(line)
+    if record is None or not isinstance(record.get("event"), str):
         return None
     job_id = record.get("id")
     return WorkerEvent(record["event"], None if job_id is None else str(job_id), record)
@@ -116,14 +126,10 @@ class Progress:
 
 def parse_progress(line: str) -> Progress | None:
     """A ``--progress json`` line as :class:`Progress`; None for any other output line."""
-    line = line.strip()
-    if not line.startswith("{"):
-        return None
+    record = _json_line(line)
     try:
-        record = json.loads(line)
-        return Progress(str(record["stage"]), min(1.0, max(0.0, float(record["fraction"]))),
-                        str(record.get("message", "")))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None if record is None else _progress(record)
+    except (KeyError, TypeError, ValueError):
         return None
 
 
