@@ -147,14 +147,28 @@ def _case_from_json(root: Path, entry, classes: tuple[str, ...], number: int, al
 
 def split_subjects(subjects: list[str], validation_fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """Split subjects (not frames) into training and validation, deterministically for ``seed``."""
+    parts = split_subjects_by_role(subjects, {"validation": validation_fraction}, seed)
+    return parts["training"], parts["validation"]
+
+
+def split_subjects_by_role(subjects: list[str], fractions: dict[str, float], seed: int) -> dict[str, list[str]]:
+    """Split subjects (not frames) into ``training`` and the held-out roles of ``fractions``
+    (e.g. ``{"validation": 0.1, "calibration": 0.15, "test": 0.15}``, fractions of all subjects),
+    deterministically for ``seed``; a role with fraction 0 gets no subject, any other at least one,
+    and training keeps at least one. Roles are drawn in the order given from one permutation."""
     subjects = sorted(subjects)
-    if len(subjects) < 2:
-        raise ConfidenceSegError("need at least 2 subjects to split into training and validation")
-    order = np.random.default_rng(seed).permutation(len(subjects))
-    n_validation = min(len(subjects) - 1, max(1, round(validation_fraction * len(subjects))))
-    validation = sorted(subjects[i] for i in order[:n_validation])
-    training = sorted(subjects[i] for i in order[n_validation:])
-    return training, validation
+    wanted = {role: fraction for role, fraction in fractions.items() if fraction > 0}
+    if len(subjects) < len(wanted) + 1:
+        raise ConfidenceSegError(f"need at least {len(wanted) + 1} subjects to split into training and "
+                                 f"{', '.join(wanted)}; the dataset has {len(subjects)}")
+    order = list(np.random.default_rng(seed).permutation(len(subjects)))
+    parts = {role: [] for role in fractions}
+    for index, (role, fraction) in enumerate(wanted.items()):
+        roles_left = len(wanted) - index - 1
+        count = min(len(order) - 1 - roles_left, max(1, round(fraction * len(subjects))))
+        parts[role] = sorted(subjects[i] for i in order[:count])
+        order = order[count:]
+    return {"training": sorted(subjects[i] for i in order), **parts}
 
 
 def subject_folds(subjects: list[str], n_folds: int, seed: int) -> list[list[str]]:

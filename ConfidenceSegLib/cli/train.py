@@ -9,6 +9,7 @@ from pathlib import Path
 from ..contract import DEVICE_CHOICES, ConfidenceSegError
 from ..training.defaults import (
     DEFAULT_ARCHITECTURE,
+    DEFAULT_CALIBRATION_FRACTION,
     DEFAULT_EPOCHS,
     DEFAULT_LONG_SIDE,
     DEFAULT_MEMBERS,
@@ -50,6 +51,12 @@ def register(subparsers) -> None:
                              f"(default {' '.join(map(str, DEFAULT_ARCHITECTURE['channels']))})")
     parser.add_argument("--validation-fraction", type=float, default=DEFAULT_VALIDATION_FRACTION,
                         help=f"fraction of subjects held out for validation (default {DEFAULT_VALIDATION_FRACTION})")
+    parser.add_argument("--calibration-fraction", type=float, metavar="F",
+                        help="fraction of subjects held out to calibrate the quality badge (never trained on, never "
+                             f"choosing a checkpoint; default {DEFAULT_CALIBRATION_FRACTION}, 0 with --no-calibrate)")
+    parser.add_argument("--test-fraction", type=float, default=0.0, metavar="F",
+                        help="fraction of subjects held out from everything, recorded in the bundle, for an honest "
+                             "`confidenceseg evaluate` afterwards (default 0)")
     parser.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                         help="skip fitting the quality model on the validation split (see `calibrate`)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
@@ -76,6 +83,10 @@ def canonical_command(args: argparse.Namespace) -> str:
     if args.channels:
         words += ["--channels", *map(str, args.channels)]
     words += ["--validation-fraction", str(args.validation_fraction)]
+    if args.calibration_fraction is not None:
+        words += ["--calibration-fraction", str(args.calibration_fraction)]
+    if args.test_fraction:
+        words += ["--test-fraction", str(args.test_fraction)]
     if not args.calibrate:
         words.append("--no-calibrate")
     return shlex.join(words)
@@ -102,12 +113,13 @@ def run(args: argparse.Namespace) -> int:
         architecture=architecture_from(args), members=args.members, epochs=args.epochs, seed=args.seed,
         device=args.device, overwrite=args.overwrite,
         spatial_dims=args.spatial_dims, input_size=args.input_size, spacing=args.spacing, roi_size=args.roi_size,
-        validation_fraction=args.validation_fraction, calibrate=args.calibrate,
+        validation_fraction=args.validation_fraction, calibration_fraction=args.calibration_fraction,
+        test_fraction=args.test_fraction, calibrate=args.calibrate,
         command=canonical_command(args))
     config = train_bundle(options, dataset)
     metrics = config["metrics"]["validation"]
     dice = ", ".join(f"{name} {value:.3f}" for name, value in metrics["dice"].items())
     print(f"wrote {args.out}: {len(config['classes'])} classes, {args.members} members, "
           f"{config['training']['time_seconds']:.0f} s; validation Dice ({metrics['cases']} cases "
-          f"of unseen subjects): {dice}" + ("; quality model calibrated on them" if "quality" in config else ""))
+          f"of unseen subjects): {dice}" + ("; quality model calibrated on the calibration subjects" if "quality" in config else ""))
     return 0

@@ -16,6 +16,8 @@ DEFAULT_LONG_SIDE = 256
 DEFAULT_MEMBERS = 3
 DEFAULT_EPOCHS = 30
 DEFAULT_VALIDATION_FRACTION = 0.2
+#: Subjects held out to calibrate the quality badge: never trained on, never chose a checkpoint.
+DEFAULT_CALIBRATION_FRACTION = 0.2
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_BATCH_SIZE_3D = 2
 DEFAULT_ROI_SIZE = (64, 64, 64)

@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..annotation.datasets import Dataset, load_dataset, split_subjects
+from ..annotation.datasets import Dataset, load_dataset, split_subjects_by_role
 from ..contract import ConfidenceSegError
 from ..io.safe_files import check_output_folder
 from ..model.bundle import save_bundle
@@ -39,6 +39,7 @@ from .data import default_input_size, first_frame_shape, load_frames
 from .defaults import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_CALIBRATION_FRACTION,
     DEFAULT_BATCH_SIZE_3D,
     DEFAULT_EPOCHS,
     DEFAULT_LONG_SIDE,
@@ -73,6 +74,10 @@ class TrainOptions:
     spacing: list[float] | None = None
     roi_size: list[int] | None = None
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION
+    #: Subjects held out to calibrate the quality badge (default: DEFAULT_CALIBRATION_FRACTION, 0 without calibration).
+    calibration_fraction: float | None = None
+    #: Subjects held out from everything, for an honest evaluation afterwards (``confidenceseg evaluate``).
+    test_fraction: float = 0.0
     batch_size: int | None = None
     learning_rate: float = 3e-3
     augment: bool = True
@@ -104,9 +109,23 @@ def check_options(options: TrainOptions) -> None:
         raise ConfidenceSegError(f"--spacing needs three positive values (z y x, mm); got {options.spacing}")
     if not 0.0 < options.validation_fraction < 1.0:
         raise ConfidenceSegError(f"validation fraction must lie in (0, 1); got {options.validation_fraction}")
+    held_out = held_out_fractions(options)
+    if not 0.0 <= min(held_out.values()) or sum(held_out.values()) >= 1.0:
+        raise ConfidenceSegError("the validation, calibration and test fractions must be >= 0 and leave "
+                                 f"subjects to train on; got {held_out}")
+    if options.calibrate and held_out["calibration"] == 0:
+        raise ConfidenceSegError("calibration needs a calibration fraction > 0 (or pass --no-calibrate)")
     if options.input_size is not None and (len(options.input_size) != 2 or min(options.input_size) < 16
                                            or any(s % 16 for s in options.input_size)):
         raise ConfidenceSegError(f"--input-size needs two multiples of 16 (height width); got {options.input_size}")
+
+
+def held_out_fractions(options: TrainOptions) -> dict[str, float]:
+    """Fractions of all subjects per held-out role, in the order they are drawn."""
+    calibration = options.calibration_fraction
+    if calibration is None:
+        calibration = DEFAULT_CALIBRATION_FRACTION if options.calibrate else 0.0
+    return {"test": options.test_fraction, "validation": options.validation_fraction, "calibration": calibration}
 
 
 def select_classes(dataset: Dataset, classes: list[str] | None) -> list[str]:
@@ -160,10 +179,9 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
     started = time.perf_counter()
     dataset = dataset or load_dataset(options.dataset)
     classes = select_classes(dataset, options.classes)
-    training_subjects, validation_subjects = split_subjects(dataset.subjects(), options.validation_fraction,
-                                                            options.seed)
-    training_cases = dataset.cases_of_subjects(training_subjects)
-    validation_cases = dataset.cases_of_subjects(validation_subjects)
+    split = split_subjects_by_role(dataset.subjects(), held_out_fractions(options), options.seed)
+    training_cases = dataset.cases_of_subjects(split["training"])
+    validation_cases = dataset.cases_of_subjects(split["validation"])
     preprocessing = model_preprocessing(options, dataset)
     label_mode = label_mode_config(options)
     device = pick_device(options.device)
@@ -197,9 +215,9 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
             "dataset_source": dataset.metadata.get("source"),
             "license": dataset.metadata.get("license"),
             "modality": dataset.metadata.get("modality"),
-            "split": {"training": split_summary(dataset, training_subjects),
-                      "validation": split_summary(dataset, validation_subjects)},
+            "split": {role: split_summary(dataset, subjects) for role, subjects in split.items() if subjects},
             "validation_fraction": options.validation_fraction,
+            "held_out_fractions": held_out_fractions(options),
             "command": options.command,
             "seed": options.seed,
             "member_seeds": [result.seed for result in results],
@@ -229,5 +247,6 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
     config["training"]["time_seconds"] = round(time.perf_counter() - started, 1)
     save_bundle(options.out, config, networks, overwrite=options.overwrite)
     if options.calibrate:
-        calibrate_bundle(options.out, dataset, validation_cases, device=device, show_progress=options.show_progress)
+        calibrate_bundle(options.out, dataset, dataset.cases_of_subjects(split["calibration"]), device=device,
+                         show_progress=options.show_progress)
     return read_config(options.out)

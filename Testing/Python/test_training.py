@@ -118,7 +118,7 @@ def disc_dataset(tmp_path_factory):
 def tiny_options(dataset, out, **changes) -> TrainOptions:
     settings = dict(dataset=dataset, out=out, members=1, epochs=12, seed=3, device="cpu", input_size=[32, 48],
                     batch_size=4, architecture=dict(TINY_ARCHITECTURE), show_progress=False,
-                    validation_fraction=0.3, calibrate=False, command="test")
+                    validation_fraction=0.2, calibrate=False, command="test")
     settings.update(changes)
     return TrainOptions(**settings)
 
@@ -132,19 +132,18 @@ def trained_bundle(disc_dataset, tmp_path_factory):
 
 # ---------------------------------------------------------------- training
 
-def test_tiny_training_learns_the_discs_and_calibrates_on_validation(trained_bundle):
+def test_tiny_training_learns_the_discs_and_calibrates_on_held_out_subjects(trained_bundle):
     _, config = trained_bundle
     assert config["metrics"]["validation"]["dice"]["disc"] > 0.8
-    assert config["quality"]["calibration_data"]["n_cases"] == config["metrics"]["validation"]["cases"]
+    assert config["quality"]["calibration_data"]["n_subjects"] == config["training"]["split"]["calibration"]["subjects"]
 
 
 def test_split_is_by_subject_and_recorded(trained_bundle):
     _, config = trained_bundle
     split = config["training"]["split"]
-    training, validation = set(split["training"]["subject_ids"]), set(split["validation"]["subject_ids"])
-    assert not training & validation
-    assert len(training | validation) == 10
-    assert split["validation"]["cases"] == 2 * len(validation)
+    roles = [set(split[role]["subject_ids"]) for role in ("training", "validation", "calibration")]
+    assert sum(map(len, roles)) == len(set.union(*roles)) == 10  # disjoint, every subject used
+    assert all(roles) and split["validation"]["cases"] == 2 * len(roles[1])
     assert config["training"]["license"] == "CC0 (synthetic)"
 
 
