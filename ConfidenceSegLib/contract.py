@@ -66,7 +66,7 @@ BADGE_COLORS = {PASS: "#1e8e3e", REVIEW: "#e8710a", ABSENT: "#6b7280", None: "#6
 #: Why a segment got its badge (``reasons`` of the report, the deciding one first).
 REASON_CODES = ("lower_bound_above_threshold", "out_of_domain", "lower_bound_below_threshold",
                 "too_few_calibration_cases", "absent", "method_differs_from_calibration", "no_spacing",
-                "no_quality_model", "frames_need_review")
+                "no_quality_model", "frames_need_review", "quality_model_outdated")
 
 
 def badge_label(badge: str | None) -> str:
@@ -120,24 +120,29 @@ def prediction_file_names(stem: str, classes: list[str] | tuple[str, ...], overl
 
 #: Top-level keys of ``S.json`` (then ``frames`` for a stack run slice by slice, and
 #: ``dicom_segmentation`` when a DICOM SEG was written).
-REPORT_KEYS = ("input", "model", "method", "samples", "device", "timings", "classes", "segmentation",
-               "slice_by_slice")
+REPORT_KEYS = ("input", "model", "method", "samples", "device", "timings", "pass_threshold", "classes",
+               "segmentation", "slice_by_slice")
 DICOM_REPORT_KEY = "dicom_segmentation"
 #: A 2D model run slice by slice on a stack or volume: ``S.json`` also has ``frames`` (one entry
-#: ``{"index", "classes": {CLASS: {"present", *QUALITY_KEYS, "reasons"}}}`` per frame, in order) and
+#: ``{"index", "classes": {CLASS: {"present", *QUALITY_KEYS, "reasons", "measurements"}}}`` per frame, in order) and
 #: each class a ``frames_summary`` (``{"PASS", "REVIEW", "ABSENT", "worst_frame"}``).
 FRAMES_REPORT_KEY = "frames"
 FRAMES_SUMMARY_KEY = "frames_summary"
 SLICE_BY_SLICE_KEY = "slice_by_slice"
 #: Quality fields of one class in ``S.json`` (also the segment tags above).
 QUALITY_KEYS = tuple(QUALITY_TAGS)
-#: Keys of one class in ``S.json``: presence, uncertainty summary, quality fields, reasons, map files.
-CLASS_REPORT_KEYS = ("present", "uncertainty", *QUALITY_KEYS, "reasons", "files")
+#: Keys of one class in ``S.json``: presence, uncertainty summary, quality fields, reasons, measurements
+#: (area / ellipse circumference / volume with their intervals), map files.
+CLASS_REPORT_KEYS = ("present", "uncertainty", *QUALITY_KEYS, "reasons", "measurements", "files")
+
+#: Measurement names in ``classes.CLASS.measurements`` (mm), and their names for images without spacing.
+AREA, CIRCUMFERENCE, VOLUME = "area_mm2", "ellipse_circumference_mm", "volume_mm3"
+PIXEL_NAMES = {AREA: "area_px", CIRCUMFERENCE: "ellipse_circumference_px", VOLUME: "volume_px"}
 
 # --- the batch QC table (review.csv) -----------------------------------------------------------
 
 #: Columns of ``review.csv``: one row per case and class, paths relative to the folder.
-REVIEW_COLUMNS = ("case", "class", *QUALITY_KEYS, "reason", "segmentation", *MAP_KINDS, "json")
+REVIEW_COLUMNS = ("case", "class", *QUALITY_KEYS, "reason", "measurement", "segmentation", *MAP_KINDS, "json")
 
 # --- review decisions (decisions.csv, beside review.csv) ---------------------------------------
 

@@ -23,6 +23,11 @@ def register(subparsers) -> None:
                         help="miscoverage of the lower bound: it holds for about 1 - alpha of segments (default 0.1)")
     parser.add_argument("--threshold", type=float, default=0.8,
                         help="PASS when the Dice lower bound reaches this (default 0.8)")
+    parser.add_argument("--degrade", nargs="+", metavar="KIND", default=[],
+                        help="also calibrate on a degraded copy of every image per KIND (all, noise, speckle, blur, "
+                             "low_contrast, gamma, low_resolution, shadow, occlusion; labels unchanged), so that the "
+                             "badge has seen failures; `train` uses all")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the degradation strengths (default 0)")
     add_prediction_options(parser)
     parser.set_defaults(func=run)
 
@@ -34,12 +39,17 @@ def run(args: argparse.Namespace) -> int:
     read_config(args.model)  # a bad bundle or dataset is answered before the model stack loads
     dataset = load_dataset(args.dataset)
     from ..quality.calibration import calibrate_bundle
+    from ..quality.degradations import check_kinds
 
+    degradations = check_kinds(args.degrade) if args.degrade else []
     quality = calibrate_bundle(args.model, dataset, alpha=args.alpha, threshold=args.threshold,
                                device=args.device, method=args.method, samples=args.samples, out=args.out,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, degradations=degradations, seed=args.seed)
     data = quality["calibration_data"]
-    print(f"calibrated {args.out or args.model} on {data['n_cases']} cases of {data['n_subjects']} subjects "
+    degraded = f", each also degraded ({', '.join(degradations)})" if degradations else ""
+    print(f"calibrated {args.out or args.model} on {data['n_cases']} cases of {data['n_subjects']} subjects"
+          f"{degraded}: {data['n_segments']} segments, true Dice {data['dice_range'][0]:.2f}-"
+          f"{data['dice_range'][1]:.2f}, {data['segments_below_threshold']} below the PASS threshold "
           f"(alpha {quality['alpha']}, PASS threshold {quality['threshold']})")
     for name, model in quality["classes"].items():
         quantile = model["score_quantile"]

@@ -21,6 +21,8 @@ from ..io.images import available_memory
 from ..model.bundle import ModelBundle
 from ..model.devices import describe_device, pick_device
 from ..model.preprocessing import image_frames, spacing_zyx
+from .measurements import frame_measurements, volume_measurement
+from .postprocessing import apply_per_frame, apply_steps, class_steps
 from .runner import SampleRunner
 from .sampling import plan_sampling
 from .uncertainty import MaskAgreement, segment_summary
@@ -39,8 +41,12 @@ class ClassPrediction:
     entropy: np.ndarray
     mutual_information: np.ndarray
     summary: dict[str, float]
+    #: Area / circumference (2D) or volume (3D), each {"value", "p05", "p95"} in mm (:mod:`.measurements`).
+    measurements: dict[str, dict[str, float]] | None = None
     #: For a 2D model run slice by slice on a stack (or a volume): one summary per frame (as for a 2D image).
     frame_summaries: list[dict[str, float]] | None = None
+    #: ... and each frame's area and circumference.
+    frame_measurements: list[dict[str, dict[str, float]]] | None = None
 
 
 @dataclass
@@ -103,19 +109,33 @@ def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", 
         maps = {key: value[:, 0] for key, value in maps.items()}
     voxel_size = float(np.prod(image.GetSpacing()))
     stack = bundle.spatial_dims == 2 and image.GetDimension() == 3
+    # model-grid pixel / voxel sizes in mm, for the samples' measurements
+    shape, grid = array.shape, agreement.grid_shape
+    pixel_mm = (image.GetSpacing()[1], image.GetSpacing()[0])
+    sample_pixel_mm = (pixel_mm[0] * shape[-2] / grid[-2], pixel_mm[1] * shape[-1] / grid[-1])
+    sample_voxel_mm3 = voxel_size * float(np.prod(shape)) / float(np.prod(grid)) / (
+        1.0 if bundle.spatial_dims == 3 else shape[0])
     classes = []
-    for index, name in enumerate(bundle.classes):
+    for index, (name, steps) in enumerate(zip(bundle.classes, class_steps(bundle.config, bundle.classes),
+                                              strict=True)):
         probability = maps["probability"][index]
         mask = probability >= 0.5
+        mask = apply_per_frame(mask, steps) if bundle.spatial_dims == 2 else apply_steps(mask, steps)
         entropy, information = maps["entropy"][index], maps["mutual_information"][index]
-        summary = segment_summary(mask, probability, entropy, information, agreement.summary(index), voxel_size,
+        summary = segment_summary(mask, probability, entropy, information, agreement.summary(index),
                                   in_plane=stack)
-        frames = None
-        if stack:  # each frame as the 2D image it is: pixel area, not voxel volume
-            area = float(np.prod(image.GetSpacing()[:2]))
+        frames = frame_sizes = None
+        if image.GetDimension() == 2:
+            sizes = frame_measurements(mask, frame_agreements[0].moments[index], pixel_mm, sample_pixel_mm)
+        else:
+            sizes = volume_measurement(int(mask.sum()), agreement.sample_volumes(index), voxel_size, sample_voxel_mm3)
+        if stack:  # each frame as the 2D image it is
             frames = [segment_summary(mask[k], probability[k], entropy[k], information[k],
-                                      frame_agreements[k].summary(index), area) for k in range(mask.shape[0])]
-        classes.append(ClassPrediction(name, mask, probability, entropy, information, summary, frames))
+                                      frame_agreements[k].summary(index)) for k in range(mask.shape[0])]
+            frame_sizes = [frame_measurements(mask[k], frame_agreements[k].moments[index], pixel_mm, sample_pixel_mm)
+                           for k in range(mask.shape[0])]
+        classes.append(ClassPrediction(name, mask, probability, entropy, information, summary, sizes, frames,
+                                       frame_sizes))
     finished = time.perf_counter()
     timings = {"inference_s": inferred - started, "summary_s": finished - inferred, "total_s": finished - started}
     return Prediction(image=image, method=plan.method, samples=plan.samples, device=describe_device(runner.device),

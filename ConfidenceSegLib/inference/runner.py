@@ -9,6 +9,9 @@ re-run only the head on the cached features, several samples per call
 (:mod:`~ConfidenceSegLib.inference.head_sampling`). Statistics are aggregated while streaming over chunks
 (:mod:`~ConfidenceSegLib.inference.uncertainty`), so memory does not grow with the number of samples.
 
+Postprocessing (:mod:`.postprocessing`): for 2D models each sample's mask follows the bundle's
+chosen steps before it is accumulated.
+
 Grids: samples live on the model grid. The mean probability and the expected entropy are resized
 to the image grid once per chunk; predictive entropy is computed from the resized mean
 probability and MI = PE - EE there. Resizing EE instead of resizing each sample first is an
@@ -31,6 +34,7 @@ from ..contract import ConfidenceSegError
 from ..model.bundle import ModelBundle
 from ..model.preprocessing import sliding_window, to_image_grid, to_model_input, volume_to_model_input
 from .head_sampling import draw_dropout_masks, head_halo, sample_head_logits
+from .postprocessing import class_steps, postprocess_sample_logits
 from .sampling import SamplingPlan
 from .uncertainty import ChunkAccumulator, MaskAgreement, entropy_from_probability
 
@@ -60,6 +64,7 @@ class SampleRunner:
         self.slab_depth = SLAB_DEPTH
         self.head_budget = HEAD_VOXEL_BUDGET
         self.n_classes = len(bundle.classes)
+        self.class_steps = class_steps(bundle.config, bundle.classes)
         generator = torch.Generator().manual_seed(SEED)
         self.dropout_masks = [
             draw_dropout_masks(bundle.members[member].head, count, generator) if plan.stochastic else []
@@ -112,6 +117,8 @@ class SampleRunner:
             logits = _flip(logits, flip)
             if crop is not None:
                 logits = logits[:, :, :, crop]
+            else:  # 2D frames: each sample postprocessed as the final mask will be
+                logits = postprocess_sample_logits(logits, self.class_steps)
             chunk.add(logits)
 
     def _image_grid_maps(self, chunk: ChunkAccumulator, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
@@ -132,7 +139,8 @@ class SampleRunner:
         n_frames, frame_shape = frames.shape[0], frames.shape[1:]
         maps = {key: np.empty((self.n_classes, *frames.shape), dtype=np.float32)
                 for key in ("probability", "entropy", "mutual_information")}
-        agreements = [MaskAgreement(self.plan.samples, self.n_classes) for _ in range(n_frames)]
+        grid = tuple(self.bundle.config["preprocessing"]["input_size"])
+        agreements = [MaskAgreement(self.plan.samples, self.n_classes, grid, frame=True) for _ in range(n_frames)]
         start = 0
         while start < n_frames:
             end = min(start + self.frame_batch, n_frames)
@@ -190,7 +198,7 @@ class SampleRunner:
         model_shape = (1, self.n_classes, *x.shape[2:])
         mean_probability = torch.empty(model_shape, device=self.device)
         expected_entropy = torch.empty(model_shape, device=self.device)
-        agreement = MaskAgreement(self.plan.samples, self.n_classes)
+        agreement = MaskAgreement(self.plan.samples, self.n_classes, tuple(x.shape[2:]))
         for start in range(0, depth, self.slab_depth):
             end = min(start + self.slab_depth, depth)
             low, high = max(start - halo, 0), min(end + halo, depth)

@@ -27,13 +27,15 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from .measurements import N_MOMENTS, moment_basis
+
 LOG2 = math.log(2.0)
 #: Pixels per block when counting pairwise intersections (float32 counts stay exact below 2**24).
 GRAM_BLOCK = 1 << 20
 #: Half-width in pixels of the band around a segment's boundary.
 BOUNDARY_WIDTH = 2
 #: Keys of a per-segment summary (contract 1), in the order reports list them.
-SUMMARY_KEYS = ("volume_voxels", "volume_mm", "present_fraction", "mean_pairwise_dice", "samples_iou", "volume_cv",
+SUMMARY_KEYS = ("volume_voxels", "size_fraction", "present_fraction", "mean_pairwise_dice", "samples_iou", "volume_cv",
                 "mean_entropy", "mean_entropy_boundary", "mean_entropy_image", "mean_mutual_information",
                 "mean_probability")
 
@@ -96,16 +98,30 @@ class ChunkAccumulator:
 
 
 class MaskAgreement:
-    """Agreement between the M sample masks of each class, accumulated over chunks (O(M^2) counts)."""
+    """Agreement between the M sample masks of each class, accumulated over chunks (O(M^2) counts).
 
-    def __init__(self, n_samples: int, n_classes: int):
+    ``grid_shape``: the model grid the sample masks live on. For one 2D frame (``frame=True``) it
+    also keeps each sample's moment sums (C, M, 6) for its measurements
+    (:mod:`~ConfidenceSegLib.inference.measurements`).
+    """
+
+    def __init__(self, n_samples: int, n_classes: int, grid_shape: tuple[int, ...] = (), frame: bool = False):
         self.n_samples = n_samples
+        self.grid_shape = tuple(grid_shape)
         self.intersections = np.zeros((n_classes, n_samples, n_samples), dtype=np.float64)
         self.all_samples = np.zeros(n_classes, dtype=np.float64)
         self.any_sample = np.zeros(n_classes, dtype=np.float64)
+        self.moments = np.zeros((n_classes, n_samples, N_MOMENTS), dtype=np.float64) if frame else None
+        self._basis = torch.from_numpy(moment_basis(self.grid_shape)) if frame else None
+
+    def sample_volumes(self, index: int) -> np.ndarray:
+        """Each sample's mask size (M,) of class ``index``, in model-grid pixels / voxels."""
+        return np.diag(self.intersections[index]).copy()
 
     def add(self, foreground: torch.Tensor) -> None:
         """Fold one chunk's sample masks (C, M, pixels) bool into the counts."""
+        if self.moments is not None:
+            self.moments += (foreground.cpu().double() @ self._basis).numpy()
         for index, masks in enumerate(foreground):
             marked = masks.any(0)
             self.all_samples[index] += int(masks.all(0).sum())
@@ -118,7 +134,7 @@ class MaskAgreement:
     @classmethod
     def combined(cls, parts: list[MaskAgreement]) -> MaskAgreement:
         """The agreement over all ``parts`` (the counts add up: e.g. the frames of a stack)."""
-        total = cls(parts[0].n_samples, parts[0].intersections.shape[0])
+        total = cls(parts[0].n_samples, parts[0].intersections.shape[0], parts[0].grid_shape)
         for part in parts:
             total.intersections += part.intersections
             total.all_samples += part.all_samples
@@ -166,18 +182,20 @@ def _mean(values: np.ndarray, region: np.ndarray) -> float:
 
 
 def segment_summary(mask: np.ndarray, probability: np.ndarray, entropy: np.ndarray,
-                    mutual_information: np.ndarray, agreement: dict[str, float], voxel_size: float,
+                    mutual_information: np.ndarray, agreement: dict[str, float],
                     in_plane: bool = False) -> dict[str, float]:
     """Contract-1 summary of one class from its image-grid maps and the sample agreement counts.
 
-    ``voxel_size``: area (2D) or volume (3D) of one pixel in mm^2 / mm^3. The mean mutual
-    information is taken inside the predicted mask, or over the whole image when the mask is empty.
+    Sizes are spacing-free: ``volume_voxels`` (pixels of the mask) and ``size_fraction`` (of the
+    image's pixels), so the same pixels give the same summary with or without physical spacing
+    (physical sizes are measurements, :mod:`.measurements`). The mean mutual information is taken
+    inside the predicted mask, or over the whole image when the mask is empty.
     """
     band = boundary_band(mask, in_plane=in_plane)
     volume = int(mask.sum())
     return {
         "volume_voxels": float(volume),
-        "volume_mm": float(volume * voxel_size),
+        "size_fraction": float(volume / mask.size),
         "present_fraction": agreement["present_fraction"],
         "mean_pairwise_dice": agreement["mean_pairwise_dice"],
         "samples_iou": agreement["samples_iou"],

@@ -12,10 +12,12 @@ import json
 from pathlib import Path
 
 from ..annotation.datasets import Dataset
+from ..contract import ConfidenceSegError
 from ..io.safe_files import check_can_write, check_output_folder, output_folder, write_text_atomic
 from ..model.bundle import load_bundle
 from ..outputs import plots
 from ..quality import metrics
+from ..quality.degradations import check_kinds
 from ..quality.evaluation import evaluate_cases, or_zero
 from ..quality.features import is_absent
 
@@ -32,25 +34,47 @@ def run_evaluation(args: argparse.Namespace, dataset: Dataset, classes: list[str
     out = Path(args.out)
     plot_paths = _plot_paths(out, classes)
     planned = [out / "metrics.json"] + [path for paths in plot_paths.values() for path in paths.values()]
+    degradations = check_kinds(args.degrade) if args.degrade else []
     check_output_folder(out, [path.name for path in planned], args.overwrite)
     bundle = load_bundle(args.model)
+    cases, selection = evaluation_cases(bundle.config, dataset, args.cases)
+    print(selection)
     with output_folder(out):
-        evaluation = evaluate_cases(bundle, dataset, dataset.cases, device=args.device, method=args.method,
-                                    samples=args.samples)
+        evaluation = evaluate_cases(bundle, dataset, cases, device=args.device, method=args.method,
+                                    samples=args.samples, degradations=degradations)
         check_can_write(planned, args.overwrite)
-        write_outputs(args, bundle, dataset, evaluation, plot_paths)
+        write_outputs(args, bundle, dataset, evaluation, plot_paths, {"selection": selection, "degradations": degradations,
+                                                                   "case_ids": [case.id for case in cases]})
     print_summary(evaluation.classes)
     return 0
 
 
-def write_outputs(args: argparse.Namespace, bundle, dataset, evaluation, plot_paths) -> None:
+def evaluation_cases(config: dict, dataset: Dataset, which: str) -> tuple[list, str]:
+    """The cases to evaluate and a sentence saying which: with ``which="unseen"``, the cases of subjects
+    the bundle's record does not name as training, validation or calibration subjects of this dataset."""
+    training = config.get("training") or {}
+    if which == "all" or training.get("dataset") != dataset.name:
+        return list(dataset.cases), f"evaluating all {len(dataset.cases)} cases of {dataset.name}"
+    used = {subject for role, part in (training.get("split") or {}).items() if role != "test"
+            for subject in part.get("subject_ids", [])}
+    quality_data = ((config.get("quality") or {}).get("calibration_data") or {})
+    used |= set(quality_data.get("subject_ids", [])) if quality_data.get("dataset") == dataset.name else set()
+    cases = [case for case in dataset.cases if case.subject not in used]
+    if not cases:
+        raise ConfidenceSegError(f"the model used every subject of {dataset.name} (training, validation or "
+                                 "calibration): pass --cases all to evaluate on them anyway (optimistic figures)")
+    return cases, (f"evaluating {len(cases)} of {len(dataset.cases)} cases of {dataset.name}: the subjects the "
+                   "model never trained on, never chose a checkpoint with and was not calibrated on")
+
+
+def write_outputs(args: argparse.Namespace, bundle, dataset, evaluation, plot_paths, selection: dict) -> None:
     """The plots and ``metrics.json`` of one evaluation."""
     out = Path(args.out)
     quality = bundle.config.get("quality")
     threshold = float((quality or {}).get("threshold", metrics.GOOD_DICE))
     written = write_plots(evaluation, plot_paths, threshold, args.overwrite)
     report = {"model": str(args.model), "dataset": str(args.dataset), "dataset_name": dataset.name,
-              "n_cases": len(dataset.cases), **evaluation.prediction_settings,
+              "n_cases": len(selection["case_ids"]), **selection, **evaluation.prediction_settings,
               "quality_model": None if quality is None else {"alpha": quality.get("alpha"), "threshold": threshold},
               "classes": evaluation.classes, "cases": evaluation.rows,
               "plots": [str(path.relative_to(out)) for path in written]}
@@ -102,3 +126,6 @@ def print_summary(classes: dict) -> None:
               f"AUROC {_fmt(method.get('auroc_dice_below_threshold'))}, "
               f"coverage {_fmt(method.get('lower_bound_coverage'))}, PASS rate {_fmt(method.get('pass_rate'))}, "
               f"PASS precision {_fmt(method.get('pass_precision'))}")
+        for measure, values in (result.get("measurements") or {}).items():
+            print(f"  {measure}: mean absolute difference {_fmt(values['mean_abs_error'])}, interval coverage "
+                  f"{_fmt(values['interval_coverage'])} ({values['n']} segments)")

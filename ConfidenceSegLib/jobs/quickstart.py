@@ -56,7 +56,7 @@ def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLik
     out_dir = Path(out) if out else fresh_folder(Path.cwd() / QUICKSTART_FOLDER)
     (case,), _ = check_prediction_run(model_dir, [image_path], out_dir, overwrite, overlay=True, maps=MAP_KINDS)
     from ..model.bundle import load_bundle  # the model stack loads only now
-    from ..outputs.overlay import write_overlay
+    from ..outputs.overlay import overlay_options, write_overlay
     from .predict_job import predict_input
 
     bundle = load_bundle(model_dir)
@@ -67,7 +67,7 @@ def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLik
         report = written.report
         title = f"{image_path.name} · model {model_dir.name} · {report['method']}, {report['samples']} samples"
         write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", written.image, written.overlay_layers(), overwrite,
-                      title=title)
+                      title=title, **overlay_options(report))
     return QuickstartResult(out_dir, case, report)
 
 

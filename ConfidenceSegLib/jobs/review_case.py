@@ -17,7 +17,7 @@ from ..contract import OVERLAY_SUFFIX, ConfidenceSegError
 from ..inference.predict import Prediction, predict_image
 from ..io.images import read_image
 from ..model.bundle import ModelBundle, load_bundle
-from ..outputs.overlay import layers_from_prediction, write_overlay
+from ..outputs.overlay import layers_from_prediction, overlay_options, write_overlay
 from ..outputs.prediction_files import write_prediction_outputs
 from ..outputs.report_html import thumbnails
 from ..outputs.review_table import rows_from_report
@@ -54,7 +54,8 @@ def finish_case(bundle: ModelBundle, prediction: Prediction, path: Path, case: s
     """Write a predicted case's files, overlay and Slicer scene; its rows and thumbnails."""
     report = write_prediction_outputs(prediction, bundle, out_dir, case, path, overwrite, maps=settings.maps)
     layers = layers_from_prediction(prediction, report)
-    write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", prediction.image, layers, overwrite, title=case)
+    write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", prediction.image, layers, overwrite, title=case,
+                  **overlay_options(report))
     write_case_scene(out_dir, case, report, path, overwrite)
     pictures = {(case, name): pair for name, pair in thumbnails(prediction.image, layers).items()}
     return CaseResult(case, rows_from_report(case, report), pictures)

@@ -1,9 +1,11 @@
 """PNG pictures of a prediction: image, segmentation outline, entropy heatmap and quality badge.
 
 The overlay shows the image in grey, the predictive entropy as a heatmap that is transparent
-where the model is certain, each class's outline in a bright colour, and below the image one
-line per class with its badge (green PASS, orange REVIEW, grey ABSENT or unrated), predicted
-Dice, its lower bound and (unless PASS) the first reason. Multi-frame stacks assessed frame by
+where the model is certain (drawn at image resolution, bilinear on screen), each class's outline in
+a bright colour, a scale bar in mm (images with spacing), and below the image one line per class
+with its badge (green PASS, orange REVIEW, grey ABSENT or unrated), predicted Dice, its lower
+bound, (unless PASS) the first reason and the headline measurement with its interval; the band
+ends with the PASS threshold and an entropy colour bar numbered 0-1. Multi-frame stacks assessed frame by
 frame show their worst frame; other volumes the slice with the largest segmentation (the middle
 slice when nothing is segmented). Rendered with matplotlib's Agg
 backend (no display needed, safe in threads).
@@ -26,11 +28,11 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..contract import FRAMES_SUMMARY_KEY, QUALITY_KEYS, badge_color, badge_label
+from ..contract import ABSENT, FRAMES_REPORT_KEY, FRAMES_SUMMARY_KEY, QUALITY_KEYS, badge_color, badge_label
 from ..io.images import as_scalar_image, read_image
 from ..io.safe_files import atomic_output
 from ..io.segfile import read_segmentation
-from ..quality.reasons import quality_words
+from ..quality.reasons import measurement_words, quality_words
 
 #: Outline colours per class, chosen to stand out from grey images and the red-yellow heatmap.
 OUTLINE_COLORS = ("#00e5ff", "#76ff03", "#ff4dff", "#4d8dff", "#ffffff")
@@ -56,6 +58,8 @@ class OverlayLayer:
     reason: str = ""
     #: Frame to show for a stack (the worst frame of a slice-by-slice assessment), else chosen by area.
     frame: int | None = None
+    #: Headline measurement in words (:func:`~ConfidenceSegLib.inference.measurements.measurement_words`).
+    measurement: str = ""
 
 
 def _first_reason(result: dict) -> str:
@@ -63,13 +67,27 @@ def _first_reason(result: dict) -> str:
     return reasons[0]["message"] if reasons else ""
 
 
+def _layer(name: str, mask: np.ndarray, entropy: np.ndarray, report: dict) -> OverlayLayer:
+    """One class's layer with the quality fields of its ``predict`` report (a stack: its worst frame's
+    measurement)."""
+    result = report["classes"][name]
+    frame = (result.get(FRAMES_SUMMARY_KEY) or {}).get("worst_frame")
+    measured = (report[FRAMES_REPORT_KEY][frame]["classes"][name] if frame is not None else result).get("measurements")
+    return OverlayLayer(name, mask, entropy, *(result.get(key) for key in QUALITY_KEYS), _first_reason(result), frame,
+                        measurement_words(measured) if result.get("badge") != ABSENT else "")
+
+
 def layers_from_prediction(prediction, report: dict) -> list[OverlayLayer]:
     """Overlay layers of a :class:`~ConfidenceSegLib.inference.predict.Prediction` in memory, with the
     quality fields of its ``predict`` report."""
-    return [OverlayLayer(c.name, c.mask, c.entropy, *(report["classes"][c.name].get(key) for key in QUALITY_KEYS),
-                         _first_reason(report["classes"][c.name]),
-                         (report["classes"][c.name].get(FRAMES_SUMMARY_KEY) or {}).get("worst_frame"))
-            for c in prediction.classes]
+    return [_layer(c.name, c.mask, c.entropy, report) for c in prediction.classes]
+
+
+def overlay_options(report: dict) -> dict:
+    """``render_overlay`` settings a ``predict`` report implies: the PASS threshold, and a scale bar
+    only when the image has physical spacing."""
+    no_spacing = any("note" in (result.get("measurements") or {}) for result in report["classes"].values())
+    return {"threshold": report.get("pass_threshold"), "scale_bar": not no_spacing}
 
 
 def read_layers(json_path: str | os.PathLike, image: sitk.Image) -> list[OverlayLayer]:
@@ -83,14 +101,15 @@ def read_layers(json_path: str | os.PathLike, image: sitk.Image) -> list[Overlay
         masks = [s.mask for s in segments if (s.class_name or s.name) == class_name]
         mask = np.any(masks, axis=0) if masks else np.zeros(image.GetSize()[::-1], dtype=bool)
         entropy = sitk.GetArrayFromImage(read_image(folder / result["files"]["entropy"]))
-        layers.append(OverlayLayer(class_name, mask, entropy, *(result.get(key) for key in QUALITY_KEYS),
-                                   _first_reason(result)))
+        layers.append(_layer(class_name, mask, entropy, report))
     return layers
 
 
 def quality_text(layer: OverlayLayer) -> str:
-    """``fetal_head: predicted Dice 0.96, lower bound 0.91`` (see :func:`~ConfidenceSegLib.quality.reasons.quality_words`)."""
-    return f"{layer.name}: {quality_words(layer.badge, layer.predicted_dice, layer.dice_lower_bound, layer.reason)}"
+    """``fetal_head: predicted Dice 0.96, lower bound 0.91; circumference 172.4 mm (169.8-175.1)``
+    (see :func:`~ConfidenceSegLib.quality.reasons.quality_words`)."""
+    words = quality_words(layer.badge, layer.predicted_dice, layer.dice_lower_bound, layer.reason)
+    return f"{layer.name}: {words}" + (f"; {layer.measurement}" if layer.measurement else "")
 
 
 def display_slice(layers: Sequence[OverlayLayer], depth: int) -> int:
@@ -108,8 +127,8 @@ def _planes(image: sitk.Image, layers: Sequence[OverlayLayer]) -> tuple[np.ndarr
     chosen = [layer.frame for layer in layers if layer.frame is not None]
     index = chosen[0] if chosen else display_slice(layers, array.shape[0])
     planes = [OverlayLayer(layer.name, np.asarray(layer.mask)[index], np.asarray(layer.entropy)[index],
-                           layer.predicted_dice, layer.dice_lower_bound, layer.badge, layer.reason, index)
-              for layer in layers]
+                           layer.predicted_dice, layer.dice_lower_bound, layer.badge, layer.reason, index,
+                           layer.measurement) for layer in layers]
     return array[index], planes, f"slice {index + 1} of {array.shape[0]}"
 
 
@@ -128,9 +147,12 @@ def _heatmap_rgba(entropy: np.ndarray) -> np.ndarray:
 
 
 def render_overlay(image: sitk.Image, layers: Sequence[OverlayLayer], width: int = 800, title: str = "",
-                   text: bool = True, heatmap_only: bool = False, palette: bool = False) -> bytes:
+                   text: bool = True, heatmap_only: bool = False, palette: bool = False,
+                   threshold: float | None = None, scale_bar: bool = True) -> bytes:
     """PNG bytes of the overlay, ``width`` pixels wide (text scales with it).
 
+    ``threshold``: the PASS threshold, named in the band; ``scale_bar``: draw a bar in mm (off for
+    images without physical spacing).
     ``text=False`` leaves out the badge band (thumbnails beside a table that shows the badge);
     ``heatmap_only`` draws the entropy on black with the outlines, without the image or text;
     ``palette`` stores 256 colours (about a third smaller: for thumbnails embedded in HTML).
@@ -156,7 +178,7 @@ def render_overlay(image: sitk.Image, layers: Sequence[OverlayLayer], width: int
         low, high = _display_range(plane)
         axes.imshow(plane, cmap="gray", vmin=low, vmax=high, aspect=aspect, extent=extent)
         for layer in planes:
-            axes.imshow(_heatmap_rgba(layer.entropy), aspect=aspect, extent=extent, interpolation="nearest")
+            axes.imshow(_heatmap_rgba(layer.entropy), aspect=aspect, extent=extent, interpolation="bilinear")
     outline_width = max(1.0, width / 400.0)
     for number, layer in enumerate(planes):
         mask = np.asarray(layer.mask, dtype=np.float32)
@@ -165,8 +187,10 @@ def render_overlay(image: sitk.Image, layers: Sequence[OverlayLayer], width: int
                          linewidths=outline_width)
     axes.set_xlim(extent[0], extent[1])
     axes.set_ylim(extent[2], extent[3])
+    if scale_bar and not heatmap_only:
+        _draw_scale_bar(axes, plane.shape, spacing[0], aspect, font)
     if text:
-        _draw_band(figure, canvas, planes, title, note, font, line, image_height + band)
+        _draw_band(figure, canvas, planes, title, note, font, line, image_height + band, threshold)
     canvas.draw()
     picture = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
     buffer = io.BytesIO()
@@ -174,8 +198,19 @@ def render_overlay(image: sitk.Image, layers: Sequence[OverlayLayer], width: int
     return buffer.getvalue()
 
 
+def _draw_scale_bar(axes, shape: Sequence[int], pixel_mm: float, aspect: float, font: float) -> None:
+    """A white bar of a round length (about a fifth of the width) in the lower left corner, labelled in mm."""
+    width_mm = shape[1] * pixel_mm
+    length = max(v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500) if v <= max(width_mm / 5, 1))
+    pixels = length / pixel_mm
+    x0, y0 = 0.04 * shape[1], shape[0] - 0.05 * shape[0]
+    axes.plot([x0, x0 + pixels], [y0, y0], color="white", linewidth=max(2.0, font / 3), solid_capstyle="butt")
+    axes.text(x0 + pixels / 2, y0 - 0.015 * shape[0] / aspect, f"{length} mm", color="white", fontsize=0.8 * font,
+              ha="center", va="bottom", family="DejaVu Sans")
+
+
 def _draw_band(figure: Figure, canvas: FigureCanvasAgg, planes: Sequence[OverlayLayer], title: str, note: str,
-               font: float, line: float, total_height: float) -> None:
+               font: float, line: float, total_height: float, threshold: float | None) -> None:
     """The text band under the image: one badge line per class, then the title and slice note."""
     renderer = canvas.get_renderer()
     margin = 0.5 * line / figure.bbox.width
@@ -189,14 +224,15 @@ def _draw_band(figure: Figure, canvas: FigureCanvasAgg, planes: Sequence[Overlay
         swatch = OUTLINE_COLORS[row % len(OUTLINE_COLORS)]
         figure.text(badge_right + margin, y, "\u25a0", color=swatch, fontsize=font, va="center")
         figure.text(badge_right + 2.6 * margin, y, quality_text(layer), color="#e8eaed", fontsize=font, va="center")
-    footer = "   ".join(part for part in (title, note) if part)
+    rule = f"PASS: Dice lower bound ≥ {threshold:.2f}" if threshold is not None else ""
+    footer = "   ".join(part for part in (title, note, rule) if part)
     if footer:
         figure.text(margin, 0.5 * line / total_height, footer, color="#9aa0a6", fontsize=0.85 * font, va="center")
     _draw_legend(figure, font, line, total_height)
 
 
 def _draw_legend(figure: Figure, font: float, line: float, total_height: float) -> None:
-    """A small heatmap scale at the right of the band: transparent (certain) to yellow (uncertain)."""
+    """The heatmap's colour bar at the right of the band: entropy 0 (certain, transparent) to 1."""
     width, height = 0.16, 0.35 * line / total_height
     left, bottom = 1.0 - width - 0.5 * line / figure.bbox.width, (0.3 * line) / total_height
     legend = figure.add_axes((left, bottom + 0.55 * line / total_height, width, height))
@@ -204,14 +240,16 @@ def _draw_legend(figure: Figure, font: float, line: float, total_height: float) 
     ramp = np.linspace(0.0, 1.0, 256)[np.newaxis]
     legend.imshow(np.full((1, 256), 0.08), cmap="gray", vmin=0, vmax=1, aspect="auto")
     legend.imshow(_heatmap_rgba(ramp), aspect="auto")
-    for x, label, align in ((left, "certain", "left"), (left + width, "uncertain", "right")):
-        figure.text(x, bottom + 0.2 * line / total_height, label, color="#9aa0a6", fontsize=0.75 * font,
-                    ha=align, va="center")
+    for fraction, label, align in ((0.0, "entropy 0", "left"), (0.5, "0.5", "center"), (1.0, "1", "right")):
+        figure.text(left + fraction * width, bottom + 0.2 * line / total_height, label, color="#9aa0a6",
+                    fontsize=0.75 * font, ha=align, va="center")
 
 
 def write_overlay(path: str | os.PathLike, image: sitk.Image, layers: Sequence[OverlayLayer], overwrite: bool = False,
-                  width: int = 800, title: str = "") -> None:
-    """Write the overlay PNG atomically; never clobbers an existing file without ``overwrite``."""
-    png = render_overlay(image, layers, width=width, title=title)
+                  width: int = 800, title: str = "", **options) -> None:
+    """Write the overlay PNG atomically; never clobbers an existing file without ``overwrite``.
+
+    ``options``: :func:`render_overlay` settings, e.g. :func:`overlay_options` of the report."""
+    png = render_overlay(image, layers, width=width, title=title, **options)
     with atomic_output(path, overwrite) as tmp:
         tmp.write_bytes(png)

@@ -41,6 +41,7 @@ from ..contract import (
     map_file_name,
     prediction_file_names,
 )
+from ..inference.measurements import report_names, widen
 from ..io.images import image_from_array, write_image
 from ..io.inputs import has_physical_spacing, is_dicom_folder
 from ..io.safe_files import check_can_write
@@ -67,10 +68,16 @@ def quantized_map(values: np.ndarray) -> np.ndarray:
     return (np.floor(np.asarray(values, dtype=np.float32) / MAP_QUANTUM) * MAP_QUANTUM).astype(np.float32)
 
 
+def _measurements(quality_config: dict | None, class_name: str, measured: dict, has_spacing: bool) -> dict:
+    """Measurements as reported: intervals widened by the calibrated margins, pixel names without spacing."""
+    margins = ((quality_config or {}).get("measurements") or {}).get(class_name)
+    return report_names(widen(measured or {}, margins), has_spacing)
+
+
 def _assess(quality_config: dict | None, result, settings: dict, has_spacing: bool,
             frame_results: list[dict]) -> tuple[dict, dict | None]:
-    """One class's quality (from its frames when the model ran slice by slice, adding each frame's to
-    ``frame_results``) and its frames summary (None for a single image or a 3D model)."""
+    """One class's quality (from its frames when the model ran slice by slice, adding each frame's with
+    its measurements to ``frame_results``) and its frames summary (None for a single image or a 3D model)."""
     if result.frame_summaries is None:
         return assess_segment(quality_config, result.name, result.summary, settings=settings,
                               has_spacing=has_spacing), None
@@ -78,7 +85,9 @@ def _assess(quality_config: dict | None, result, settings: dict, has_spacing: bo
     if not frame_results:
         frame_results.extend({} for _ in frames)
     for index, frame in enumerate(frames):
-        frame_results[index][result.name] = {"present": bool(result.mask[index].any()), **frame}
+        frame_results[index][result.name] = {
+            "present": bool(result.mask[index].any()), **frame,
+            "measurements": _measurements(quality_config, result.name, result.frame_measurements[index], has_spacing)}
     return whole, summary
 
 
@@ -121,8 +130,10 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
             tags.update({QUALITY_TAGS[key]: _tag_value(quality[key]) for key in QUALITY_KEYS if quality[key] is not None})
             segments.append(Segment(name=result.name, mask=result.mask, color=level_color(result.name, 1.0), tags=tags,
                                     status=FLAGGED_STATUS if quality["badge"] == REVIEW else None))
-            report_classes[result.name] = {"present": bool(result.mask.any()), "uncertainty": dict(result.summary),
-                                           **quality, "files": files}
+            report_classes[result.name] = {
+                "present": bool(result.mask.any()), "uncertainty": dict(result.summary), **quality,
+                "measurements": _measurements(bundle.config.get("quality"), result.name, result.measurements,
+                                              has_spacing), "files": files}
             if frames_summary is not None:
                 report_classes[result.name][FRAMES_SUMMARY_KEY] = frames_summary
         pending.append(writers.submit(write_segmentation, staging / f"{stem}{SEG_SUFFIX}", segments, image,
@@ -139,7 +150,7 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
         timings = dict(prediction.timings, write_s=time.perf_counter() - started)
         report = {"input": str(image_path), "model": str(bundle.path), "method": prediction.method,
                   "samples": prediction.samples, "device": prediction.device, "timings": timings,
-                  "classes": report_classes, "segmentation": f"{stem}{SEG_SUFFIX}",
+                  "pass_threshold": (bundle.config.get("quality") or {}).get("threshold"), "classes": report_classes, "segmentation": f"{stem}{SEG_SUFFIX}",
                   SLICE_BY_SLICE_KEY: bool(frame_results)}
         if frame_results:
             report[FRAMES_REPORT_KEY] = [{"index": index, "classes": classes} for index, classes in enumerate(frame_results)]

@@ -57,6 +57,7 @@ td.files a { display: block; }
 td.num { font-variant-numeric: tabular-nums; text-align: right; }
 td img { display: block; border-radius: 3px; }
 .reason { color: #5f6368; font-size: 12px; max-width: 220px; margin-top: 4px; white-space: normal; }
+.measurement { color: #202124; font-size: 12px; margin-top: 2px; white-space: nowrap; }
 .badge { display: inline-block; color: white; font-weight: 700; padding: 3px 9px; border-radius: 10px;
          font-size: 12px; letter-spacing: .04em; }
 tr.REVIEW td:first-child { box-shadow: inset 4px 0 REVIEW_COLOR; }
@@ -108,7 +109,7 @@ COLUMNS = (("priority", "Badge", "number"), ("case", "Case", "text"), ("class", 
 
 def thumbnails(image: sitk.Image, layers: Sequence[OverlayLayer]) -> dict[str, tuple[bytes, bytes]]:
     """Per class: (overlay, heatmap) thumbnails as PNG bytes for the page."""
-    return {layer.name: (render_overlay(image, [layer], width=THUMBNAIL_WIDTH, text=False, palette=True),
+    return {layer.name: (render_overlay(image, [layer], width=THUMBNAIL_WIDTH, text=False, palette=True, scale_bar=False),
                          render_overlay(image, [layer], width=THUMBNAIL_WIDTH, heatmap_only=True, palette=True))
             for layer in layers}
 
@@ -142,7 +143,8 @@ def _row_html(rank: int, row: ReportRow) -> str:
         f'<tr class="{text(badge_label(badge))}" {data}>'
         f'<td class="num">{rank + 1}</td>'
         f'<td><span class="badge" style="background:{badge_color(badge)}">'
-        f'{text(badge_label(badge))}</span><div class="reason">{text(str(values.get("reason") or ""))}</div></td>'
+        f'{text(badge_label(badge))}</span><div class="reason">{text(str(values.get("reason") or ""))}</div>'
+        f'<div class="measurement">{text(str(values.get("measurement") or ""))}</div></td>'
         f'<td class="name">{text(case)}</td><td class="name">{text(class_name)}</td>'
         f"<td>{thumbnail}</td>"
         f'<td><img src="{_data_uri(row.heatmap_png)}" alt="uncertainty heatmap of {text(label)}"></td>'

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..contract import (
+    ABSENT,
     BADGE_PRIORITY,
     MAP_KINDS,
     QUALITY_KEYS,
@@ -25,6 +26,7 @@ from ..contract import (
     REVIEW_CSV,
     ConfidenceSegError,
 )
+from ..quality.reasons import measurement_words
 
 #: Sorts unknown numbers (no quality model) after every known Dice.
 MISSING_NUMBER = 2.0
@@ -40,6 +42,7 @@ def rows_from_report(case: str, report: dict) -> list[dict]:
         reasons = result.get("reasons") or []
         rows.append({"case": case, "class": class_name, **{key: result.get(key) for key in QUALITY_KEYS},
                      "reason": reasons[0]["message"] if reasons else "",
+                     "measurement": measurement_words(result.get("measurements")) if result.get("badge") != ABSENT else "",
                      "segmentation": report["segmentation"], **{kind: files.get(kind, "") for kind in MAP_KINDS},
                      "json": f"{case}{REPORT_SUFFIX}"})
     return rows

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..contract import ABSENT, PASS, REVIEW
-from .features import feature_values, is_absent, predict_dice, sigma
+from .features import feature_values, is_absent, missing_features, predict_dice, sigma
 from .reasons import method_mismatch, out_of_domain, reason
 
 
@@ -33,6 +33,11 @@ def assess_segment(quality_config: dict | None, class_name: str, summary: dict, 
     if is_absent(summary):
         return {"predicted_dice": None, "dice_lower_bound": None, "badge": ABSENT,
                 "reasons": [reason("absent", f"{class_name} not found in this image")]}
+    outdated = missing_features(model, summary)
+    if outdated:
+        return {"predicted_dice": None, "dice_lower_bound": None, "badge": REVIEW, "reasons": [reason(
+            "quality_model_outdated", f"the quality model was calibrated by an older ConfidenceSeg (it reads "
+                                      f"{', '.join(outdated)}): recalibrate it with `confidenceseg calibrate`")]}
     cautions = [r for r in (method_mismatch(quality_config, settings), None if has_spacing else reason(
         "no_spacing", "the image has no physical spacing (PNG, JPEG, TIFF): sizes are not comparable with "
                       "the calibration images")) if r is not None]

@@ -1,35 +1,72 @@
-"""Calibrating a bundle's quality model on labelled cases (``confidenceseg calibrate``, end of ``train``)."""
+"""Calibrating a bundle's quality model on labelled cases (``confidenceseg calibrate``, end of ``train``).
+
+Each case is predicted as it is and, with ``degradations`` (:mod:`.degradations`), once per kind
+degraded, so that the regressor and its conformal bound see failures; the records keep their kind
+and the fit checks (and guarantees on calibration) the bound's level per kind (:mod:`.fit`). The
+measurement intervals get a conformal relative margin per class (:func:`measurement_margins`).
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..annotation.datasets import Case, Dataset, load_dataset
 from ..contract import ConfidenceSegError
+from ..inference.measurements import interval_scale
 from ..io.resources import resources_dir
 from ..io.safe_files import check_output_folder
 from ..model.bundle import ModelBundle, load_bundle, save_bundle, update_config
-from .evaluation import REFERENCE_THRESHOLD, common_classes, predict_labelled
+from .conformal import conformal_quantile
+from .evaluation import REFERENCE_THRESHOLD, common_classes, predict_labelled, reference_sizes
+from .features import is_absent
 from .fit import QualityRecord, fit_quality_model
 from .metrics import dice
 
 
 def collect_records(bundle: ModelBundle, cases: Sequence[Case], classes: Sequence[str], device=None,
-                    method: str = "auto", samples: int | None = None,
-                    show_progress: bool = True) -> tuple[list[QualityRecord], dict]:
-    """Predict each case; one record per annotated class (summary + true Dice), and the prediction settings."""
+                    method: str = "auto", samples: int | None = None, show_progress: bool = True,
+                    degradations: Sequence[str] = (), seed: int = 0) -> tuple[list[QualityRecord], dict]:
+    """Predict each case (and its degraded copies); one record per annotated class (summary, true Dice,
+    measurements and the reference's), and the prediction settings."""
     records, settings = [], {}
-    for labelled in predict_labelled(bundle, cases, classes, device, method, samples, show_progress):
+    for labelled in predict_labelled(bundle, cases, classes, device, method, samples, show_progress,
+                                     degradations, seed):
         settings = {"method": labelled.prediction.method, "samples": labelled.prediction.samples}
         for class_prediction in labelled.prediction.classes:
             reference = labelled.references.get(class_prediction.name)
             if reference is not None:
                 true_dice = dice(class_prediction.mask, reference > REFERENCE_THRESHOLD)
-                records.append(QualityRecord(class_prediction.name, labelled.case.subject,
-                                             dict(class_prediction.summary), true_dice))
+                records.append(QualityRecord(
+                    class_prediction.name, labelled.case.subject, dict(class_prediction.summary), true_dice,
+                    labelled.kind, class_prediction.measurements,
+                    reference_sizes(labelled.case, reference, labelled.prediction.image)))
     return records, settings
+
+
+def measurement_margins(records: Sequence[QualityRecord], alpha: float) -> dict[str, dict[str, float]]:
+    """Per class and measurement, the conformal margin q (normalised conformalised quantile regression,
+    Romano et al. 2019): scores ``max(p05 - y, y - p95) / scale`` with ``scale = p95 - p05 + 0.01 value``
+    (the samples' spread, floored) over the segments present in both the prediction and the reference;
+    [p05 - q scale, p95 + q scale] then covers the reference for about 1 - alpha of new segments, wide
+    where the samples disagree. Classes or measurements with too few segments get no margin."""
+    scores: dict[str, dict[str, list[float]]] = {}
+    for record in records:
+        if not record.measurements or not record.reference_measurements or is_absent(record.summary):
+            continue
+        for name, truth in record.reference_measurements.items():
+            entry = record.measurements.get(name)
+            if entry is None or entry["value"] <= 0 or truth <= 0:
+                continue
+            score = max(entry["p05"] - truth, truth - entry["p95"]) / interval_scale(entry)
+            scores.setdefault(record.class_name, {}).setdefault(name, []).append(score)
+    margins = {}
+    for class_name, by_name in scores.items():
+        quantiles = {name: conformal_quantile(values, alpha) for name, values in by_name.items()}
+        margins[class_name] = {name: round(q, 5) for name, q in quantiles.items() if math.isfinite(q)}
+    return margins
 
 
 def _is_bundled(path: Path) -> bool:
@@ -43,8 +80,9 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
                      cases: Sequence[Case] | None = None, alpha: float = 0.1, threshold: float = 0.8,
                      device=None, method: str = "auto", samples: int | None = None,
                      show_progress: bool = True, out: str | os.PathLike | None = None,
-                     overwrite: bool = False) -> dict:
-    """Fit the quality model on ``cases`` (default: all of ``dataset``) and store it in a bundle's config.
+                     overwrite: bool = False, degradations: Sequence[str] = (), seed: int = 0) -> dict:
+    """Fit the quality model on ``cases`` (default: all of ``dataset``), each also degraded once per kind in
+    ``degradations``, and store it in a bundle's config.
 
     With ``out`` a new bundle is written there (the same weights, the new quality model; atomic, an
     existing folder only with ``overwrite``) and ``bundle_path`` is left as it was; without it the
@@ -65,11 +103,17 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
         raise ConfidenceSegError(f"no labelled cases to calibrate on in dataset {dataset.name}")
     bundle = load_bundle(bundle_path)
     records, settings = collect_records(bundle, cases, common_classes(bundle, dataset), device, method, samples,
-                                        show_progress)
+                                        show_progress, degradations, seed)
     quality = fit_quality_model(records, alpha=alpha, threshold=threshold)
     quality["prediction"] = settings
-    quality["calibration_data"] = {"dataset": dataset.name, "n_cases": len(cases),
-                                   "n_subjects": len({case.subject for case in cases})}
+    quality["measurements"] = measurement_margins(records, alpha)
+    dice_values = [record.dice for record in records]
+    quality["calibration_data"] = {
+        "dataset": dataset.name, "n_cases": len(cases), "n_subjects": len({case.subject for case in cases}),
+        "subject_ids": sorted({case.subject for case in cases}), "case_ids": [case.id for case in cases],
+        "degradations": list(degradations), "degradation_seed": seed, "n_segments": len(records),
+        "dice_range": [round(min(dice_values), 4), round(max(dice_values), 4)] if dice_values else None,
+        "segments_below_threshold": sum(value < threshold for value in dice_values)}
     if out is None:
         update_config(source, {"quality": quality})
     else:

@@ -16,11 +16,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..annotation.datasets import Case, Dataset
-from ..contract import ConfidenceSegError
+from ..contract import CIRCUMFERENCE, ConfidenceSegError
+from ..inference.measurements import reference_measurements, widen
 from ..io.inputs import has_physical_spacing
 from ..model.bundle import ModelBundle
 from . import metrics
 from .apply import assess_segment
+from .degradations import CLEAN, degrade
 from .features import baseline_confidence, is_absent
 
 #: Reference foreground: confidence (annotator mask or rater fraction) above this.
@@ -29,11 +31,13 @@ REFERENCE_THRESHOLD = 0.5
 
 @dataclass
 class LabelledPrediction:
-    """One case's prediction with each evaluated class's reference confidence map (image grid)."""
+    """One case's prediction (of the image as it is, or degraded: ``kind``) with each evaluated class's
+    reference confidence map (image grid)."""
 
     case: Case
     prediction: object  # inference.Prediction
     references: dict[str, np.ndarray]
+    kind: str = CLEAN
 
 
 def common_classes(bundle: ModelBundle, dataset: Dataset) -> list[str]:
@@ -46,17 +50,25 @@ def common_classes(bundle: ModelBundle, dataset: Dataset) -> list[str]:
 
 
 def predict_labelled(bundle: ModelBundle, cases: Sequence[Case], classes: Sequence[str], device=None,
-                     method: str = "auto", samples: int | None = None,
-                     show_progress: bool = True) -> Iterator[LabelledPrediction]:
-    """Run :func:`~ConfidenceSegLib.inference.predict.predict_image` on each case and pair it with its references."""
+                     method: str = "auto", samples: int | None = None, show_progress: bool = True,
+                     degradations: Sequence[str] = (), seed: int = 0) -> Iterator[LabelledPrediction]:
+    """Run :func:`~ConfidenceSegLib.inference.predict.predict_image` on each case (and on one copy per
+    kind in ``degradations``, :mod:`.degradations`, strengths drawn from ``seed``) and pair it with its
+    references (unchanged by a degradation)."""
     from ..inference.predict import predict_image  # heavy import, only needed here
 
-    for case in tqdm(cases, desc="predicting", unit="case", disable=not show_progress):
-        image = case.read_image()
-        prediction = predict_image(bundle, image, method=method, samples=samples, device=device)
-        references = {name: case.confidence_map(name, image) for name in classes
-                      if name in case.label_paths or case.rater_paths}
-        yield LabelledPrediction(case, prediction, references)
+    rng = np.random.default_rng(seed)
+    bar = tqdm(total=len(cases) * (1 + len(degradations)), desc="predicting", unit="image", disable=not show_progress)
+    with bar:
+        for case in cases:
+            image = case.read_image()
+            references = {name: case.confidence_map(name, image) for name in classes
+                          if name in case.label_paths or case.rater_paths}
+            for kind in (CLEAN, *degradations):
+                shown = image if kind == CLEAN else degrade(image, kind, rng)
+                prediction = predict_image(bundle, shown, method=method, samples=samples, device=device)
+                bar.update()
+                yield LabelledPrediction(case, prediction, references, kind)
 
 
 def segment_rows(labelled: LabelledPrediction,
@@ -73,6 +85,7 @@ def segment_rows(labelled: LabelledPrediction,
         summary = class_prediction.summary
         bins = metrics.calibration_bins(class_prediction.probability, reference)
         row = {"case": labelled.case.id, "subject": labelled.case.subject, "class": class_prediction.name,
+               "kind": labelled.kind,
                "true_dice": metrics.dice(class_prediction.mask, reference > REFERENCE_THRESHOLD),
                **assess_segment(quality_config, class_prediction.name, summary, settings=settings,
                                 has_spacing=has_spacing),
@@ -80,11 +93,49 @@ def segment_rows(labelled: LabelledPrediction,
                                           settings=settings, has_spacing=has_spacing),
                "baseline_confidence": baseline_confidence(summary),
                "ece": metrics.expected_calibration_error(bins),
-               "uncertainty": {key: float(value) for key, value in summary.items()}}
+               "uncertainty": {key: float(value) for key, value in summary.items()},
+               "measurements": measurement_rows(labelled, class_prediction, reference, quality_config)}
         if labelled.case.rater_paths:
             row["qubiq_soft_dice"] = metrics.qubiq_soft_dice(class_prediction.probability, reference)
         rows.append((row, bins))
     return rows
+
+
+def reference_sizes(case: Case, reference: np.ndarray, image) -> dict[str, float]:
+    """Reference measurements of a class: from its mask, the circumference replaced by the dataset's own
+    ``head_circumference_mm`` where the case has one (HC18)."""
+    sizes = reference_measurements(reference > REFERENCE_THRESHOLD, image.GetSpacing())
+    if "head_circumference_mm" in case.extra and CIRCUMFERENCE in sizes:
+        sizes[CIRCUMFERENCE] = float(case.extra["head_circumference_mm"])
+    return sizes
+
+
+def measurement_rows(labelled: LabelledPrediction, class_prediction, reference: np.ndarray,
+                     quality_config: dict | None) -> dict[str, dict]:
+    """Per measurement: the reported value and interval (calibrated margins), the reference, the absolute
+    difference and whether the interval covers the reference."""
+    if not reference.any() or not class_prediction.mask.any():
+        return {}
+    margins = ((quality_config or {}).get("measurements") or {}).get(class_prediction.name)
+    reported = widen(class_prediction.measurements or {}, margins)
+    rows = {}
+    for name, truth in reference_sizes(labelled.case, reference, labelled.prediction.image).items():
+        entry = reported.get(name)
+        if entry is not None:
+            rows[name] = {**entry, "reference": truth, "abs_error": abs(entry["value"] - truth),
+                          "covered": bool(entry["p05"] <= truth <= entry["p95"])}
+    return rows
+
+
+def measurement_metrics(rows: list[dict]) -> dict[str, dict]:
+    """Per measurement over the rows that have it: mean absolute difference and interval coverage."""
+    result = {}
+    for name in sorted({name for row in rows for name in row.get("measurements", {})}):
+        entries = [row["measurements"][name] for row in rows if name in row.get("measurements", {})]
+        result[name] = {"n": len(entries), "mean_abs_error": _mean(e["abs_error"] for e in entries),
+                        "interval_coverage": _mean(float(e["covered"]) for e in entries),
+                        "mean_interval_width": _mean(e["p95"] - e["p05"] for e in entries)}
+    return result
 
 
 def _ranking_metrics(confidence, true, predicted, lower, badges, threshold: float) -> dict:
@@ -136,6 +187,7 @@ def class_metrics(rows: list[dict], pooled_bins: metrics.CalibrationBins | None,
             [row["baseline_confidence"] for row in present], true, None, None, None, threshold)
     result["raw_mean_pairwise_dice"] = _ranking_metrics(
         [row["uncertainty"]["mean_pairwise_dice"] for row in present], true, None, None, None, threshold)
+    result["measurements"] = measurement_metrics(rows)
     result["ece_mean"] = _mean(row["ece"] for row in rows)
     result["ece_pooled"] = metrics.expected_calibration_error(pooled_bins) if pooled_bins is not None else None
     if any("qubiq_soft_dice" in row for row in rows):
@@ -154,15 +206,18 @@ class Evaluation:
 
 
 def evaluate_cases(bundle: ModelBundle, dataset: Dataset, cases: Sequence[Case], device=None,
-                   method: str = "auto", samples: int | None = None, show_progress: bool = True) -> Evaluation:
-    """Predict every case, assess each segment with the bundle's quality model, and compute the metrics."""
+                   method: str = "auto", samples: int | None = None, show_progress: bool = True,
+                   degradations: Sequence[str] = (), seed: int = 0) -> Evaluation:
+    """Predict every case (and its degraded copies), assess each segment with the bundle's quality model,
+    and compute the metrics: pooled, and per image kind (``by_kind``) when there are degradations."""
     if not cases:
         raise ConfidenceSegError(f"dataset {dataset.name} has no cases to evaluate")
     classes = common_classes(bundle, dataset)
     quality_config = bundle.config.get("quality")
     threshold = float((quality_config or {}).get("threshold", metrics.GOOD_DICE))
     rows, bins, settings = [], {}, {}
-    for labelled in predict_labelled(bundle, cases, classes, device, method, samples, show_progress):
+    for labelled in predict_labelled(bundle, cases, classes, device, method, samples, show_progress,
+                                     degradations, seed):
         settings = {"method": labelled.prediction.method, "samples": labelled.prediction.samples,
                     "device": labelled.prediction.device}
         for row, case_bins in segment_rows(labelled, quality_config):
@@ -170,4 +225,9 @@ def evaluate_cases(bundle: ModelBundle, dataset: Dataset, cases: Sequence[Case],
             bins[row["class"]] = bins[row["class"]] + case_bins if row["class"] in bins else case_bins
     per_class = {name: class_metrics([row for row in rows if row["class"] == name], bins.get(name), threshold)
                  for name in classes}
+    if degradations:
+        for name in classes:
+            per_class[name]["by_kind"] = {
+                kind: class_metrics([row for row in rows if row["class"] == name and row["kind"] == kind], None,
+                                    threshold) for kind in (CLEAN, *degradations)}
     return Evaluation(rows=rows, classes=per_class, bins=bins, prediction_settings=settings)

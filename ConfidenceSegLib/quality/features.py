@@ -1,8 +1,9 @@
 """Features of a predicted segment that the quality model reads, and the checks it applies.
 
 Features come from the uncertainty summary of a segment (``inference`` stage,
-:data:`~ConfidenceSegLib.inference.uncertainty.SUMMARY_KEYS`); ``log_volume_mm`` is derived as
-log(1 + volume_mm). A stored regressor (plain numbers in the bundle, see :mod:`.fit`) maps them to
+:data:`~ConfidenceSegLib.inference.uncertainty.SUMMARY_KEYS`); ``log_size_fraction`` is derived as
+log10 of the segment's fraction of the image (floored at 1e-6). Every feature is spacing-free: the
+same pixels get the same predicted Dice with or without physical spacing. A stored regressor (plain numbers in the bundle, see :mod:`.fit`) maps them to
 a predicted Dice; its calibration range per feature defines the domain where it is trusted.
 Shared by fitting (:mod:`.fit`) and applying (:mod:`.apply`).
 """
@@ -17,12 +18,24 @@ from ..contract import ConfidenceSegError
 
 #: Features of the quality regressor, computed from the summary by :func:`feature_values`.
 FEATURES = ("mean_pairwise_dice", "samples_iou", "volume_cv", "mean_entropy", "mean_entropy_boundary",
-            "mean_mutual_information", "log_volume_mm", "mean_probability")
+            "mean_mutual_information", "log_size_fraction", "mean_probability")
 #: The published reference that disagreement-based quality must beat.
 BASELINE_FEATURES = ("mean_entropy",)
 #: Domain descriptors, checked on both sides of their calibration range.
-TWO_SIDED_DOMAIN_FEATURES = ("log_volume_mm", "mean_entropy_image")
+TWO_SIDED_DOMAIN_FEATURES = ("log_size_fraction", "mean_entropy_image")
+SIZE_FRACTION_FLOOR = 1e-6
 SIGMA_FLOOR = 0.05
+
+
+#: Features computed from the summary rather than read from it.
+DERIVED_FEATURES = ("log_size_fraction",)
+
+
+def missing_features(model: dict, summary: dict) -> list[str]:
+    """Features a stored class model needs that this version's summaries lack (a model calibrated by an
+    older version, e.g. on the spacing-dependent ``log_volume_mm``)."""
+    needed = dict.fromkeys([*model["features"], *model["domain"]["features"]])
+    return [name for name in needed if name not in summary and name not in DERIVED_FEATURES]
 
 
 def is_absent(summary: dict) -> bool:
@@ -37,8 +50,8 @@ def baseline_confidence(summary: dict) -> float:
 
 def feature_value(summary: dict, key: str) -> float:
     """One named feature of a summary, checked to be present and finite."""
-    if key == "log_volume_mm":
-        return math.log1p(max(feature_value(summary, "volume_mm"), 0.0))
+    if key == "log_size_fraction":
+        return math.log10(max(feature_value(summary, "size_fraction"), SIZE_FRACTION_FLOOR))
     if key not in summary:
         raise ConfidenceSegError(f"uncertainty summary lacks {key!r} (needed by the quality model)")
     value = float(summary[key])
@@ -48,7 +61,7 @@ def feature_value(summary: dict, key: str) -> float:
 
 
 def feature_values(summary: dict, names) -> np.ndarray:
-    """The named features of one summary (``log_volume_mm`` = log(1 + volume_mm))."""
+    """The named features of one summary (``log_size_fraction`` derived, see the module)."""
     return np.array([feature_value(summary, name) for name in names], np.float64)
 
 

@@ -13,10 +13,13 @@ quantile ``q`` (:mod:`.conformal`, rank ceil((n+1)(1-alpha))) gives ``lower = pr
 for the regressor refitted on all cases. Because every score comes from a model that never saw the
 subject, the bound holds for new subjects with probability about 1 - alpha (cross-fitting; exact
 split conformal would hold out the calibration folds from the final fit at the cost of data). With too
-few cases (or a single subject) ``q = inf`` and the bound is 0: never PASS.
+few cases (or a single subject) ``q = inf`` and the bound is 0: never PASS. With degraded copies
+(records' ``kind``), ``q`` is the largest of the pooled and the per-kind quantiles (kinds with
+enough segments), so that the bound's level holds for each kind of image on calibration, not only
+pooled; the held-out coverage per kind is stored.
 
 Domain: the range seen in calibration (widened by 10% of that range on each side) for the
-segment's size (``log_volume_mm``) and the image-level ``mean_entropy_image``, on both sides, and
+segment's size (``log_size_fraction``) and the image-level ``mean_entropy_image``, on both sides, and
 for every regressor feature on the side where it would raise the predicted Dice beyond what
 calibration saw (never extrapolate upwards).
 
@@ -56,12 +59,16 @@ RIDGE_PENALTIES = tuple(np.logspace(-3, 3, 13))
 
 @dataclass(frozen=True)
 class QualityRecord:
-    """One predicted segment of a labelled case: its class, subject, uncertainty summary and true Dice."""
+    """One predicted segment of a labelled case: its class, subject, uncertainty summary and true Dice;
+    the image kind (``clean`` or a degradation) and the measurements, predicted and of the reference."""
 
     class_name: str
     subject: str
     summary: dict
     dice: float
+    kind: str = "clean"
+    measurements: dict | None = None
+    reference_measurements: dict | None = None
 
 
 def _fit_regressor(x: np.ndarray, y: np.ndarray) -> dict:
@@ -92,21 +99,30 @@ def fit_class_model(records: list[QualityRecord], alpha: float, features=FEATURE
     x_domain = np.stack([feature_values(r.summary, domain_features) for r in records])
     y = np.array([r.dice for r in records], np.float64)
     subjects = np.array([r.subject for r in records])
+    kinds = np.array([r.kind for r in records])
     unique_subjects = sorted(set(subjects))
-    scores, held_out_in_domain = [], []
+    scores = np.full(len(records), np.nan)
+    held_out_in_domain = []
     if len(unique_subjects) >= 2:
         for fold in subject_folds(unique_subjects, min(MAX_FOLDS, len(unique_subjects)), seed):
             held_out = np.isin(subjects, fold)
             regressor = _fit_regressor(x[~held_out], y[~held_out])
             predicted = predict_dice(regressor, x[held_out])
-            scores.extend((predicted - y[held_out]) / sigma(predicted))
+            scores[held_out] = (predicted - y[held_out]) / sigma(predicted)
             fold_domain = _domain(x_domain[~held_out], domain_features, features, regressor)
             held_out_in_domain.extend(in_domain(fold_domain, x_domain[held_out]))
-    quantile = conformal_quantile(scores, alpha)
+    scored = ~np.isnan(scores)
+    pooled = conformal_quantile(scores[scored], alpha)
+    by_kind = {kind: conformal_quantile(scores[scored & (kinds == kind)], alpha) for kind in sorted(set(kinds))}
+    # the bound must hold for every kind of image, not only pooled: the largest finite per-kind quantile
+    quantile = max([pooled, *(q for q in by_kind.values() if math.isfinite(q))])
     regressor = _fit_regressor(x, y)
     return {
         "features": list(features), **regressor,
         "score_quantile": None if math.isinf(quantile) else quantile,
+        "score_quantile_pooled": None if math.isinf(pooled) else pooled,
+        "held_out_coverage_by_kind": {kind: float(np.mean(scores[scored & (kinds == kind)] <= quantile))
+                                      for kind in by_kind if np.any(scored & (kinds == kind))},
         "domain": _domain(x_domain, domain_features, features, regressor),
         "n_cases": len(records), "n_subjects": len(unique_subjects),
         "held_out_in_domain_fraction": float(np.mean(held_out_in_domain)) if held_out_in_domain else None,

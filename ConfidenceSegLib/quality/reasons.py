@@ -1,18 +1,18 @@
 """Why a segment got its badge: reason codes with a message a reader understands.
 
 Every assessment carries ``reasons``: a list of ``{"code", "message"}``, the deciding one first.
-Codes (in :data:`~ConfidenceSegLib.contract.REASON_CODES`): ``lower_bound_above_threshold`` (PASS),
+Standard library only (every front end formats with it). Codes (in :data:`~ConfidenceSegLib.contract.REASON_CODES`): ``lower_bound_above_threshold`` (PASS),
 ``out_of_domain`` (which descriptor, its value, the calibrated range), ``lower_bound_below_threshold``,
-``too_few_calibration_cases``, ``absent``, ``method_differs_from_calibration``, ``no_spacing`` and
-``no_quality_model``.
+``too_few_calibration_cases``, ``absent``, ``method_differs_from_calibration``, ``no_spacing``,
+``no_quality_model``, ``frames_need_review`` and ``quality_model_outdated``.
 """
 
 from __future__ import annotations
 
-from ..contract import ABSENT, PASS, ConfidenceSegError
+from ..contract import ABSENT, CIRCUMFERENCE, PASS, PIXEL_NAMES, VOLUME, ConfidenceSegError
 
 #: Readable names of the quality descriptors (others are shown as they are named).
-DESCRIPTOR_NAMES = {"mean_entropy_image": "image entropy", "log_volume_mm": "segment size (log mm)",
+DESCRIPTOR_NAMES = {"mean_entropy_image": "image entropy", "log_size_fraction": "segment size (log10 fraction of the image)",
                     "mean_pairwise_dice": "agreement of the samples", "samples_iou": "IoU of all samples",
                     "volume_cv": "variation of the segment size", "mean_entropy": "entropy in the segment",
                     "mean_entropy_boundary": "entropy on the boundary",
@@ -63,13 +63,28 @@ def quality_words(badge: str | None, predicted_dice: float | None, dice_lower_bo
 
 
 def result_words(result: dict) -> str:
-    """:func:`quality_words` of one class of a ``predict`` report."""
+    """:func:`quality_words` of one class of a ``predict`` report, then its headline measurement."""
     reasons = result.get("reasons") or []
-    return quality_words(result.get("badge"), result.get("predicted_dice"), result.get("dice_lower_bound"),
-                         reasons[0]["message"] if reasons else "")
+    words = quality_words(result.get("badge"), result.get("predicted_dice"), result.get("dice_lower_bound"),
+                          reasons[0]["message"] if reasons else "")
+    measured = measurement_words(result.get("measurements")) if result.get("badge") != ABSENT else ""
+    return f"{words}; {measured}" if measured else words
 
 
 def first_message(reasons: list[dict]) -> str:
     if not reasons:
         raise ConfidenceSegError("an assessment without a reason")
     return reasons[0]["message"]
+
+
+def measurement_words(measurements: dict | None) -> str:
+    """The headline measurement of a reported class in words: ``circumference 172.4 mm (169.8-175.1)``
+    (2D; the volume for 3D), pixels for images without spacing; "" when there is none."""
+    for name, label, unit in ((CIRCUMFERENCE, "circumference", "mm"), (PIXEL_NAMES[CIRCUMFERENCE], "circumference", "px"),
+                              (VOLUME, "volume", "mm³"), (PIXEL_NAMES[VOLUME], "volume", "voxels")):
+        entry = (measurements or {}).get(name)
+        if entry and entry["value"] > 0:
+            digits = 1 if entry["value"] < 1000 else 0
+            return (f"{label} {entry['value']:.{digits}f} {unit} "
+                    f"({entry['p05']:.{digits}f}-{entry['p95']:.{digits}f})")
+    return ""

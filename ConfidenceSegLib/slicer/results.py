@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..contract import (
+    ABSENT,
     BADGE_TAG,
     CLASS_TAG,
     DEFAULT_HEATMAP,
@@ -28,6 +29,7 @@ from ..contract import (
 )
 from ..io.safe_files import read_json, write_text_atomic
 from ..outputs.review_table import optional_float
+from ..quality.reasons import measurement_words
 from .mrml import segment_tags
 from .storage import load_segmentation, load_volume
 
@@ -107,6 +109,8 @@ class Badge:
     predicted_dice: float | None
     dice_lower_bound: float | None
     reason: str = ""
+    #: Headline measurement with its interval (``circumference 172.4 mm (169.8-175.1)``), "" if none.
+    measurement: str = ""
 
     @property
     def color(self) -> str:
@@ -120,7 +124,8 @@ class Badge:
         numbers = "" if self.predicted_dice is None else f" (Dice {self.predicted_dice:.2f}" + (
             "" if self.dice_lower_bound is None else f", >= {self.dice_lower_bound:.2f}") + ")"
         why = "" if self.badge == PASS or not self.reason else f": {self.reason}"
-        return f"{self.class_name}: {self.badge}{numbers}{why}"
+        measured = f"; {self.measurement}" if self.measurement else ""
+        return f"{self.class_name}: {self.badge}{numbers}{why}{measured}"
 
 
 def badge_text(badges: list[Badge]) -> str:
@@ -205,6 +210,7 @@ def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatm
             setup_heatmap_display(node, color_node, lower_threshold)
             heatmaps[class_name] = node
     badges = [Badge(name, info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"),
-                    (info.get("reasons") or [{"message": ""}])[0]["message"])
+                    (info.get("reasons") or [{"message": ""}])[0]["message"],
+                    measurement_words(info.get("measurements")) if info.get("badge") != ABSENT else "")
               for name, info in report["classes"].items()]
     return LoadedPrediction(report, volume_node, segmentation_node, heatmaps, badges)

@@ -3,9 +3,11 @@
 Steps: split the dataset's subjects into training and validation (never frames of one subject on
 both sides), load both splits once into memory on the model grid, train ``members`` networks from
 different seeds on the same split (each keeps its best validation checkpoint), measure the
-ensemble's per-class validation Dice on the image grid, save the bundle atomically with the
+ensemble's per-class validation Dice on the image grid, choose each class's postprocessing on the
+validation subjects (:mod:`ConfidenceSegLib.inference.postprocessing`; 2D models), save the bundle atomically with the
 settings, data summary and metrics in ``config.json``, and (by default) calibrate its quality
-model on the validation subjects, which the networks never saw
+model on the calibration subjects, which the networks never saw and which chose nothing, each
+image also degraded once per kind (:mod:`ConfidenceSegLib.quality.degradations`)
 (:func:`ConfidenceSegLib.quality.calibration.calibrate_bundle`).
 
 Default model (2D): a MONAI UNet of widths 16-32-64-128-256 (four 2x downsamplings: the deepest
@@ -29,18 +31,21 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..annotation.datasets import Dataset, load_dataset, split_subjects_by_role
 from ..contract import ConfidenceSegError
+from ..inference.postprocessing import choose_postprocessing
 from ..io.safe_files import check_output_folder
 from ..model.bundle import save_bundle
 from ..model.bundle_config import FORMAT_VERSION, read_config
 from ..model.devices import describe_device, pick_device
 from ..model.preprocessing import spacing_zyx
 from ..quality.calibration import calibrate_bundle
+from ..quality.degradations import DEGRADATIONS
+from ..quality.metrics import dice
 from .data import default_input_size, first_frame_shape, load_frames
 from .defaults import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_BATCH_SIZE,
-    DEFAULT_CALIBRATION_FRACTION,
     DEFAULT_BATCH_SIZE_3D,
+    DEFAULT_CALIBRATION_FRACTION,
     DEFAULT_EPOCHS,
     DEFAULT_LONG_SIDE,
     DEFAULT_MEMBERS,
@@ -49,7 +54,14 @@ from .defaults import (
     DEFAULT_VALIDATION_FRACTION,
     LABEL_MODES,
 )
-from .loop import LoopSettings, cpu_threads, deterministic_algorithms, dice_per_class, train_member
+from .loop import (
+    DECISION_THRESHOLD,
+    LoopSettings,
+    cpu_threads,
+    deterministic_algorithms,
+    dice_per_class,
+    train_member,
+)
 from .volumes import load_volumes
 
 
@@ -110,7 +122,7 @@ def check_options(options: TrainOptions) -> None:
     if not 0.0 < options.validation_fraction < 1.0:
         raise ConfidenceSegError(f"validation fraction must lie in (0, 1); got {options.validation_fraction}")
     held_out = held_out_fractions(options)
-    if not 0.0 <= min(held_out.values()) or sum(held_out.values()) >= 1.0:
+    if not min(held_out.values()) >= 0.0 or sum(held_out.values()) >= 1.0:
         raise ConfidenceSegError("the validation, calibration and test fractions must be >= 0 and leave "
                                  f"subjects to train on; got {held_out}")
     if options.calibrate and held_out["calibration"] == 0:
@@ -161,6 +173,14 @@ def model_preprocessing(options: TrainOptions, dataset: Dataset) -> dict:
                       "on 2 CPU cores"}
 
 
+def choose_class_postprocessing(networks, validation, classes: list[str]) -> dict:
+    """The bundle's ``postprocessing`` (2D): per class the steps that raise the ensemble's validation Dice."""
+    probabilities = list(validation.image_grid_probabilities(networks))
+    references = [confidence > DECISION_THRESHOLD for confidence in validation.confidences]
+    chosen = choose_postprocessing(probabilities, references, dice, DECISION_THRESHOLD)
+    return {name: chosen[index] for index, name in enumerate(classes)}
+
+
 def split_summary(dataset: Dataset, subjects: list[str]) -> dict:
     return {"subjects": len(subjects), "cases": len(dataset.cases_of_subjects(subjects)), "subject_ids": subjects}
 
@@ -203,6 +223,7 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
                 description=f"member {index + 1}/{options.members}", show_progress=options.show_progress))
     networks = [result.network for result in results]
     ensemble_dice = dice_per_class(networks, validation)
+    postprocessing = choose_class_postprocessing(networks, validation, classes) if options.spatial_dims == 2 else {}
 
     config = {
         "format_version": FORMAT_VERSION,
@@ -210,6 +231,7 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
         "classes": classes,
         "preprocessing": preprocessing,
         "label_mode": label_mode,
+        "postprocessing": postprocessing,
         "training": {
             "dataset": dataset.name,
             "dataset_source": dataset.metadata.get("source"),
@@ -248,5 +270,5 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
     save_bundle(options.out, config, networks, overwrite=options.overwrite)
     if options.calibrate:
         calibrate_bundle(options.out, dataset, dataset.cases_of_subjects(split["calibration"]), device=device,
-                         show_progress=options.show_progress)
+                         show_progress=options.show_progress, degradations=list(DEGRADATIONS), seed=options.seed)
     return read_config(options.out)

@@ -36,25 +36,38 @@ def discs(tmp_path_factory):
 def test_calibrate_then_evaluate(discs, tmp_path, capsys):
     labelled, raters, bundle = discs
     assert main(["calibrate", "--model", str(bundle), "--dataset", str(labelled), "--device", "cpu",
-                 "--alpha", "0.2", "--threshold", "0.7"]) == 0
-    assert "calibrated" in capsys.readouterr().out
+                 "--alpha", "0.2", "--threshold", "0.7", "--degrade", "blur", "shadow"]) == 0
+    assert "each also degraded (blur, shadow)" in capsys.readouterr().out
     quality = read_config(bundle)["quality"]
     assert quality["alpha"] == 0.2 and quality["threshold"] == 0.7
-    assert quality["calibration_data"] == {"dataset": "synthetic_discs", "n_cases": 9, "n_subjects": 9}
+    data = quality["calibration_data"]
+    assert (data["dataset"], data["n_cases"], data["n_subjects"], data["n_segments"]) == ("synthetic_discs", 9, 9, 27)
+    assert data["degradations"] == ["blur", "shadow"] and len(data["subject_ids"]) == 9
     assert set(quality["classes"]) | set(quality["skipped"]) == {"disc"}
+    if "disc" in quality["classes"]:
+        model = quality["classes"]["disc"]
+        assert set(model["held_out_coverage_by_kind"]) <= {"clean", "blur", "shadow"}
+        if model["score_quantile"] is not None:  # the bound is the largest per-kind one
+            assert model["score_quantile"] >= model["score_quantile_pooled"]
 
     out = tmp_path / "eval"
+    # every subject was used (training, validation, calibration): the default refuses to evaluate on them
     assert main(["evaluate", "--model", str(bundle), "--dataset", str(labelled), "--out", str(out),
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu"]) == 2
+    assert "pass --cases all" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(bundle), "--dataset", str(labelled), "--out", str(out),
+                 "--device", "cpu", "--cases", "all", "--degrade", "noise"]) == 0
     report = json.loads((out / "metrics.json").read_text())
-    assert report["n_cases"] == 9 and len(report["cases"]) == 9
+    assert report["n_cases"] == 9 and len(report["cases"]) == 18  # each case clean and with noise
+    assert set(report["classes"]["disc"]["by_kind"]) == {"clean", "noise"}
+    report["cases"] = [row for row in report["cases"] if row["kind"] == "clean"]
     assert report["quality_model"] == {"alpha": 0.2, "threshold": 0.7}
     for row in report["cases"]:
         assert 0 <= row["true_dice"] <= 1
         if row["badge"] in ("PASS", "REVIEW"):
             assert row["badge"] == ("PASS" if row["dice_lower_bound"] >= 0.7 else "REVIEW")
             assert row["dice_lower_bound"] <= row["predicted_dice"]
-    disc = report["classes"]["disc"]
+    disc = report["classes"]["disc"]["by_kind"]["clean"]
     assert disc["n_cases"] == 9
     assert disc["mean_dice"] == pytest.approx(np.mean([row["true_dice"] for row in report["cases"]]))
     for name in report["plots"]:
@@ -76,7 +89,7 @@ def test_calibrate_then_evaluate(discs, tmp_path, capsys):
     assert "output exists" in capsys.readouterr().err
     assert (out / "metrics.json").read_bytes() == before
     assert main(["evaluate", "--model", str(bundle), "--dataset", str(raters), "--out", str(out),
-                 "--device", "cpu", "--overwrite"]) == 0
+                 "--device", "cpu", "--overwrite", "--cases", "all"]) == 0  # same name and subject IDs
     multi = json.loads((out / "metrics.json").read_text())["classes"]["disc"]
     assert 0 <= multi["qubiq_soft_dice_mean"] <= 1
     assert multi["ece_pooled"] is not None and 0 <= multi["ece_pooled"] <= 1

@@ -28,7 +28,7 @@ def test_class_metrics_method_beats_baseline_and_counts_absent():
     records = synthetic_records(1, 60)
     rows = rows_from_records(records, quality)
     # two segments predicted absent: one correctly (reference empty, Dice 1), one missed (Dice 0)
-    absent_summary = dict(records[0].summary, volume_voxels=0.0, volume_mm=0.0, present_fraction=0.0)
+    absent_summary = dict(records[0].summary, volume_voxels=0.0, size_fraction=0.0, present_fraction=0.0)
     rows += rows_from_records([type(records[0])("organ", "x", absent_summary, 1.0),
                                type(records[0])("organ", "y", absent_summary, 0.0)], quality)
     result = class_metrics(rows, None, threshold=0.8)

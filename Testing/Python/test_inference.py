@@ -118,7 +118,8 @@ def test_prediction_is_on_the_image_grid(bundle):
         assert result.entropy.min() >= 0 and result.entropy.max() <= 1
         assert result.mutual_information.min() >= 0
         assert tuple(result.summary) == SUMMARY_KEYS
-        assert result.summary["volume_mm"] == pytest.approx(result.mask.sum() * 0.3 * 0.2)
+        assert result.summary["size_fraction"] == pytest.approx(result.mask.sum() / result.mask.size)
+        assert result.measurements["area_mm2"]["value"] == pytest.approx(result.mask.sum() * 0.3 * 0.2)
     plain = predict_image(bundle, image, method="none", device="cpu")
     assert plain.samples == 1
     assert all(not result.mutual_information.any() for result in plain.classes)
@@ -230,3 +231,17 @@ def test_uncertainty_is_higher_where_the_bundled_model_is_wrong():
         mean_wrong, mean_right = on_wrong / counts[0], on_right / counts[1]
         print(f"{key}: {mean_wrong:.4f} on wrong pixels vs {mean_right:.4f} on right ones")
         assert mean_wrong > 1.5 * mean_right, f"{key}: {mean_wrong:.4f} on wrong pixels vs {mean_right:.4f} on right ones"
+
+
+def test_heatmap_is_smooth_at_image_resolution_without_block_edges(tmp_path):
+    """Maps are computed on the image grid from the interpolated mean probability: no piecewise-constant
+    blocks of model-grid pixels (nearest-neighbour upsampling by 4 would make 3 of 4 row neighbours equal)."""
+    bundle = make_bundle(tmp_path / "b", input_size=(32, 40))
+    image = random_image((128, 160), seed=3)
+    entropy = predict_image(bundle, image, method="mcdropout", device="cpu").classes[0].entropy
+    assert entropy.shape == (128, 160)
+    steps = np.abs(np.diff(entropy.astype(np.float64), axis=1))
+    uncertain = (entropy[:, 1:] > 0.05) | (entropy[:, :-1] > 0.05)
+    assert uncertain.sum() > 500
+    assert np.mean(steps[uncertain] < 1e-6) < 0.1  # almost no equal neighbours: not blocks
+    assert steps.max() < 0.25  # a 4x upsampled model grid changes by at most a quarter step per pixel

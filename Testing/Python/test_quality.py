@@ -18,7 +18,7 @@ def synthetic_summary(rng: np.random.Generator, dice: float) -> dict:
     """Disagreement between samples grows with 1 - Dice; mean entropy inside the mask is pure noise."""
     disagreement = (1.0 - dice) * rng.uniform(0.8, 1.2)
     return {
-        "volume_voxels": 500.0, "volume_mm": float(rng.uniform(400, 600)), "present_fraction": 1.0,
+        "volume_voxels": 500.0, "size_fraction": float(rng.uniform(0.04, 0.06)), "present_fraction": 1.0,
         "mean_pairwise_dice": float(np.clip(1 - disagreement + rng.normal(0, 0.01), 0, 1)),
         "samples_iou": float(np.clip(1 - 1.6 * disagreement + rng.normal(0, 0.02), 0, 1)),
         "volume_cv": float(0.5 * disagreement + abs(rng.normal(0, 0.01))),
@@ -92,7 +92,7 @@ def test_json_round_trip_gives_same_assessment(fitted):
 
 def test_absent_missing_class_and_no_model(fitted):
     summary = synthetic_records(5, 1)[0].summary
-    empty = dict(summary, volume_voxels=0.0, volume_mm=0.0, present_fraction=0.0)
+    empty = dict(summary, volume_voxels=0.0, size_fraction=0.0, present_fraction=0.0)
     flickering = dict(summary, present_fraction=0.4)
     assert is_absent(empty) and is_absent(flickering) and not is_absent(summary)
     absent = assess_segment(fitted, "organ", empty)
@@ -108,8 +108,8 @@ def test_out_of_domain_never_passes(fitted):
     good = synthetic_records(6, 30)
     good_summary = max(good, key=lambda r: r.dice).summary
     assert assess_segment(fitted, "organ", good_summary)["badge"] == "PASS"
-    # A confident-looking segment of a structure 50 times larger than anything seen in calibration
-    huge = dict(good_summary, volume_mm=good_summary["volume_mm"] * 50)
+    # A confident-looking segment of a structure 15 times larger than anything seen in calibration
+    huge = dict(good_summary, size_fraction=good_summary["size_fraction"] * 15)
     result = assess_segment(fitted, "organ", huge)
     assert result["badge"] == "REVIEW"
     assert result["predicted_dice"] is None and result["dice_lower_bound"] is None  # not valid out of domain
@@ -123,7 +123,7 @@ def test_out_of_domain_never_passes(fitted):
     domain = model["domain"]
     raising = [(name, domain["high"][domain["features"].index(name)])
                for name, coefficient in zip(model["features"], model["coefficients"], strict=True)
-               if coefficient > 0 and name != "log_volume_mm"]
+               if coefficient > 0 and name != "log_size_fraction"]
     assert raising
     for name, high in raising:
         result = assess_segment(fitted, "organ", dict(good_summary, **{name: high + 0.5}))
@@ -186,7 +186,7 @@ def test_every_badge_has_its_reason(fitted):
 def test_frames_of_a_stack_are_assessed_one_by_one(fitted):
     records = sorted(synthetic_records(6, 30), key=lambda r: r.dice)
     good, bad = records[-1].summary, records[0].summary
-    empty = dict(good, volume_voxels=0.0, volume_mm=0.0, present_fraction=0.0)
+    empty = dict(good, volume_voxels=0.0, size_fraction=0.0, present_fraction=0.0)
     whole, frames, counts = assess_frames(fitted, "organ", [good, good, empty, good])
     assert whole["badge"] == "PASS" and [f["badge"] for f in frames] == ["PASS", "PASS", "ABSENT", "PASS"]
     assert counts == {"PASS": 3, "REVIEW": 0, "ABSENT": 1, "worst_frame": 0}

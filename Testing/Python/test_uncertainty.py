@@ -135,16 +135,16 @@ def test_boundary_band_and_summary_by_hand():
     information = np.full(mask.shape, 0.1, dtype=np.float32)
     information[mask] = 0.3
     agreement = {"present_fraction": 1.0, "mean_pairwise_dice": 0.8, "samples_iou": 0.6, "volume_cv": 0.1}
-    summary = segment_summary(mask, probability, entropy, information, agreement, voxel_size=0.25)
+    summary = segment_summary(mask, probability, entropy, information, agreement)
     assert tuple(summary) == SUMMARY_KEYS
-    assert summary["volume_voxels"] == 9 and summary["volume_mm"] == pytest.approx(2.25)
+    assert summary["volume_voxels"] == 9 and summary["size_fraction"] == pytest.approx(9 / mask.size)
     assert summary["mean_probability"] == pytest.approx(0.9)
     assert summary["mean_entropy"] == pytest.approx(numpy_entropy(np.array(0.9)), rel=1e-6)
     in_band = (9 * numpy_entropy(np.array(0.9)) + 28 * numpy_entropy(np.array(0.2))) / 37
     assert summary["mean_entropy_boundary"] == pytest.approx(in_band, rel=1e-6)
     assert summary["mean_entropy_image"] == pytest.approx(entropy.mean(dtype=np.float64))
     assert summary["mean_mutual_information"] == pytest.approx(0.3)
-    empty = segment_summary(np.zeros_like(mask), probability, entropy, information, agreement, voxel_size=1.0)
+    empty = segment_summary(np.zeros_like(mask), probability, entropy, information, agreement)
     assert empty["mean_entropy"] == 0.0 and empty["mean_probability"] == 0.0
     assert empty["mean_mutual_information"] == pytest.approx(information.mean(dtype=np.float64))
 

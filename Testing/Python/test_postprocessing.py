@@ -1,0 +1,58 @@
+"""Postprocessing on synthetic masks with known components, on sample logits, and its choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ConfidenceSegLib.inference.postprocessing import (
+    apply_per_frame,
+    choose_postprocessing,
+    fill_holes,
+    keep_largest_component,
+    postprocess_sample_logits,
+)
+from ConfidenceSegLib.quality.metrics import dice
+
+BOTH = {"keep_largest_component": True, "fill_holes": True}
+
+
+def ring_with_blob() -> tuple[np.ndarray, np.ndarray]:
+    """A disc of radius 12 with a hole of radius 3, and a stray 3x3 blob; plus the filled disc alone."""
+    yy, xx = np.mgrid[:48, :64]
+    distance = np.hypot(yy - 24, xx - 24)
+    disc = distance < 12
+    mask = disc & (distance >= 3)
+    mask[2:5, 55:58] = True
+    return mask, disc
+
+
+def test_largest_component_and_holes_have_known_sizes():
+    mask, disc = ring_with_blob()
+    largest = keep_largest_component(mask)
+    assert largest.sum() == mask.sum() - 9 and not largest[2:5, 55:58].any()
+    assert np.array_equal(fill_holes(largest), disc)
+    assert np.array_equal(apply_per_frame(np.stack([mask, mask]), BOTH), np.stack([disc, disc]))
+    assert not apply_per_frame(np.zeros((2, 8, 8), bool), BOTH).any()
+
+
+def test_sample_logits_follow_the_steps_and_keep_their_entropy():
+    mask, disc = ring_with_blob()
+    logits = torch.where(torch.from_numpy(mask), 2.0, -1.5)[None, None, None].repeat(3, 1, 1, 1, 1)
+    logits[1] *= 0.5  # samples differ in confidence
+    changed = postprocess_sample_logits(logits, [BOTH])
+    assert torch.equal(changed >= 0, torch.from_numpy(disc)[None, None, None].expand_as(changed))
+    assert torch.allclose(changed.abs(), logits.abs())  # |logit| kept: same entropy
+    assert torch.equal(postprocess_sample_logits(logits, [None]), logits)
+
+
+def test_choice_keeps_a_step_only_where_it_raises_validation_dice():
+    mask, disc = ring_with_blob()
+    probability = np.where(mask, 0.9, 0.1)[None]
+    chosen = choose_postprocessing([probability], [disc[None]], dice)[0]
+    assert chosen["keep_largest_component"] and chosen["fill_holes"]
+    assert chosen["validation_dice"]["keep_largest_component+fill_holes"] == 1.0
+    two_true_parts = np.zeros((1, 48, 64), bool)
+    two_true_parts[0, 5:15, 5:15] = two_true_parts[0, 30:40, 40:50] = True
+    chosen = choose_postprocessing([np.where(two_true_parts, 0.8, 0.2)], [two_true_parts], dice)[0]
+    assert not chosen["keep_largest_component"] and not chosen["fill_holes"]
