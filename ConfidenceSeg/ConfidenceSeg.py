@@ -88,6 +88,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._observedAnnotation = None
         self._editedSegmentIds = set()
         self._reviewRows = []
+        self.sliceBadges = slice_views.SliceBadges()
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -121,12 +122,14 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onReload(self):
         """Reload and Test picks up edits of the library too, not only of this file."""
+        self.sliceBadges.clear()
         self.logic.shutdown()
         for name in [name for name in sys.modules if name.split(".")[0] in ("ConfidenceSegLib", "ConfidenceSegQt")]:
             del sys.modules[name]
         ScriptedLoadableModuleWidget.onReload(self)
 
     def cleanup(self):
+        self.sliceBadges.clear()
         self.logic.shutdown()
         self.removeObservers()
 
@@ -273,14 +276,12 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def showResult(self, loaded):
         node = self._parameterNode
-        node.result = loaded.segmentation_node
-        heatmaps = list(loaded.heatmap_nodes.values())
-        node.heatmapVolume = heatmaps[0] if heatmaps else None
+        node.result, node.heatmapVolume = loaded.segmentation_node, next(iter(loaded.heatmap_nodes.values()), None)
         slicer.util.setSliceViewerLayers(background=loaded.volume_node, foreground=node.heatmapVolume,
                                          foregroundOpacity=node.heatmapOpacity, fit=True)
         self.ui.badgeLabel.text = "<br>".join(
             f'<span style="color:{badge.color}"><b>{badge.text()}</b></span>' for badge in loaded.badges)
-        slice_views.show_badge(slicer_results.badge_text(loaded.badges))
+        self.sliceBadges.show(loaded.report, loaded.volume_node)
 
     # --- review ------------------------------------------------------------------------------
 

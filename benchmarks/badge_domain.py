@@ -1,9 +1,11 @@
-"""The bundled model's badge on its calibration cases, and on images where no fetal head exists.
+"""The bundled model's badge on HC18 images it never used, clean and degraded, and on images where
+no fetal head exists.
 
-Prints the badge metrics on the 65 validation cases of the bundle's own split (they chose its
-checkpoints and calibrated the badge, so these are optimistic) and counts the PASS badges on
-images of other organs and modalities in ``../shared/data``: lung ultrasound (every third frame),
-neonatal brain MRI and microscopy. A trustworthy badge never passes there.
+Prints the badge metrics on the test subjects of the bundle's own split (never trained on, never
+chose a checkpoint, never calibrated the badge), clean and with every degradation of
+``quality.degradations``, and counts the PASS badges (and REVIEW badges without a reason) on images
+of other organs and modalities in ``../shared/data``: lung ultrasound (every third frame), neonatal
+brain MRI and microscopy. A trustworthy badge never passes there.
 
     python benchmarks/badge_domain.py
 """
@@ -17,6 +19,7 @@ from ConfidenceSegLib.annotation.datasets import load_dataset
 from ConfidenceSegLib.inference.predict import predict_image
 from ConfidenceSegLib.model.bundle import load_bundle
 from ConfidenceSegLib.quality.apply import assess_segment
+from ConfidenceSegLib.quality.degradations import DEGRADATIONS
 from ConfidenceSegLib.quality.evaluation import evaluate_cases
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,23 +31,36 @@ OTHER_DOMAINS = {"lus_pleural": 3, "qubiq_brain_growth": 1, "oocytes_3raters": 1
 def main() -> int:
     bundle = load_bundle(REPO_ROOT / "Resources" / "models" / "fetal_head")
     hc18 = load_dataset(DATA / "hc18")
-    validation = hc18.cases_of_subjects(bundle.config["training"]["split"]["validation"]["subject_ids"])
-    metrics = evaluate_cases(bundle, hc18, validation, device="cpu", show_progress=False).classes["fetal_head"]
-    print(f"| {len(validation)} validation cases (calibrated on them) | value |\n|---|---:|")
-    for key, value in metrics["method"].items():
-        print(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
-    print("\n| images without a fetal head | images | PASS |\n|---|---:|---:|")
+    test = hc18.cases_of_subjects(bundle.config["training"]["split"]["test"]["subject_ids"])
+    result = evaluate_cases(bundle, hc18, test, device="cpu", show_progress=False,
+                            degradations=list(DEGRADATIONS)).classes["fetal_head"]
+    kinds = ["pooled", *result["by_kind"]]
+    columns = {"pooled": result, **result["by_kind"]}
+    print(f"| {len(test)} unseen test images x {len(kinds) - 1} kinds | " + " | ".join(kinds) + " |")
+    print("|---|" + "---:|" * len(kinds))
+    print("| mean Dice | " + " | ".join(f"{columns[k]['mean_dice']:.3f}" for k in kinds) + " |")
+    for key in ("pass_rate", "pass_precision", "lower_bound_coverage", "auroc_dice_below_threshold", "spearman",
+                "mae_predicted_dice", "aurc"):
+        print(f"| {key} | " + " | ".join(_fmt(columns[k]["method"].get(key)) for k in kinds) + " |")
+    print("| AURC mean-entropy baseline | " + " | ".join(
+        _fmt(columns[k]["baseline_mean_entropy"]["aurc"]) for k in kinds) + " |")
+    print("\n| images without a fetal head | images | PASS | REVIEW without a reason |\n|---|---:|---:|---:|")
     for name, stride in OTHER_DOMAINS.items():
         cases = load_dataset(DATA / name).cases[::stride]
-        passes = 0
+        passes = unexplained = 0
         for case in cases:
             prediction = predict_image(bundle, case.read_image(), device="cpu")
             settings = {"method": prediction.method, "samples": prediction.samples}
-            result = assess_segment(bundle.config["quality"], "fetal_head", prediction.classes[0].summary,
-                                    settings=settings)
-            passes += result["badge"] == "PASS"
-        print(f"| {name} | {len(cases)} | {passes} |")
+            assessed = assess_segment(bundle.config["quality"], "fetal_head", prediction.classes[0].summary,
+                                      settings=settings)
+            passes += assessed["badge"] == "PASS"
+            unexplained += assessed["badge"] == "REVIEW" and not assessed["reasons"]
+        print(f"| {name} | {len(cases)} | {passes} | {unexplained} |")
     return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":

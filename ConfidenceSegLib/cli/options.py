@@ -14,11 +14,13 @@ def add_model_option(parser: argparse.ArgumentParser, required: bool = True, not
                              f"models list){note}")
 
 
-def add_prediction_options(parser: argparse.ArgumentParser) -> None:
-    """``--method``, ``--samples`` and ``--device``, defined once so every command predicts alike."""
-    parser.add_argument("--method", choices=METHODS, default="auto",
-                        help="uncertainty method; auto: ensemble if the bundle has several members, else MC "
-                             "dropout (default: auto)")
+def add_prediction_options(parser: argparse.ArgumentParser, method: bool = True) -> None:
+    """``--method``, ``--samples`` and ``--device``, defined once so every command predicts alike
+    (``method=False``: the command uses ``--method`` itself and predicts with ``auto``)."""
+    if method:
+        parser.add_argument("--method", choices=METHODS, default="auto",
+                            help="uncertainty method; auto: ensemble if the bundle has several members, else MC "
+                                 "dropout (default: auto)")
     parser.add_argument("--samples", type=int, metavar="N",
                         help=f"number of samples (default: {DEFAULT_SAMPLES}, or one per member/flip if there are "
                              "more); spread over ensemble members or TTA flips, MC dropout within each when "

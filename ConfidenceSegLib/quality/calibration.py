@@ -13,13 +13,17 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ..annotation.datasets import Case, Dataset, load_dataset
 from ..contract import ConfidenceSegError
 from ..inference.measurements import interval_scale
 from ..io.resources import resources_dir
 from ..io.safe_files import check_output_folder
 from ..model.bundle import ModelBundle, load_bundle, save_bundle, update_config
+from .agreement import assessment_records, fit_assessment
 from .conformal import conformal_quantile
+from .degradations import CLEAN
 from .evaluation import REFERENCE_THRESHOLD, common_classes, predict_labelled, reference_sizes
 from .features import is_absent
 from .fit import QualityRecord, fit_quality_model
@@ -28,10 +32,13 @@ from .metrics import dice
 
 def collect_records(bundle: ModelBundle, cases: Sequence[Case], classes: Sequence[str], device=None,
                     method: str = "auto", samples: int | None = None, show_progress: bool = True,
-                    degradations: Sequence[str] = (), seed: int = 0) -> tuple[list[QualityRecord], dict]:
+                    degradations: Sequence[str] = (), seed: int = 0,
+                    assessment: list[QualityRecord] | None = None) -> tuple[list[QualityRecord], dict]:
     """Predict each case (and its degraded copies); one record per annotated class (summary, true Dice,
-    measurements and the reference's), and the prediction settings."""
+    measurements and the reference's), and the prediction settings. ``assessment``: a list that gets
+    the agreement records of perturbed reference masks on the clean images (:mod:`.agreement`)."""
     records, settings = [], {}
+    perturbation_rng = np.random.default_rng(seed + 1)
     for labelled in predict_labelled(bundle, cases, classes, device, method, samples, show_progress,
                                      degradations, seed):
         settings = {"method": labelled.prediction.method, "samples": labelled.prediction.samples}
@@ -43,6 +50,9 @@ def collect_records(bundle: ModelBundle, cases: Sequence[Case], classes: Sequenc
                     class_prediction.name, labelled.case.subject, dict(class_prediction.summary), true_dice,
                     labelled.kind, class_prediction.measurements,
                     reference_sizes(labelled.case, reference, labelled.prediction.image)))
+                if assessment is not None and labelled.kind == CLEAN and reference.ndim == 2:
+                    assessment.extend(assessment_records(labelled, perturbation_rng, class_prediction,
+                                                         reference > REFERENCE_THRESHOLD))
     return records, settings
 
 
@@ -102,9 +112,11 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
     if not cases:
         raise ConfidenceSegError(f"no labelled cases to calibrate on in dataset {dataset.name}")
     bundle = load_bundle(bundle_path)
+    assessment: list[QualityRecord] = []
     records, settings = collect_records(bundle, cases, common_classes(bundle, dataset), device, method, samples,
-                                        show_progress, degradations, seed)
+                                        show_progress, degradations, seed, assessment)
     quality = fit_quality_model(records, alpha=alpha, threshold=threshold)
+    quality["assessment"] = fit_assessment(assessment, alpha, threshold, seed)
     quality["prediction"] = settings
     quality["measurements"] = measurement_margins(records, alpha)
     dice_values = [record.dice for record in records]

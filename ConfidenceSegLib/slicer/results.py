@@ -19,6 +19,7 @@ from ..contract import (
     CLASS_TAG,
     DEFAULT_HEATMAP,
     DICE_LOWER_BOUND_TAG,
+    FRAMES_REPORT_KEY,
     MAP_KINDS,
     PASS,
     PREDICTED_DICE_TAG,
@@ -214,3 +215,35 @@ def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatm
                     measurement_words(info.get("measurements")) if info.get("badge") != ABSENT else "")
               for name, info in report["classes"].items()]
     return LoadedPrediction(report, volume_node, segmentation_node, heatmaps, badges)
+
+
+# --- per-frame badges in the slice views -------------------------------------------------------
+
+def frame_badges(report: dict, frame: int | None) -> list[Badge]:
+    """The badges to show at ``frame`` of a stack run slice by slice (``report["frames"]``), else the
+    whole input's (a single image, a 3D model, or ``frame`` None / out of range)."""
+    frames = report.get(FRAMES_REPORT_KEY) or []
+    source = frames[frame]["classes"] if frame is not None and 0 <= frame < len(frames) else report["classes"]
+    prefix = f"frame {frame}: " if source is not report["classes"] else ""
+    return [Badge(f"{prefix}{name}", info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"),
+                  (info.get("reasons") or [{"message": ""}])[0]["message"],
+                  measurement_words(info.get("measurements")) if info.get("badge") != ABSENT else "")
+            for name, info in source.items()]
+
+
+def frame_at_slice(volume_node, slice_node) -> int | None:
+    """The frame (k index) of ``volume_node`` that ``slice_node`` shows, None when the slice is not an
+    axial cut of the volume (another orientation, or outside its frames)."""
+    import vtk
+
+    slice_to_ras = slice_node.GetSliceToRAS()
+    ras_to_ijk = vtk.vtkMatrix4x4()
+    volume_node.GetRASToIJKMatrix(ras_to_ijk)
+    origin = [slice_to_ras.GetElement(row, 3) for row in range(3)] + [1.0]
+    normal = [slice_to_ras.GetElement(row, 2) for row in range(3)] + [0.0]
+    ijk, along = ras_to_ijk.MultiplyPoint(origin), ras_to_ijk.MultiplyPoint(normal)
+    if abs(along[2]) < 0.99 * max(abs(v) for v in along[:3]):  # the slice is not across k
+        return None
+    frame = round(ijk[2])
+    dimensions = volume_node.GetImageData().GetDimensions() if volume_node.GetImageData() else (0, 0, 0)
+    return frame if 0 <= frame < dimensions[2] else None

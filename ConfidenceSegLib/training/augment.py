@@ -29,6 +29,11 @@ MAX_DEPTH_GAIN = 0.5  # gain varies linearly from 1 - g at the top to 1 + g at t
 MAX_SPECKLE = 0.3  # standard deviation of the multiplicative noise
 SHADOW_WIDTH = (0.1, 0.3)  # fraction of the frame width
 SHADOW_DEPTH = (0.3, 0.8)  # intensity kept inside the shadow
+#: Recorded in the bundle.
+AUGMENTATION_SUMMARY = (f"horizontal flip, rotation {MAX_ROTATION_DEGREES:g} deg, scale {MAX_SCALE_CHANGE:.0%}, "
+                        f"shift {MAX_SHIFT:.0%}, gain/offset {MAX_INTENSITY_CHANGE:.0%}; each with p "
+                        f"{ULTRASOUND_PROBABILITY}: gamma {GAMMA_RANGE[0]}-{GAMMA_RANGE[1]}, depth gain +-{MAX_DEPTH_GAIN:.0%}, "
+                        f"speckle sigma <= {MAX_SPECKLE}, acoustic shadow")
 
 
 def _uniform(generator: torch.Generator, n: int, bound: float) -> torch.Tensor:

@@ -40,6 +40,7 @@ from ..model.preprocessing import spacing_zyx
 from ..quality.calibration import calibrate_bundle
 from ..quality.degradations import DEGRADATIONS
 from ..quality.metrics import dice
+from .augment import AUGMENTATION_SUMMARY
 from .data import default_input_size, first_frame_shape, load_frames
 from .defaults import (
     DEFAULT_ARCHITECTURE,
@@ -250,7 +251,7 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
                                  for entry in result.history] for result in results],
             "batch_size": batch_size,
             "learning_rate": options.learning_rate,
-            "augmentation": "flip, rotation 10 deg, scale 10%, shift 5%, intensity 10%" if options.augment else None,
+            "augmentation": AUGMENTATION_SUMMARY if options.augment else None,
             "loss": "weighted Dice semimetric (MONAI DiceLoss soft_label) + weighted soft-target BCE",
             "device": describe_device(device),
             "cpu_threads": torch.get_num_threads() if device.type == "cpu" else None,

@@ -1,0 +1,80 @@
+"""``confidenceseg assess`` with known answers: the reference mask of an HC18 image the bundled model
+never used, a heavily eroded copy, an empty mask, and masks that do not fit the image."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from conftest import REPO_ROOT, dataset_dir
+from scipy import ndimage
+
+from ConfidenceSegLib.cli import main
+from ConfidenceSegLib.io.segfile import write_segmentation
+from ConfidenceSegLib.io.segments import Segment
+from ConfidenceSegLib.quality.metrics import dice
+
+BUNDLED = REPO_ROOT / "Resources" / "models" / "fetal_head"
+
+
+@pytest.fixture(scope="module")
+def unseen_case(tmp_path_factory):
+    if not (BUNDLED / "config.json").is_file():
+        pytest.skip("the bundled fetal_head model is not in this checkout")
+    hc18 = dataset_dir("hc18")
+    config = json.loads((BUNDLED / "config.json").read_text())
+    test_subjects = config["training"]["split"]["test"]["subject_ids"]
+    case = next(c for c in json.loads((hc18 / "dataset.json").read_text())["cases"] if c["subject"] in test_subjects)
+    image = sitk.ReadImage(str(hc18 / case["image"]))
+    reference = sitk.GetArrayFromImage(sitk.ReadImage(str(hc18 / case["labels"]["fetal_head"]))) > 0
+    return hc18 / case["image"], image, reference, tmp_path_factory.mktemp("assess")
+
+
+def write_mask(folder, name, mask, image):
+    path = folder / f"{name}.nrrd"
+    out = sitk.GetImageFromArray(mask.astype(np.uint8))
+    out.CopyInformation(image)
+    sitk.WriteImage(out, str(path))
+    return path
+
+
+def assess(image_path, seg, out, *extra):
+    code = main(["assess", "--model", str(BUNDLED), "--image", str(image_path), "--seg", str(seg), "--out", str(out),
+                 *extra])
+    return code, (json.loads(next(out.glob("*.json")).read_text()) if code == 0 else None)
+
+
+def test_the_reference_mask_rates_high_and_an_eroded_one_low(unseen_case, capsys):
+    image_path, image, reference, folder = unseen_case
+    seg = folder / "reference.seg.nrrd"
+    write_segmentation(seg, [Segment(name="head outline", mask=reference, color=(1, 0, 0))], image)
+    code, report = assess(image_path, seg, folder / "good", "--class", "fetal_head")
+    assert code == 0 and report["assessed_segmentation"] == str(seg)
+    good = report["classes"]["fetal_head"]
+    assert good["predicted_dice"] >= 0.9 and good["reasons"] and "agreement" in good["methods"]
+    eroded = ndimage.binary_erosion(reference, iterations=25)
+    true_dice = dice(eroded, reference)
+    assert true_dice < 0.75
+    code, report = assess(image_path, write_mask(folder, "eroded", eroded, image), folder / "eroded")
+    bad = report["classes"]["fetal_head"]
+    assert bad["badge"] == "REVIEW" and (bad["predicted_dice"] is None or bad["predicted_dice"] < 0.85)
+    assert "fetal_head REVIEW" in capsys.readouterr().out
+
+
+def test_an_empty_mask_is_review_and_a_mask_on_another_grid_is_refused(unseen_case, capsys):
+    image_path, image, reference, folder = unseen_case
+    code, report = assess(image_path, write_mask(folder, "empty", np.zeros_like(reference), image), folder / "empty")
+    empty = report["classes"]["fetal_head"]
+    assert code == 0 and empty["badge"] == "REVIEW" and empty["reasons"][0]["code"] == "given_mask_empty"
+    small = sitk.GetImageFromArray(reference[::2, ::2].astype(np.uint8))
+    sitk.WriteImage(small, str(folder / "half.nrrd"))
+    assert main(["assess", "--model", str(BUNDLED), "--image", str(image_path), "--seg", str(folder / "half.nrrd"),
+                 "--out", str(folder / "half")]) == 2
+    error = capsys.readouterr().err
+    assert "segmentation" in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
+    assert not (folder / "half").exists()  # nothing left behind
+    assert main(["assess", "--model", str(BUNDLED), "--image", str(image_path), "--seg", str(folder / "nope.nrrd"),
+                 "--out", str(folder / "x")]) == 2
+    assert "file not found" in capsys.readouterr().err

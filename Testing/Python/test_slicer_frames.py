@@ -1,0 +1,57 @@
+"""The badge shown in a slice view follows the frame the view shows (real slicer-core MRML nodes)."""
+
+from __future__ import annotations
+
+import pytest
+
+slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
+vtk = pytest.importorskip("vtk")
+
+from ConfidenceSegLib.slicer.results import frame_at_slice, frame_badges  # noqa: E402
+
+
+def stack_volume(scene, frames: int = 16):
+    image = vtk.vtkImageData()
+    image.SetDimensions(40, 30, frames)
+    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
+    node.SetAndObserveImageData(image)
+    node.SetSpacing(0.2, 0.2, 1.5)
+    node.SetOrigin(-4.0, -3.0, 10.0)
+    return node
+
+
+def axial_slice(scene, offset: float):
+    node = scene.AddNewNodeByClass("vtkMRMLSliceNode")
+    node.SetOrientation("Axial")
+    node.SetSliceOffset(offset)
+    return node
+
+
+def report(frames: int = 16) -> dict:
+    per_frame = [{"index": k, "classes": {"fetal_head": {
+        "badge": "REVIEW" if k == 7 else "PASS", "predicted_dice": 0.5 if k == 7 else 0.95,
+        "dice_lower_bound": 0.3 if k == 7 else 0.9,
+        "reasons": [{"code": "x", "message": f"frame {k} reason"}],
+        "measurements": {"ellipse_circumference_mm": {"value": 100.0 + k, "p05": 99.0 + k, "p95": 101.0 + k}}}}}
+        for k in range(frames)]
+    return {"classes": {"fetal_head": {"badge": "REVIEW", "predicted_dice": 0.5, "dice_lower_bound": 0.3,
+                                       "reasons": [{"code": "frames_need_review", "message": "1 of 16"}]}},
+            "frames": per_frame}
+
+
+def test_the_slice_offset_selects_the_frame_and_its_badge():
+    scene = slicer.vtkMRMLScene()
+    volume = stack_volume(scene)
+    # RAS z of frame k: origin 10 + 1.5 k (the volume's IJK-to-RAS flips x and y, not z)
+    assert frame_at_slice(volume, axial_slice(scene, 10.0 + 1.5 * 7)) == 7
+    assert frame_at_slice(volume, axial_slice(scene, 10.0 + 1.5 * 7 + 0.6)) == 7  # nearest frame
+    assert frame_at_slice(volume, axial_slice(scene, 10.0 + 1.5 * 15)) == 15
+    assert frame_at_slice(volume, axial_slice(scene, 10.0 - 3.0)) is None  # before the first frame
+    sagittal = axial_slice(scene, 0.0)
+    sagittal.SetOrientation("Sagittal")
+    assert frame_at_slice(volume, sagittal) is None  # not across the frames
+    shown = frame_badges(report(), 7)[0]
+    assert shown.badge == "REVIEW" and "frame 7 reason" in shown.text() and "107.0 mm" in shown.text()
+    assert frame_badges(report(), 3)[0].badge == "PASS"
+    assert frame_badges(report(), None)[0].text().startswith("fetal_head: REVIEW")

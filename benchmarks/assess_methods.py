@@ -1,0 +1,86 @@
+"""Quality of given masks: the agreement assessment against simple baselines, on perturbed masks of
+HC18 images the bundled model never used (its test subjects), with known true Dice.
+
+Each test image's reference mask is assessed as it is and after each realistic perturbation
+(``quality.perturbations``: erosion, dilation, shift, missing part, spurious blob, a rater's
+boundary). Methods: ``agreement`` (the calibrated regressor of ``confidenceseg assess``), the raw
+``dice_with_prediction`` feature, and the mean-entropy baseline (the model's entropy inside the
+given mask, lower = better). Prints Spearman, MAE (where a method predicts a Dice), AUROC for
+Dice < 0.8, PASS rate and precision, and the time per case.
+
+    python benchmarks/assess_methods.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ConfidenceSegLib.annotation.datasets import load_dataset
+from ConfidenceSegLib.inference.predict import predict_image
+from ConfidenceSegLib.model.bundle import load_bundle
+from ConfidenceSegLib.quality import metrics
+from ConfidenceSegLib.quality.agreement import agreement_features
+from ConfidenceSegLib.quality.apply import assess_segment
+from ConfidenceSegLib.quality.perturbations import PERTURBATIONS, perturb
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def main() -> int:
+    bundle = load_bundle(REPO_ROOT / "Resources" / "models" / "fetal_head")
+    quality = bundle.config["quality"]
+    config = dict(quality["assessment"], prediction=quality["prediction"])
+    hc18 = load_dataset(DATA / "hc18")
+    cases = hc18.cases_of_subjects(bundle.config["training"]["split"]["test"]["subject_ids"])
+    rng = np.random.default_rng(7)
+    rows, seconds = [], []
+    for case in cases:
+        started = time.perf_counter()
+        image = case.read_image()
+        prediction = predict_image(bundle, image, device="cpu")
+        settings = {"method": prediction.method, "samples": prediction.samples}
+        reference = case.confidence_map("fetal_head", image) > 0.5
+        for kind in ("reference", *PERTURBATIONS):
+            given = reference if kind == "reference" else perturb(reference, kind, rng)
+            features = agreement_features(given, prediction.classes[0])
+            result = assess_segment(config, "fetal_head", features, settings=settings)
+            entropy = prediction.classes[0].entropy[given].mean() if given.any() else 1.0
+            rows.append({"kind": kind, "true": metrics.dice(given, reference), "agreement": result,
+                         "raw": features["dice_with_prediction"], "entropy": -float(entropy)})
+        seconds.append(time.perf_counter() - started)
+    true = [row["true"] for row in rows]
+    predicted = [row["agreement"]["predicted_dice"] or 0.0 for row in rows]
+    badges = [row["agreement"]["badge"] for row in rows]
+    print(f"{len(cases)} unseen HC18 images x {1 + len(PERTURBATIONS)} masks = {len(rows)} masks; true Dice "
+          f"{min(true):.2f}-{max(true):.2f}, {sum(t < 0.8 for t in true)} below 0.8; "
+          f"{np.mean(seconds) / (1 + len(PERTURBATIONS)):.2f} s per mask (one prediction per image)\n")
+    print("| method | Spearman | MAE | AUROC (Dice < 0.8) | PASS rate | PASS precision | bound coverage |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    bounds = [row["agreement"]["dice_lower_bound"] or 0.0 for row in rows]
+    print(f"| agreement (calibrated) | {metrics.spearman(predicted, true):.3f} | "
+          f"{metrics.mean_absolute_error(predicted, true):.3f} | {metrics.failure_auroc(predicted, true, 0.8):.3f} | "
+          f"{metrics.pass_rate(badges):.3f} | {metrics.pass_precision(badges, true, 0.8):.3f} | "
+          f"{metrics.lower_bound_coverage(bounds, true):.3f} |")
+    raw = [row["raw"] for row in rows]
+    print(f"| Dice with the model's mask (raw) | {metrics.spearman(raw, true):.3f} | "
+          f"{metrics.mean_absolute_error(raw, true):.3f} | {metrics.failure_auroc(raw, true, 0.8):.3f} | - | - | - |")
+    entropy = [row["entropy"] for row in rows]
+    print(f"| mean entropy inside the mask | {metrics.spearman(entropy, true):.3f} | - | "
+          f"{metrics.failure_auroc(entropy, true, 0.8):.3f} | - | - | - |")
+    print("\n| perturbation | masks | mean true Dice | MAE (agreement) | PASS | PASS with Dice < 0.8 |\n|---|---:|---:|---:|---:|---:|")
+    for kind in ("reference", *PERTURBATIONS):
+        part = [row for row in rows if row["kind"] == kind]
+        errors = [abs((row["agreement"]["predicted_dice"] or 0.0) - row["true"]) for row in part]
+        passes = [row for row in part if row["agreement"]["badge"] == "PASS"]
+        print(f"| {kind} | {len(part)} | {np.mean([r['true'] for r in part]):.3f} | {np.mean(errors):.3f} | "
+              f"{len(passes)} | {sum(r['true'] < 0.8 for r in passes)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
