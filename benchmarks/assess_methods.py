@@ -3,9 +3,10 @@ HC18 images the bundled model never used (its test subjects), with known true Di
 
 Each test image's reference mask is assessed as it is and after each realistic perturbation
 (``quality.perturbations``: erosion, dilation, shift, missing part, spurious blob, a rater's
-boundary). Methods: ``agreement`` (the calibrated regressor of ``confidenceseg assess``), the raw
-``dice_with_prediction`` feature, and the mean-entropy baseline (the model's entropy inside the
-given mask, lower = better). Prints Spearman, MAE (where a method predicts a Dice), AUROC for
+boundary). Methods: ``agreement`` (the calibrated regressor of ``confidenceseg assess``), ``rca``
+(reverse classification accuracy against the bundle's reference masks, with its conformal bound),
+``both`` (PASS only when both pass), the raw ``dice_with_prediction`` feature, and the mean-entropy
+baseline (the model's entropy inside the given mask, lower = better). Prints Spearman, MAE (where a method predicts a Dice), AUROC for
 Dice < 0.8, PASS rate and precision, and the time per case.
 
     python benchmarks/assess_methods.py
@@ -21,6 +22,7 @@ import numpy as np
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
 from ConfidenceSegLib.inference.predict import predict_image
+from ConfidenceSegLib.jobs.assess import combined, rca_result
 from ConfidenceSegLib.model.bundle import load_bundle
 from ConfidenceSegLib.quality import metrics
 from ConfidenceSegLib.quality.agreement import agreement_features
@@ -39,6 +41,7 @@ def main() -> int:
     cases = hc18.cases_of_subjects(bundle.config["training"]["split"]["test"]["subject_ids"])
     rng = np.random.default_rng(7)
     rows, seconds = [], []
+    rca_seconds = []
     for case in cases:
         started = time.perf_counter()
         image = case.read_image()
@@ -50,22 +53,29 @@ def main() -> int:
             features = agreement_features(given, prediction.classes[0])
             result = assess_segment(config, "fetal_head", features, settings=settings)
             entropy = prediction.classes[0].entropy[given].mean() if given.any() else 1.0
-            rows.append({"kind": kind, "true": metrics.dice(given, reference), "agreement": result,
-                         "raw": features["dice_with_prediction"], "entropy": -float(entropy)})
+            rca_started = time.perf_counter()
+            pixel_mm = (image.GetSpacing()[1], image.GetSpacing()[0])
+            rca = rca_result(config, bundle.path, prediction.classes[0], given, pixel_mm)
+            rca_seconds.append(time.perf_counter() - rca_started)
+            rows.append({"kind": kind, "true": metrics.dice(given, reference), "agreement": result, "rca": rca,
+                         "both": combined(result, rca), "raw": features["dice_with_prediction"],
+                         "entropy": -float(entropy)})
         seconds.append(time.perf_counter() - started)
     true = [row["true"] for row in rows]
-    predicted = [row["agreement"]["predicted_dice"] or 0.0 for row in rows]
-    badges = [row["agreement"]["badge"] for row in rows]
     print(f"{len(cases)} unseen HC18 images x {1 + len(PERTURBATIONS)} masks = {len(rows)} masks; true Dice "
           f"{min(true):.2f}-{max(true):.2f}, {sum(t < 0.8 for t in true)} below 0.8; "
-          f"{np.mean(seconds) / (1 + len(PERTURBATIONS)):.2f} s per mask (one prediction per image)\n")
+          f"{np.mean(seconds) / (1 + len(PERTURBATIONS)):.2f} s per mask with one prediction per image; RCA "
+          f"{np.mean(rca_seconds):.2f} s per mask\n")
     print("| method | Spearman | MAE | AUROC (Dice < 0.8) | PASS rate | PASS precision | bound coverage |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    bounds = [row["agreement"]["dice_lower_bound"] or 0.0 for row in rows]
-    print(f"| agreement (calibrated) | {metrics.spearman(predicted, true):.3f} | "
-          f"{metrics.mean_absolute_error(predicted, true):.3f} | {metrics.failure_auroc(predicted, true, 0.8):.3f} | "
-          f"{metrics.pass_rate(badges):.3f} | {metrics.pass_precision(badges, true, 0.8):.3f} | "
-          f"{metrics.lower_bound_coverage(bounds, true):.3f} |")
+    for method in ("agreement", "rca", "both"):
+        predicted = [row[method]["predicted_dice"] or 0.0 for row in rows]
+        bounds = [row[method]["dice_lower_bound"] or 0.0 for row in rows]
+        badges = [row[method]["badge"] for row in rows]
+        print(f"| {method} (calibrated) | {metrics.spearman(predicted, true):.3f} | "
+              f"{metrics.mean_absolute_error(predicted, true):.3f} | {metrics.failure_auroc(predicted, true, 0.8):.3f} | "
+              f"{metrics.pass_rate(badges):.3f} | {_fmt(metrics.pass_precision(badges, true, 0.8))} | "
+              f"{metrics.lower_bound_coverage(bounds, true):.3f} |")
     raw = [row["raw"] for row in rows]
     print(f"| Dice with the model's mask (raw) | {metrics.spearman(raw, true):.3f} | "
           f"{metrics.mean_absolute_error(raw, true):.3f} | {metrics.failure_auroc(raw, true, 0.8):.3f} | - | - | - |")
@@ -80,6 +90,10 @@ def main() -> int:
         print(f"| {kind} | {len(part)} | {np.mean([r['true'] for r in part]):.3f} | {np.mean(errors):.3f} | "
               f"{len(passes)} | {sum(r['true'] < 0.8 for r in passes)} |")
     return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ def register(subparsers) -> None:
     parser.add_argument("--seg", required=True, metavar="SEG", help=".seg.nrrd or mask image on the image's grid")
     parser.add_argument("--out", required=True, metavar="OUT", help="output folder (created if missing)")
     parser.add_argument("--class", dest="class_name", metavar="C", help="assess only this class")
-    parser.add_argument("--method", choices=("agreement",), default="agreement",
+    parser.add_argument("--method", choices=("agreement", "rca", "both"), default="agreement",
                         help="agreement (default): with the model's prediction and uncertainty (the uncertainty "
-                             "method is auto, as the assessment was calibrated)")
+                             "method is auto, as calibrated); rca: reverse classification accuracy against the "
+                             "bundle's reference masks (2D); both: PASS only when both pass")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/<stem>.json")
     add_prediction_options(parser, method=False)
     parser.set_defaults(func=run)
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     settings = PredictionSettings("auto", args.samples, args.device, ())
     settings.check(len(bundle.members))
     with output_folder(args.out) as out:
-        report = assess_segmentation(bundle, image, seg, out, args.class_name, settings, args.overwrite)
+        report = assess_segmentation(bundle, image, seg, out, args.class_name, settings, args.overwrite, args.method)
     from ..quality.reasons import result_words
 
     for name, result in report["classes"].items():

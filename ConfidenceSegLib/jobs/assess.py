@@ -3,7 +3,8 @@
 The model predicts the image as usual; each class of the given segmentation is then assessed by its
 agreement with that prediction (:mod:`~ConfidenceSegLib.quality.agreement`, calibrated on perturbed
 reference masks and stored in the bundle's ``quality.assessment``), with the badge's rules (PASS iff
-the conformal lower bound reaches the threshold, in domain, same prediction settings as calibrated).
+the conformal lower bound reaches the threshold, in domain, same prediction settings as calibrated),
+and/or (2D) by reverse classification accuracy (:mod:`~ConfidenceSegLib.quality.rca`).
 A 2D model on a stack assesses each frame and the whole from its frames, as ``predict`` does.
 
 The given segmentation is a ``.seg.nrrd`` (classes from the ConfidenceSeg class tags, else the
@@ -20,16 +21,20 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..contract import ABSENT, REPORT_SUFFIX, REVIEW, SEG_SUFFIX, ConfidenceSegError
+from ..contract import ABSENT, PASS, QUALITY_KEYS, REPORT_SUFFIX, REVIEW, SEG_SUFFIX, ConfidenceSegError
 from ..io.images import check_same_geometry, read_image
 from ..io.inputs import has_physical_spacing, input_stem
 from ..io.safe_files import write_text_atomic
 from ..io.segfile import read_segmentation
 from ..quality.agreement import agreement_features, agreement_from_maps
 from ..quality.apply import assess_frames, assess_segment
+from ..quality.rca import load_references, rca_dice
 from ..quality.reasons import reason
 
-ASSESS_METHODS = ("agreement",)
+QUALITY_FIELDS = (*QUALITY_KEYS, "reasons")
+
+#: ``both``: PASS only when agreement and RCA both pass; the lower of the two predicted Dice and bounds.
+ASSESS_METHODS = ("agreement", "rca", "both")
 
 
 def given_masks(seg_path: Path, image: sitk.Image, classes: list[str], class_name: str | None) -> dict[str, np.ndarray]:
@@ -70,15 +75,48 @@ def _empty_given(class_name: str, predicted_present: bool) -> dict | None:
         "given_mask_empty", f"the given segmentation has no {class_name}, but the model finds it here")]}
 
 
+def rca_result(assessment: dict, folder: Path, class_prediction, given: np.ndarray, pixel_mm) -> dict:
+    """One class's RCA assessment of a 2D mask: best transfer Dice, conformal bound, badge, reasons."""
+    entry = (assessment.get("rca") or {}).get(class_prediction.name)
+    if entry is None:
+        return {"predicted_dice": None, "dice_lower_bound": None, "badge": None, "reasons": [reason(
+            "no_quality_model", f"this model has no RCA references for {class_prediction.name}")]}
+    predicted, per_reference = rca_dice(class_prediction.mask, given, pixel_mm, load_references(folder, entry))
+    quantile, threshold = entry["score_quantile"], assessment["threshold"]
+    bound = 0.0 if quantile is None else float(np.clip(predicted - quantile, 0.0, 1.0))
+    passed = bound >= threshold
+    words = (f"RCA: best transfer Dice {predicted:.2f} over {len(per_reference)} references, lower bound {bound:.2f}"
+             f" {'reaches' if passed else 'below'} the PASS threshold {threshold:.2f}")
+    return {"predicted_dice": predicted, "dice_lower_bound": bound, "badge": PASS if passed else REVIEW,
+            "reasons": [reason("lower_bound_above_threshold" if passed else "lower_bound_below_threshold", words)],
+            "per_reference": [round(score, 4) for score in per_reference]}
+
+
+def combined(agreement: dict, rca: dict) -> dict:
+    """``both``: PASS only when both methods pass; the lower predicted Dice and bound; both reasons."""
+    if agreement["badge"] in (None, ABSENT) or rca["badge"] is None:
+        return agreement
+    numbers = {key: min((v for v in (agreement[key], rca[key]) if v is not None), default=None)
+               for key in ("predicted_dice", "dice_lower_bound")}
+    badge = PASS if agreement["badge"] == rca["badge"] == PASS else REVIEW
+    failing = [r for r in (agreement, rca) if r["badge"] != PASS] or [agreement, rca]
+    return {**numbers, "badge": badge, "reasons": [reason for r in failing for reason in r["reasons"]]}
+
+
 def assess_class(assessment: dict, class_prediction, given: np.ndarray, settings: dict, has_spacing: bool,
-                 stack: bool) -> dict:
-    """One class's assessment (and per frame for a stack) from the agreement model."""
+                 stack: bool, method: str = "agreement", folder: Path | None = None, pixel_mm=(1.0, 1.0)) -> dict:
+    """One class's assessment (and per frame for a stack, agreement only) by ``method``."""
     name = class_prediction.name
     if not stack:
         features = agreement_features(given, class_prediction)
-        result = (None if given.any() else _empty_given(name, bool(class_prediction.mask.any()))) or assess_segment(
-            assessment, name, features, settings=settings, has_spacing=has_spacing)
-        return {"present": bool(given.any()), **result, "methods": {"agreement": {**result, "features": features}}}
+        empty = None if given.any() else _empty_given(name, bool(class_prediction.mask.any()))
+        agreement = empty or assess_segment(assessment, name, features, settings=settings, has_spacing=has_spacing)
+        methods = {"agreement": {**agreement, "features": features}}
+        if method in ("rca", "both"):
+            methods["rca"] = empty or rca_result(assessment, folder, class_prediction, given, pixel_mm)
+        result = {"agreement": agreement, "rca": methods.get("rca"),
+                  "both": combined(agreement, methods.get("rca") or agreement)}[method]
+        return {"present": bool(given.any()), **{k: result[k] for k in QUALITY_FIELDS}, "methods": methods}
     features = [agreement_from_maps(given[k], class_prediction.mask[k], class_prediction.probability[k],
                                     class_prediction.entropy[k], class_prediction.frame_summaries[k])
                 for k in range(given.shape[0])]
@@ -91,8 +129,9 @@ def assess_class(assessment: dict, class_prediction, given: np.ndarray, settings
 
 
 def assess_segmentation(bundle, image_path: Path, seg_path: Path, out: Path, class_name: str | None,
-                        settings, overwrite: bool) -> dict:
-    """Predict ``image_path``, assess the given segmentation's classes, write ``out/<stem>.json``."""
+                        settings, overwrite: bool, method: str = "agreement") -> dict:
+    """Predict ``image_path``, assess the given segmentation's classes by ``method`` (:data:`ASSESS_METHODS`),
+    write ``out/<stem>.json``."""
     from ..inference.predict import predict_image
 
     image = read_image(image_path)
@@ -109,18 +148,22 @@ def assess_segmentation(bundle, image_path: Path, seg_path: Path, out: Path, cla
     used = {"method": prediction.method, "samples": prediction.samples}
     config = dict(assessment, prediction=quality.get("prediction"))
     stack = bundle.spatial_dims == 2 and image.GetDimension() == 3
+    if method != "agreement" and image.GetDimension() != 2:
+        raise ConfidenceSegError(f"--method {method} (reverse classification accuracy) assesses 2D images only; "
+                                 "use --method agreement for stacks and volumes")
+    pixel_mm = (image.GetSpacing()[1], image.GetSpacing()[0])
     classes, frames = {}, []
     for class_prediction in prediction.classes:
         if class_prediction.name in masks:
             result = assess_class(config, class_prediction, masks[class_prediction.name], used,
-                                  has_physical_spacing(image_path), stack)
+                                  has_physical_spacing(image_path), stack, method, Path(bundle.path), pixel_mm)
             for index, frame in enumerate(result.pop("frame_results", [])):
                 if len(frames) <= index:
                     frames.append({"index": index, "classes": {}})
                 frames[index]["classes"][class_prediction.name] = frame
             classes[class_prediction.name] = result
     report = {"input": str(image_path), "assessed_segmentation": str(seg_path), "model": str(bundle.path),
-              "method": "agreement", **used, "device": prediction.device, "classes": classes}
+              "method": method, **used, "device": prediction.device, "classes": classes}
     if frames:
         report["frames"] = frames
     write_text_atomic(target, json.dumps(report, indent=2) + "\n", overwrite)

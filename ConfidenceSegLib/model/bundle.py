@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..contract import ConfidenceSegError
-from ..io.safe_files import give_default_permissions, write_text_atomic
+from ..io.safe_files import atomic_output, give_default_permissions, write_text_atomic
 from ..io.stops import uninterruptible
 from .bundle_config import CONFIG_NAME, FORMAT_VERSION, member_path, read_config
 from .networks import ConfidenceSegNet, build_network
@@ -73,10 +73,12 @@ def load_bundle(path: str | os.PathLike) -> ModelBundle:
     return ModelBundle(path=folder, config=config, members=members)
 
 
-def save_bundle(path: str | os.PathLike, config: dict, members: list[torch.nn.Module], overwrite: bool = False) -> None:
+def save_bundle(path: str | os.PathLike, config: dict, members: list[torch.nn.Module], overwrite: bool = False,
+                data_files: dict[str, bytes] | None = None) -> None:
     """Write a bundle folder atomically: built in a temporary folder beside it, then renamed.
 
-    An existing folder is replaced only with ``overwrite``.
+    An existing folder is replaced only with ``overwrite``. ``data_files``: further ``.safetensors``
+    files by name (e.g. the RCA references of the quality model), data like the weights.
     """
     folder = Path(path)
     if folder.exists() and not overwrite:
@@ -90,6 +92,9 @@ def save_bundle(path: str | os.PathLike, config: dict, members: list[torch.nn.Mo
         for name, member in zip(config["members"], members, strict=True):
             state = {key: value.detach().cpu().contiguous() for key, value in member.state_dict().items()}
             save_file(state, str(staging / name))
+            give_default_permissions(staging / name)
+        for name, data in (data_files or {}).items():
+            member_path(staging, name).write_bytes(data)
             give_default_permissions(staging / name)
         (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         with uninterruptible():  # a stop between the renames would lose the old bundle
@@ -105,9 +110,13 @@ def save_bundle(path: str | os.PathLike, config: dict, members: list[torch.nn.Mo
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def update_config(path: str | os.PathLike, updates: dict) -> dict:
-    """Merge ``updates`` into a bundle's config.json atomically (e.g. a recalibrated quality model)."""
+def update_config(path: str | os.PathLike, updates: dict, data_files: dict[str, bytes] | None = None) -> dict:
+    """Merge ``updates`` into a bundle's config.json atomically (e.g. a recalibrated quality model),
+    after writing ``data_files`` (``.safetensors`` by name) atomically beside it."""
     folder = Path(path)
+    for name, data in (data_files or {}).items():
+        with atomic_output(member_path(folder, name), overwrite=True) as tmp:
+            tmp.write_bytes(data)
     config = read_config(folder)
     config.update(updates)
     write_text_atomic(folder / CONFIG_NAME, json.dumps(config, indent=2) + "\n", overwrite=True)

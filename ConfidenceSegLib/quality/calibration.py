@@ -28,15 +28,18 @@ from .evaluation import REFERENCE_THRESHOLD, common_classes, predict_labelled, r
 from .features import is_absent
 from .fit import QualityRecord, fit_quality_model
 from .metrics import dice
+from .rca import RcaCase, fit_rca
 
 
 def collect_records(bundle: ModelBundle, cases: Sequence[Case], classes: Sequence[str], device=None,
                     method: str = "auto", samples: int | None = None, show_progress: bool = True,
                     degradations: Sequence[str] = (), seed: int = 0,
-                    assessment: list[QualityRecord] | None = None) -> tuple[list[QualityRecord], dict]:
+                    assessment: list[QualityRecord] | None = None,
+                    rca_cases: list[RcaCase] | None = None) -> tuple[list[QualityRecord], dict]:
     """Predict each case (and its degraded copies); one record per annotated class (summary, true Dice,
-    measurements and the reference's), and the prediction settings. ``assessment``: a list that gets
-    the agreement records of perturbed reference masks on the clean images (:mod:`.agreement`)."""
+    measurements and the reference's), and the prediction settings. ``assessment`` / ``rca_cases``:
+    lists that get the agreement records of perturbed reference masks and the RCA cases (model mask,
+    reference) of the clean 2D images (:mod:`.agreement`, :mod:`.rca`)."""
     records, settings = [], {}
     perturbation_rng = np.random.default_rng(seed + 1)
     for labelled in predict_labelled(bundle, cases, classes, device, method, samples, show_progress,
@@ -53,6 +56,10 @@ def collect_records(bundle: ModelBundle, cases: Sequence[Case], classes: Sequenc
                 if assessment is not None and labelled.kind == CLEAN and reference.ndim == 2:
                     assessment.extend(assessment_records(labelled, perturbation_rng, class_prediction,
                                                          reference > REFERENCE_THRESHOLD))
+                if rca_cases is not None and labelled.kind == CLEAN and reference.ndim == 2:
+                    spacing = labelled.prediction.image.GetSpacing()
+                    rca_cases.append(RcaCase(labelled.case.id, class_prediction.name, class_prediction.mask,
+                                             reference > REFERENCE_THRESHOLD, (spacing[1], spacing[0])))
     return records, settings
 
 
@@ -113,10 +120,12 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
         raise ConfidenceSegError(f"no labelled cases to calibrate on in dataset {dataset.name}")
     bundle = load_bundle(bundle_path)
     assessment: list[QualityRecord] = []
+    rca_cases: list[RcaCase] = []
     records, settings = collect_records(bundle, cases, common_classes(bundle, dataset), device, method, samples,
-                                        show_progress, degradations, seed, assessment)
+                                        show_progress, degradations, seed, assessment, rca_cases)
     quality = fit_quality_model(records, alpha=alpha, threshold=threshold)
     quality["assessment"] = fit_assessment(assessment, alpha, threshold, seed)
+    quality["assessment"]["rca"], rca_files = fit_rca(rca_cases, alpha, seed)
     quality["prediction"] = settings
     quality["measurements"] = measurement_margins(records, alpha)
     dice_values = [record.dice for record in records]
@@ -127,7 +136,8 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
         "dice_range": [round(min(dice_values), 4), round(max(dice_values), 4)] if dice_values else None,
         "segments_below_threshold": sum(value < threshold for value in dice_values)}
     if out is None:
-        update_config(source, {"quality": quality})
+        update_config(source, {"quality": quality}, rca_files)
     else:
-        save_bundle(out, dict(bundle.config, quality=quality, derived_from=str(source)), bundle.members, overwrite)
+        save_bundle(out, dict(bundle.config, quality=quality, derived_from=str(source)), bundle.members, overwrite,
+                    rca_files)
     return quality

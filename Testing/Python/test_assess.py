@@ -78,3 +78,19 @@ def test_an_empty_mask_is_review_and_a_mask_on_another_grid_is_refused(unseen_ca
     assert main(["assess", "--model", str(BUNDLED), "--image", str(image_path), "--seg", str(folder / "nope.nrrd"),
                  "--out", str(folder / "x")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_rca_rates_the_reference_above_a_shifted_copy(unseen_case):
+    image_path, image, reference, folder = unseen_case
+    shifted = np.roll(reference, 40, axis=1)
+    code, good = assess(image_path, write_mask(folder, "ref2", reference, image), folder / "rca_good", "--method", "both")
+    code_bad, bad = assess(image_path, write_mask(folder, "shifted", shifted, image), folder / "rca_bad",
+                           "--method", "rca")
+    assert code == code_bad == 0
+    rca_good, rca_bad = good["classes"]["fetal_head"]["methods"]["rca"], bad["classes"]["fetal_head"]["methods"]["rca"]
+    assert len(rca_good["per_reference"]) >= 3
+    assert rca_good["predicted_dice"] > rca_bad["predicted_dice"] + 0.1
+    assert bad["classes"]["fetal_head"]["badge"] == "REVIEW"
+    both = good["classes"]["fetal_head"]
+    assert both["badge"] == ("PASS" if rca_good["badge"] == good["classes"]["fetal_head"]["methods"]["agreement"][
+        "badge"] == "PASS" else "REVIEW")
