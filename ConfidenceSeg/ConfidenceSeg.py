@@ -26,7 +26,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS, format_level
-from ConfidenceSegLib.contract import DEVICE_CHOICES, METHODS, ConfidenceSegError, badge_color
+from ConfidenceSegLib.contract import DEVICE_CHOICES, METHODS, ConfidenceSegError
 from ConfidenceSegLib.model.registry import available_models, resolve_model
 from ConfidenceSegLib.outputs.decisions import load_decisions, record_decision
 from ConfidenceSegLib.outputs.review_table import read_review_table
@@ -36,6 +36,7 @@ from ConfidenceSegLib.slicer import process as slicer_process
 from ConfidenceSegLib.slicer import results as slicer_results
 from ConfidenceSegQt import dependencies, slice_views
 from ConfidenceSegQt.predictions import Predictions
+from ConfidenceSegQt.review_table import DECISION_COLUMN, fill_review_table
 
 #: The model selector's last entry: use the bundle folder chosen beside it.
 MODEL_FOLDER_CHOICE = "model folder..."
@@ -88,6 +89,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._observedAnnotation = None
         self._editedSegmentIds = set()
         self._reviewRows = []
+        self._loaded = None  # the prediction shown (its maps are loaded on demand)
         self.sliceBadges = slice_views.SliceBadges()
 
     # --- set-up ------------------------------------------------------------------------------
@@ -108,6 +110,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportButton.clicked.connect(self.onExport)
         self.ui.modelComboBox.addItems([entry.name for entry in available_models()] + [MODEL_FOLDER_CHOICE])
         self.ui.modelComboBox.currentIndexChanged.connect(lambda _index: self.onParameterNodeModified())
+        self.ui.heatmapClassComboBox.currentTextChanged.connect(lambda _text: self.onParameterNodeModified())
         self.ui.runButton.clicked.connect(self.onRun)
         self.ui.cancelButton.clicked.connect(self.onCancel)
         self.ui.openReviewButton.clicked.connect(self.onOpenReview)
@@ -142,6 +145,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event):
         self.setParameterNode(None)
+        self._loaded = None
 
     def onSceneEndClose(self, caller, event):
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
@@ -169,6 +173,13 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.runButton.enabled = bool(node.inputVolume) and not self.logic.isRunning()
         self.ui.paletteFrame.enabled = bool(node.inputVolume) and bool(node.className.strip())
         self.observeAnnotation(node.annotation)
+        if self._loaded is not None:  # class and map kind switch the heatmap at once
+            shown = slicer_results.heatmap_node(slicer.mrmlScene, self._loaded, self.ui.heatmapClassComboBox.currentText,
+                                                node.heatmap, self.logic.heatmapColorNode(), node.heatmapThreshold)
+            if shown is not None and shown is not node.heatmapVolume:
+                node.heatmapVolume = shown
+                slicer.util.setSliceViewerLayers(foreground=shown)
+                slicer.modules.colors.logic().AddDefaultColorLegendDisplayNode(shown)
         if node.heatmapVolume:
             slicer_results.setup_heatmap_display(node.heatmapVolume, self.logic.heatmapColorNode(),
                                                  node.heatmapThreshold)
@@ -275,10 +286,14 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = "Done."
 
     def showResult(self, loaded):
-        node = self._parameterNode
-        node.result, node.heatmapVolume = loaded.segmentation_node, next(iter(loaded.heatmap_nodes.values()), None)
-        slicer.util.setSliceViewerLayers(background=loaded.volume_node, foreground=node.heatmapVolume,
-                                         foregroundOpacity=node.heatmapOpacity, fit=True)
+        node, self._loaded = self._parameterNode, loaded
+        wasBlocked = self.ui.heatmapClassComboBox.blockSignals(True)
+        self.ui.heatmapClassComboBox.clear()
+        self.ui.heatmapClassComboBox.addItems(list(loaded.report["classes"]))
+        self.ui.heatmapClassComboBox.blockSignals(wasBlocked)
+        node.heatmapVolume = None
+        slicer.util.setSliceViewerLayers(background=loaded.volume_node, foregroundOpacity=node.heatmapOpacity, fit=True)
+        node.result = loaded.segmentation_node  # onParameterNodeModified shows the selected class's heatmap
         self.ui.badgeLabel.text = "<br>".join(
             f'<span style="color:{badge.color}"><b>{badge.text()}</b></span>' for badge in loaded.badges)
         self.sliceBadges.show(loaded.report, loaded.volume_node)
@@ -288,22 +303,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onOpenReview(self):
         with slicer.util.tryWithErrorDisplay("Cannot open the batch QC folder.", waitCursor=True):
             self._reviewRows = read_review_table(self._parameterNode.reviewFolder)
-            table = self.ui.reviewTable
-            headers = ["case", "class", "predicted Dice", "lower bound", "badge", "decision"]
-            decisions = load_decisions(self._parameterNode.reviewFolder)
-            table.clear()
-            table.setColumnCount(len(headers))
-            table.setHorizontalHeaderLabels(headers)
-            table.setRowCount(len(self._reviewRows))
-            for row, entry in enumerate(self._reviewRows):
-                decided = decisions.get((entry.case, entry.class_name))
-                values = [entry.case, entry.class_name, entry.predicted_dice, entry.dice_lower_bound, entry.badge,
-                          decided.decision if decided else ""]
-                for column, value in enumerate(values):
-                    text = f"{value:.3f}" if isinstance(value, float) else (value or "")
-                    table.setItem(row, column, qt.QTableWidgetItem(text))
-                table.item(row, 4).setForeground(qt.QBrush(qt.QColor(badge_color(entry.badge))))
-            table.resizeColumnsToContents()
+            fill_review_table(self.ui.reviewTable, self._reviewRows, load_decisions(self._parameterNode.reviewFolder))
 
     def onDecision(self, decision):
         """Record the reviewer's decision on the selected row (written at once, atomically)."""
@@ -314,7 +314,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             entry = self._reviewRows[row]
             record_decision(self._parameterNode.reviewFolder, entry.case, entry.class_name, decision,
                             self.ui.decisionNoteLineEdit.text)
-            self.ui.reviewTable.setItem(row, 5, qt.QTableWidgetItem(decision))
+            self.ui.reviewTable.setItem(row, DECISION_COLUMN, qt.QTableWidgetItem(decision))
             self.ui.decisionNoteLineEdit.text = ""
 
     def onReviewRowClicked(self, row, column):

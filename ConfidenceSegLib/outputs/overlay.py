@@ -106,10 +106,11 @@ def read_layers(json_path: str | os.PathLike, image: sitk.Image) -> list[Overlay
 
 
 def quality_text(layer: OverlayLayer) -> str:
-    """``fetal_head: predicted Dice 0.96, lower bound 0.91; circumference 172.4 mm (169.8-175.1)``
-    (see :func:`~ConfidenceSegLib.quality.reasons.quality_words`)."""
+    """``fetal_head: circumference 172.4 mm (169.8-175.1); predicted Dice 0.96, lower bound 0.91`` (then
+    the reason unless PASS; see :func:`~ConfidenceSegLib.quality.reasons.quality_words`): the
+    measurement first, so that a long reason is what gets shortened on the picture."""
     words = quality_words(layer.badge, layer.predicted_dice, layer.dice_lower_bound, layer.reason)
-    return f"{layer.name}: {words}" + (f"; {layer.measurement}" if layer.measurement else "")
+    return f"{layer.name}: " + (f"{layer.measurement}; " if layer.measurement else "") + words
 
 
 def display_slice(layers: Sequence[OverlayLayer], depth: int) -> int:
@@ -223,12 +224,22 @@ def _draw_band(figure: Figure, canvas: FigureCanvasAgg, planes: Sequence[Overlay
         badge_right = badge.get_window_extent(renderer).x1 / figure.bbox.width
         swatch = OUTLINE_COLORS[row % len(OUTLINE_COLORS)]
         figure.text(badge_right + margin, y, "\u25a0", color=swatch, fontsize=font, va="center")
-        figure.text(badge_right + 2.6 * margin, y, quality_text(layer), color="#e8eaed", fontsize=font, va="center")
+        words = figure.text(badge_right + 2.6 * margin, y, quality_text(layer), color="#e8eaed", fontsize=font,
+                            va="center")
+        _fit_width(words, renderer, figure.bbox.width * (1.0 - margin))
     rule = f"PASS: Dice lower bound ≥ {threshold:.2f}" if threshold is not None else ""
     footer = "   ".join(part for part in (title, note, rule) if part)
     if footer:
         figure.text(margin, 0.5 * line / total_height, footer, color="#9aa0a6", fontsize=0.85 * font, va="center")
     _draw_legend(figure, font, line, total_height)
+
+
+def _fit_width(text, renderer, right: float) -> None:
+    """Shorten a one-line text artist (at word boundaries, with an ellipsis) until it ends before ``right`` px."""
+    words = text.get_text().split(" ")
+    while len(words) > 1 and text.get_window_extent(renderer).x1 > right:
+        words = words[:-1]
+        text.set_text(" ".join(words).rstrip(",;:") + " …")
 
 
 def _draw_legend(figure: Figure, font: float, line: float, total_height: float) -> None:
@@ -240,9 +251,11 @@ def _draw_legend(figure: Figure, font: float, line: float, total_height: float) 
     ramp = np.linspace(0.0, 1.0, 256)[np.newaxis]
     legend.imshow(np.full((1, 256), 0.08), cmap="gray", vmin=0, vmax=1, aspect="auto")
     legend.imshow(_heatmap_rgba(ramp), aspect="auto")
-    for fraction, label, align in ((0.0, "entropy 0", "left"), (0.5, "0.5", "center"), (1.0, "1", "right")):
+    for fraction, label, align in ((0.0, "0", "left"), (0.5, "0.5", "center"), (1.0, "1", "right")):
         figure.text(left + fraction * width, bottom + 0.2 * line / total_height, label, color="#9aa0a6",
                     fontsize=0.75 * font, ha=align, va="center")
+    figure.text(left - 0.01, bottom + 0.55 * line / total_height + height / 2, "entropy", color="#9aa0a6",
+                fontsize=0.75 * font, ha="right", va="center")
 
 
 def write_overlay(path: str | os.PathLike, image: sitk.Image, layers: Sequence[OverlayLayer], overwrite: bool = False,

@@ -171,6 +171,24 @@ class LoadedPrediction:
     segmentation_node: object
     heatmap_nodes: dict[str, object] = field(default_factory=dict)  # class name -> map volume node
     badges: list[Badge] = field(default_factory=list)
+    folder: Path | None = None  # the report's folder (map files are relative to it)
+    #: Every map loaded so far, by (class, map kind): :func:`heatmap_node` adds to it.
+    map_nodes: dict[tuple[str, str], object] = field(default_factory=dict)
+
+
+def heatmap_node(scene, loaded: LoadedPrediction, class_name: str, kind: str, color_node,
+                 lower_threshold: float = 0.1):
+    """The (class, map kind) heatmap of a loaded prediction, loaded from its file the first time (then
+    kept); None when the prediction has no such map."""
+    if (class_name, kind) not in loaded.map_nodes:
+        map_file = ((loaded.report["classes"].get(class_name) or {}).get("files") or {}).get(kind)
+        if not map_file:
+            return None
+        stem = loaded.report["segmentation"].removesuffix(".seg.nrrd")
+        node = load_volume(scene, loaded.folder / map_file, f"{stem} {class_name} {kind}")
+        setup_heatmap_display(node, color_node, lower_threshold)
+        loaded.map_nodes[(class_name, kind)] = node
+    return loaded.map_nodes[(class_name, kind)]
 
 
 def read_prediction_report(json_path: str | os.PathLike) -> dict:
@@ -214,7 +232,8 @@ def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatm
                     (info.get("reasons") or [{"message": ""}])[0]["message"],
                     measurement_words(info.get("measurements")) if info.get("badge") != ABSENT else "")
               for name, info in report["classes"].items()]
-    return LoadedPrediction(report, volume_node, segmentation_node, heatmaps, badges)
+    return LoadedPrediction(report, volume_node, segmentation_node, heatmaps, badges, folder,
+                            {(name, heatmap): node for name, node in heatmaps.items()})
 
 
 # --- per-frame badges in the slice views -------------------------------------------------------

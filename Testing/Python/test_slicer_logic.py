@@ -53,6 +53,7 @@ from ConfidenceSegLib.slicer.process import (  # noqa: E402
 from ConfidenceSegLib.slicer.results import (  # noqa: E402
     badge_text,
     flag_review_segments,
+    heatmap_node,
     inferno_color_node,
     load_prediction,
     segment_badges,
@@ -242,6 +243,13 @@ def test_loading_predict_outputs_gives_segments_badges_flags_and_heatmaps(scene,
                                   segfile.read_segmentation(tmp_path / "case.seg.nrrd", image)[1].mask)
     with pytest.raises(ConfidenceSegError, match="unknown heatmap"):
         load_prediction(scene, report, heatmap="variance")
+    # switching class and map kind loads that map once, then reuses its node
+    color = inferno_color_node(scene, scene.color_logic)
+    probability = heatmap_node(scene, loaded, "head", "probability", color, 0.3)
+    assert probability is not heatmap_node(scene, loaded, "head", "entropy", color)
+    assert heatmap_node(scene, loaded, "head", "probability", color) is probability
+    assert heatmap_node(scene, loaded, "skull", "entropy", color) is heatmap
+    assert heatmap_node(scene, loaded, "brain", "entropy", color) is None
 
 
 def test_review_badges_are_flagged_even_when_the_file_has_no_status(scene, tmp_path):
