@@ -35,6 +35,7 @@ from ConfidenceSegLib.slicer import mrml
 from ConfidenceSegLib.slicer import process as slicer_process
 from ConfidenceSegLib.slicer import results as slicer_results
 from ConfidenceSegQt import dependencies, slice_views
+from ConfidenceSegQt.calibration import CalibrationSection
 from ConfidenceSegQt.predictions import Predictions
 from ConfidenceSegQt.review_table import DECISION_COLUMN, fill_review_table
 
@@ -120,6 +121,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             button.clicked.connect(lambda _checked=False, decision=decision: self.onDecision(decision))
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.calibration = CalibrationSection(self.layout, self.selectedModel, self.onCalibrated)
         self.initializeParameterNode()
         self.probeDevice()
 
@@ -240,7 +242,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onExport(self):
         with slicer.util.tryWithErrorDisplay("Cannot export the dataset.", waitCursor=True):
             node = self._parameterNode
-            path = self.logic.exportDataset(node.exportDirectory, node.exportName)
+            path = slicer_annotation.export_scene_dataset(slicer.mrmlScene, node.exportDirectory, node.exportName)
             slicer.util.showStatusMessage(f"Training dataset written: {path}", 10000)
 
     # --- segment -----------------------------------------------------------------------------
@@ -255,11 +257,16 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if not dependencies.ensure_dependencies(self.resourcePath("requirements.txt"),
                                                     self.resourcePath("torch-requirement.txt")):
                 return
-            name = self.ui.modelComboBox.currentText
-            model = node.modelPath if name == MODEL_FOLDER_CHOICE else resolve_model(name)
-            self.logic.startPrediction(node.inputVolume, model, node.method, node.samples, node.device,
+            self.logic.startPrediction(node.inputVolume, self.selectedModel(), node.method, node.samples, node.device,
                                        self.onProgress, self.onPredictionFinished)
             self.setRunning(True)
+
+    def selectedModel(self):
+        name = self.ui.modelComboBox.currentText
+        return self._parameterNode.modelPath if name == MODEL_FOLDER_CHOICE else resolve_model(name)
+
+    def onCalibrated(self, modelFolder):
+        self.ui.modelComboBox.currentText, self._parameterNode.modelPath = MODEL_FOLDER_CHOICE, modelFolder
 
     def onCancel(self):
         self.logic.cancel()
@@ -345,11 +352,6 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
     def heatmapColorNode(self):
         return slicer_results.inferno_color_node(slicer.mrmlScene)
 
-    def exportDataset(self, folder, name):
-        cases = slicer_annotation.annotated_cases_in_scene(slicer.mrmlScene)
-        classes = list(dict.fromkeys(c for case in cases for c in slicer_annotation.annotated_classes(case.segmentation_node)))
-        return slicer_annotation.export_dataset(folder, cases, classes, name or "annotations")
-
     def loadResult(self, reportPath, volumeNode=None):
         parameters = self.getParameterNode()
         return slicer_results.load_prediction(slicer.mrmlScene, reportPath, volumeNode, parameters.heatmap,
@@ -388,12 +390,11 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
 
 
 class ConfidenceSegTest(ScriptedLoadableModuleTest):
-    """What Slicer's "Reload and Test" runs: the module's self-test (Testing/Python/ConfidenceSegSelfTest.py,
-    shipped with the module), on the bundled sample."""
+    """What "Reload and Test" runs: the shipped self-test (Testing/Python/ConfidenceSegSelfTest.py, bundled sample)."""
 
     def runTest(self):
-        path = pathlib.Path(__file__).resolve().parent / "Testing" / "Python" / "ConfidenceSegSelfTest.py"
-        spec = importlib.util.spec_from_file_location("ConfidenceSegSelfTest", path)
+        spec = importlib.util.spec_from_file_location(
+            "ConfidenceSegSelfTest", pathlib.Path(__file__).resolve().parent / "Testing/Python/ConfidenceSegSelfTest.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         module.ConfidenceSegSelfTest().runTest()

@@ -245,6 +245,13 @@ def export_dataset(folder: str | os.PathLike, cases: Sequence[AnnotatedCase], cl
     return root / "dataset.json"
 
 
+def export_scene_dataset(scene, folder: str | os.PathLike, name: str = "annotations", overwrite: bool = False) -> Path:
+    """:func:`export_dataset` of every annotated case in ``scene``, with every class annotated in any of them."""
+    cases = annotated_cases_in_scene(scene)
+    classes = list(dict.fromkeys(c for case in cases for c in annotated_classes(case.segmentation_node)))
+    return export_dataset(folder, cases, classes, name or "annotations", overwrite)
+
+
 def observe_segment_edits(segmentation_node, callback) -> int:
     """Call ``callback(segment_id)`` whenever a segment's labelmap changes; returns the observer tag."""
     @vtk.calldata_type(vtk.VTK_STRING)

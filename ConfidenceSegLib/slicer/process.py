@@ -43,6 +43,18 @@ def predict_command(python: str, model: str | os.PathLike, image: str | os.PathL
     return command + (["--samples", str(int(samples))] if samples else [])
 
 
+def calibrate_command(python: str, model: str | os.PathLike, dataset: str | os.PathLike,
+                      out: str | os.PathLike) -> list[str]:
+    """Recalibration from the module: into the new bundle ``out`` (the source bundle, bundled or not, is
+    never modified), each case also degraded as ``train`` does; refuses an ``out`` that exists."""
+    if Path(out).exists():
+        raise ConfidenceSegError(f"{out} exists: choose a new folder for the recalibrated model")
+    if Path(out).resolve() == Path(model).resolve():
+        raise ConfidenceSegError("the recalibrated model needs its own folder, not the model's")
+    return [python, "-m", "ConfidenceSegLib", "calibrate", "--model", str(model), "--dataset", str(dataset),
+            "--out", str(out), "--degrade", "all"]
+
+
 def worker_command(python: str, model: str | os.PathLike) -> list[str]:
     """The warm worker's command line (see :mod:`ConfidenceSegLib.jobs.worker`)."""
     return [python, "-m", "ConfidenceSegLib", "worker", "--model", str(model)]

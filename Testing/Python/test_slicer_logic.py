@@ -391,3 +391,4 @@ def test_predict_in_a_subprocess_then_load_in_the_scene(scene, tmp_path):
     assert entropy.shape == segments[0].mask.shape and 0 <= entropy.min() <= entropy.max() <= 1
     with pytest.raises(ConfidenceSegError, match="unknown method"):
         predict_command(sys.executable, "m", input_path, out_dir, method="dropout")
+
