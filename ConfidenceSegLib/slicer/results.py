@@ -20,6 +20,7 @@ from ..contract import (
     DEFAULT_HEATMAP,
     DICE_LOWER_BOUND_TAG,
     FRAMES_REPORT_KEY,
+    FRAMES_SUMMARY_KEY,
     MAP_KINDS,
     PASS,
     PREDICTED_DICE_TAG,
@@ -112,6 +113,8 @@ class Badge:
     reason: str = ""
     #: Headline measurement with its interval (``circumference 172.4 mm (169.8-175.1)``), "" if none.
     measurement: str = ""
+    #: For a stack assessed frame by frame: ``frames 14 PASS, 2 REVIEW, 0 ABSENT`` ("" otherwise).
+    frames: str = ""
 
     @property
     def color(self) -> str:
@@ -125,8 +128,15 @@ class Badge:
         numbers = "" if self.predicted_dice is None else f" (Dice {self.predicted_dice:.2f}" + (
             "" if self.dice_lower_bound is None else f", >= {self.dice_lower_bound:.2f}") + ")"
         why = "" if self.badge == PASS or not self.reason else f": {self.reason}"
-        measured = f"; {self.measurement}" if self.measurement else ""
-        return f"{self.class_name}: {self.badge}{numbers}{why}{measured}"
+        extra = "".join(f"; {part}" for part in (self.measurement, self.frames) if part)
+        return f"{self.class_name}: {self.badge}{numbers}{why}{extra}"
+
+
+def frame_counts(summary: dict | None) -> str:
+    """``frames 14 PASS, 2 REVIEW, 0 ABSENT`` from a class's ``frames_summary`` ("" without one)."""
+    if not summary:
+        return ""
+    return "frames " + ", ".join(f"{summary.get(badge, 0)} {badge}" for badge in (PASS, REVIEW, ABSENT))
 
 
 def badge_text(badges: list[Badge]) -> str:
@@ -230,7 +240,8 @@ def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatm
             heatmaps[class_name] = node
     badges = [Badge(name, info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"),
                     (info.get("reasons") or [{"message": ""}])[0]["message"],
-                    measurement_words(info.get("measurements")) if info.get("badge") != ABSENT else "")
+                    measurement_words(info.get("measurements")) if info.get("badge") != ABSENT else "",
+                    frame_counts(info.get(FRAMES_SUMMARY_KEY)))
               for name, info in report["classes"].items()]
     return LoadedPrediction(report, volume_node, segmentation_node, heatmaps, badges, folder,
                             {(name, heatmap): node for name, node in heatmaps.items()})

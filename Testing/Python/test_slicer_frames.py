@@ -55,3 +55,12 @@ def test_the_slice_offset_selects_the_frame_and_its_badge():
     assert shown.badge == "REVIEW" and "frame 7 reason" in shown.text() and "107.0 mm" in shown.text()
     assert frame_badges(report(), 3)[0].badge == "PASS"
     assert frame_badges(report(), None)[0].text().startswith("fetal_head: REVIEW")
+
+
+def test_the_panel_text_has_the_frame_counts():
+    from ConfidenceSegLib.slicer.results import Badge, frame_counts
+
+    counts = frame_counts({"PASS": 14, "REVIEW": 2, "ABSENT": 0, "worst_frame": 3})
+    assert counts == "frames 14 PASS, 2 REVIEW, 0 ABSENT" and frame_counts(None) == ""
+    text = Badge("fetal_head", "REVIEW", 0.7, 0.5, "2 of 16 frames need review", "circumference 1 mm (1-2)", counts).text()
+    assert text.endswith("; circumference 1 mm (1-2); frames 14 PASS, 2 REVIEW, 0 ABSENT")
