@@ -4,8 +4,8 @@
 (mm; for a filled ellipse its own circumference: the HC18 head circumference). 3D: volume (mm^3).
 Each measurement is ``{"value", "p05", "p95"}``: the value of the shown mask (image grid) and the
 5th / 95th percentiles over the samples' masks (model grid, scaled to mm), widened to contain the
-value. A calibrated bundle widens the interval further by its conformal margin
-(:func:`widen`, fitted in :mod:`ConfidenceSegLib.quality.calibration`). Images without spacing are
+value. A calibrated bundle corrects the measurement's bias and widens the interval by a conformal
+margin (:func:`calibrated`, fitted in :mod:`ConfidenceSegLib.quality.calibration`). Images without spacing are
 measured in pixels; the report then names them ``*_px`` (:func:`report_names`).
 
 Ellipse from moments: a filled ellipse of semi-axes a, b has variances a^2/4 and b^2/4 along its
@@ -94,21 +94,24 @@ def interval_scale(entry: dict[str, float]) -> float:
     return entry["p95"] - entry["p05"] + SCALE_FLOOR * abs(entry["value"])
 
 
-def widen(measurements: dict, margins: dict[str, float] | None) -> dict:
-    """Intervals widened by calibrated margins ``{name: q}``: [p05 - q s, p95 + q s] with s =
-    :func:`interval_scale`, still containing the value (a negative q narrows them)."""
-    if not margins:
-        return measurements
-    widened = {}
+def calibrated(measurements: dict, calibration: dict | None) -> dict:
+    """Measurements with a bundle's calibration ``{name: {"scale": s, "margin": q}}`` applied: value and
+    interval times s (the median reference / value on the calibration cases: the measurement's bias),
+    then the interval widened to [p05 - q w, p95 + q w] with w = :func:`interval_scale` (conformal),
+    still containing the value (a negative q narrows it)."""
+    result = {}
     for name, entry in measurements.items():
-        q = margins.get(name)
-        if q is None:
-            widened[name] = entry
+        settings = (calibration or {}).get(name)
+        if not settings:
+            result[name] = entry
             continue
-        value, scale = entry["value"], interval_scale(entry)
-        widened[name] = {"value": value, "p05": min(value, entry["p05"] - q * scale),
-                         "p95": max(value, entry["p95"] + q * scale)}
-    return widened
+        factor = float(settings.get("scale", 1.0))
+        scaled = {key: value * factor for key, value in entry.items()}
+        margin = settings.get("margin")
+        width = interval_scale(scaled) if margin is not None else 0.0
+        low, high = scaled["p05"] - (margin or 0.0) * width, scaled["p95"] + (margin or 0.0) * width
+        result[name] = {"value": scaled["value"], "p05": min(scaled["value"], low), "p95": max(scaled["value"], high)}
+    return result
 
 
 def report_names(measurements: dict, has_spacing: bool) -> dict:

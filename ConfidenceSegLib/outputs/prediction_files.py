@@ -41,7 +41,7 @@ from ..contract import (
     map_file_name,
     prediction_file_names,
 )
-from ..inference.measurements import report_names, widen
+from ..inference.measurements import calibrated, report_names
 from ..io.images import image_from_array, write_image
 from ..io.inputs import has_physical_spacing, is_dicom_folder
 from ..io.safe_files import check_can_write
@@ -69,9 +69,9 @@ def quantized_map(values: np.ndarray) -> np.ndarray:
 
 
 def _measurements(quality_config: dict | None, class_name: str, measured: dict, has_spacing: bool) -> dict:
-    """Measurements as reported: intervals widened by the calibrated margins, pixel names without spacing."""
-    margins = ((quality_config or {}).get("measurements") or {}).get(class_name)
-    return report_names(widen(measured or {}, margins), has_spacing)
+    """Measurements as reported: the bundle's calibration applied, pixel names without spacing."""
+    calibration = ((quality_config or {}).get("measurements") or {}).get(class_name)
+    return report_names(calibrated(measured or {}, calibration), has_spacing)
 
 
 def _assess(quality_config: dict | None, result, settings: dict, has_spacing: bool,

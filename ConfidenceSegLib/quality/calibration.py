@@ -26,7 +26,7 @@ from .conformal import conformal_quantile
 from .degradations import CLEAN
 from .evaluation import REFERENCE_THRESHOLD, common_classes, predict_labelled, reference_sizes
 from .features import is_absent
-from .fit import QualityRecord, fit_quality_model
+from .fit import MIN_CASES, QualityRecord, fit_quality_model
 from .metrics import dice
 from .rca import RcaCase, fit_rca
 
@@ -63,27 +63,30 @@ def collect_records(bundle: ModelBundle, cases: Sequence[Case], classes: Sequenc
     return records, settings
 
 
-def measurement_margins(records: Sequence[QualityRecord], alpha: float) -> dict[str, dict[str, float]]:
-    """Per class and measurement, the conformal margin q (normalised conformalised quantile regression,
-    Romano et al. 2019): scores ``max(p05 - y, y - p95) / scale`` with ``scale = p95 - p05 + 0.01 value``
-    (the samples' spread, floored) over the segments present in both the prediction and the reference;
-    [p05 - q scale, p95 + q scale] then covers the reference for about 1 - alpha of new segments, wide
-    where the samples disagree. Classes or measurements with too few segments get no margin."""
-    scores: dict[str, dict[str, list[float]]] = {}
+def measurement_calibration(records: Sequence[QualityRecord], alpha: float) -> dict[str, dict[str, dict]]:
+    """Per class and measurement ``{"scale", "margin"}``: the scale is the median reference / value over
+    the clean segments (the measurement's bias against the reference, e.g. an annotation convention);
+    the margin is the conformal quantile q (normalised conformalised quantile regression, Romano et
+    al. 2019) of ``max(p05 - y, y - p95) / w`` over all segments after scaling, w = the samples' spread
+    floored at 1% of the value, so [p05 - q w, p95 + q w] covers the reference for about 1 - alpha
+    of new segments, wide where the samples disagree. Too few segments: no entry."""
+    pairs: dict[tuple[str, str], list[tuple[dict, float, str]]] = {}
     for record in records:
         if not record.measurements or not record.reference_measurements or is_absent(record.summary):
             continue
         for name, truth in record.reference_measurements.items():
             entry = record.measurements.get(name)
-            if entry is None or entry["value"] <= 0 or truth <= 0:
-                continue
-            score = max(entry["p05"] - truth, truth - entry["p95"]) / interval_scale(entry)
-            scores.setdefault(record.class_name, {}).setdefault(name, []).append(score)
-    margins = {}
-    for class_name, by_name in scores.items():
-        quantiles = {name: conformal_quantile(values, alpha) for name, values in by_name.items()}
-        margins[class_name] = {name: round(q, 5) for name, q in quantiles.items() if math.isfinite(q)}
-    return margins
+            if entry is not None and entry["value"] > 0 and truth > 0:
+                pairs.setdefault((record.class_name, name), []).append((entry, truth, record.kind))
+    result: dict[str, dict[str, dict]] = {}
+    for (class_name, name), found in sorted(pairs.items()):
+        ratios = [truth / entry["value"] for entry, truth, kind in found if kind == CLEAN]
+        factor = float(np.median(ratios)) if len(ratios) >= MIN_CASES else 1.0
+        scaled = [({key: value * factor for key, value in entry.items()}, truth) for entry, truth, _ in found]
+        quantile = conformal_quantile([max(e["p05"] - t, t - e["p95"]) / interval_scale(e) for e, t in scaled], alpha)
+        if math.isfinite(quantile):
+            result.setdefault(class_name, {})[name] = {"scale": round(factor, 5), "margin": round(quantile, 5)}
+    return result
 
 
 def _is_bundled(path: Path) -> bool:
@@ -127,7 +130,7 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
     quality["assessment"] = fit_assessment(assessment, alpha, threshold, seed)
     quality["assessment"]["rca"], rca_files = fit_rca(rca_cases, alpha, seed)
     quality["prediction"] = settings
-    quality["measurements"] = measurement_margins(records, alpha)
+    quality["measurements"] = measurement_calibration(records, alpha)
     dice_values = [record.dice for record in records]
     quality["calibration_data"] = {
         "dataset": dataset.name, "n_cases": len(cases), "n_subjects": len({case.subject for case in cases}),

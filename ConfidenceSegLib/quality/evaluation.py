@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ..annotation.datasets import Case, Dataset
 from ..contract import CIRCUMFERENCE, ConfidenceSegError
-from ..inference.measurements import reference_measurements, widen
+from ..inference.measurements import calibrated, reference_measurements
 from ..io.inputs import has_physical_spacing
 from ..model.bundle import ModelBundle
 from . import metrics
@@ -112,12 +112,12 @@ def reference_sizes(case: Case, reference: np.ndarray, image) -> dict[str, float
 
 def measurement_rows(labelled: LabelledPrediction, class_prediction, reference: np.ndarray,
                      quality_config: dict | None) -> dict[str, dict]:
-    """Per measurement: the reported value and interval (calibrated margins), the reference, the absolute
+    """Per measurement: the reported value and interval (calibrated), the reference, the absolute
     difference and whether the interval covers the reference."""
     if not reference.any() or not class_prediction.mask.any():
         return {}
-    margins = ((quality_config or {}).get("measurements") or {}).get(class_prediction.name)
-    reported = widen(class_prediction.measurements or {}, margins)
+    calibration = ((quality_config or {}).get("measurements") or {}).get(class_prediction.name)
+    reported = calibrated(class_prediction.measurements or {}, calibration)
     rows = {}
     for name, truth in reference_sizes(labelled.case, reference, labelled.prediction.image).items():
         entry = reported.get(name)
