@@ -159,8 +159,9 @@ def split_subjects_by_role(subjects: list[str], fractions: dict[str, float], see
     subjects = sorted(subjects)
     wanted = {role: fraction for role, fraction in fractions.items() if fraction > 0}
     if len(subjects) < len(wanted) + 1:
-        raise ConfidenceSegError(f"need at least {len(wanted) + 1} subjects to split into training and "
-                                 f"{', '.join(wanted)}; the dataset has {len(subjects)}")
+        roles = ["training", *wanted]
+        raise ConfidenceSegError(f"need at least {len(roles)} subjects to split into {', '.join(roles[:-1])} and "
+                                 f"{roles[-1]} subjects; the dataset has {len(subjects)}")
     order = list(np.random.default_rng(seed).permutation(len(subjects)))
     parts = {role: [] for role in fractions}
     for index, (role, fraction) in enumerate(wanted.items()):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..contract import ConfidenceSegError
+from ..contract import NO_SPACING_SUFFIXES, ConfidenceSegError
 from .safe_files import atomic_output
 
 #: Relative tolerance for comparing two images' geometry.
@@ -23,7 +23,9 @@ GEOMETRY_TOLERANCE = 1e-4
 def read_image(path: str | os.PathLike) -> sitk.Image:
     """Read a 2D image, a multi-frame stack, a 3D volume or a DICOM series folder.
 
-    Raises :class:`ConfidenceSegError` naming the file when it is missing or unreadable.
+    Formats without physical spacing (PNG, JPEG, TIFF, BMP) are read with 1-unit pixels: the DPI some
+    of them carry is a print resolution, not the size of the anatomy. Raises
+    :class:`ConfidenceSegError` naming the file when it is missing or unreadable.
     """
     path = Path(path)
     if not path.exists():
@@ -31,10 +33,13 @@ def read_image(path: str | os.PathLike) -> sitk.Image:
     if path.is_dir():
         return _read_dicom_series(path)
     try:
-        return sitk.ReadImage(str(path))
+        image = sitk.ReadImage(str(path))
     except RuntimeError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
         raise ConfidenceSegError(f"cannot read image {path}: corrupt or unsupported file ({reason})") from None
+    if path.name.lower().endswith(NO_SPACING_SUFFIXES):
+        image.SetSpacing((1.0,) * image.GetDimension())
+    return image
 
 
 def pixel_count(path: str | os.PathLike) -> int:

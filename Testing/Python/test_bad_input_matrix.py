@@ -228,7 +228,7 @@ CASES = {
                                                 "--out", str(d / "m"), "--epochs", "1"], "leads outside the dataset"),
     "issue18-5-train-non-binary-labels": (non_binary_labels, "not a binary mask"),
     "train-one-subject": (lambda d: ["train", "--dataset", dataset(d, {1: {"subject": "s0"}, 2: {"subject": "s0"}}),
-                                     "--out", str(d / "m"), "--epochs", "1"], "at least 2 subjects"),
+                                     "--out", str(d / "m"), "--epochs", "1"], "at least 3 subjects"),
     "train-out-exists": (lambda d: ["train", "--dataset", dataset(d), "--out", made(d / "m", folder=True),
                                     "--epochs", "1"], "output exists"),
     "issue18-6-evaluate-undeclared-class": (lambda d: ["evaluate", "--model", bundle(d), "--dataset", dataset(
