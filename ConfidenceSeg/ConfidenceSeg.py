@@ -27,6 +27,7 @@ from slicer.util import VTKObservationMixin
 
 from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS, format_level
 from ConfidenceSegLib.contract import DEVICE_CHOICES, METHODS, ConfidenceSegError
+from ConfidenceSegLib.io.resources import default_model_dir
 from ConfidenceSegLib.model.registry import available_models, resolve_model
 from ConfidenceSegLib.outputs.decisions import load_decisions, record_decision
 from ConfidenceSegLib.outputs.review_table import read_review_table
@@ -35,6 +36,7 @@ from ConfidenceSegLib.slicer import mrml
 from ConfidenceSegLib.slicer import process as slicer_process
 from ConfidenceSegLib.slicer import results as slicer_results
 from ConfidenceSegQt import dependencies, slice_views
+from ConfidenceSegQt.assessment import AssessmentSection
 from ConfidenceSegQt.calibration import CalibrationSection
 from ConfidenceSegQt.predictions import Predictions
 from ConfidenceSegQt.review_table import DECISION_COLUMN, fill_review_table
@@ -122,6 +124,8 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.calibration = CalibrationSection(self.layout, self.selectedModel, self.onCalibrated)
+        self.assessment = AssessmentSection(self.layout, lambda: (self._parameterNode.inputVolume, self.selectedModel()),
+                                            self.showBadges)
         self.initializeParameterNode()
         self.probeDevice()
 
@@ -175,16 +179,16 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.runButton.enabled = bool(node.inputVolume) and not self.logic.isRunning()
         self.ui.paletteFrame.enabled = bool(node.inputVolume) and bool(node.className.strip())
         self.observeAnnotation(node.annotation)
+        colors = slicer_results.inferno_color_node(slicer.mrmlScene)
         if self._loaded is not None:  # class and map kind switch the heatmap at once
             shown = slicer_results.heatmap_node(slicer.mrmlScene, self._loaded, self.ui.heatmapClassComboBox.currentText,
-                                                node.heatmap, self.logic.heatmapColorNode(), node.heatmapThreshold)
+                                                node.heatmap, colors, node.heatmapThreshold)
             if shown is not None and shown is not node.heatmapVolume:
                 node.heatmapVolume = shown
                 slicer.util.setSliceViewerLayers(foreground=shown)
                 slicer.modules.colors.logic().AddDefaultColorLegendDisplayNode(shown)
         if node.heatmapVolume:
-            slicer_results.setup_heatmap_display(node.heatmapVolume, self.logic.heatmapColorNode(),
-                                                 node.heatmapThreshold)
+            slicer_results.setup_heatmap_display(node.heatmapVolume, colors, node.heatmapThreshold)
             slicer.util.setSliceViewerLayers(foregroundOpacity=node.heatmapOpacity)
 
     # --- annotate ----------------------------------------------------------------------------
@@ -301,9 +305,11 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node.heatmapVolume = None
         slicer.util.setSliceViewerLayers(background=loaded.volume_node, foregroundOpacity=node.heatmapOpacity, fit=True)
         node.result = loaded.segmentation_node  # onParameterNodeModified shows the selected class's heatmap
-        self.ui.badgeLabel.text = "<br>".join(
-            f'<span style="color:{badge.color}"><b>{badge.text()}</b></span>' for badge in loaded.badges)
-        self.sliceBadges.show(loaded.report, loaded.volume_node)
+        self.showBadges(loaded.report, loaded.volume_node, loaded.badges)
+
+    def showBadges(self, report, volumeNode, badges):
+        self.ui.badgeLabel.text = "<br>".join(f'<span style="color:{b.color}"><b>{b.text()}</b></span>' for b in badges)
+        self.sliceBadges.show(report, volumeNode)
 
     # --- review ------------------------------------------------------------------------------
 
@@ -349,9 +355,6 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
             node = slicer.mrmlScene.AddNode(node)
         return node
 
-    def heatmapColorNode(self):
-        return slicer_results.inferno_color_node(slicer.mrmlScene)
-
     def loadResult(self, reportPath, volumeNode=None):
         parameters = self.getParameterNode()
         return slicer_results.load_prediction(slicer.mrmlScene, reportPath, volumeNode, parameters.heatmap,
@@ -366,14 +369,10 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
         """Write the image and predict it in the background; ``onFinished(reportPath, errorText)``."""
         if volumeNode is None:
             raise ConfidenceSegError("select an image first")
-        if model is None:
-            from ConfidenceSegLib.io.resources import default_model_dir
-
-            model = default_model_dir()
+        model = model if model is not None else default_model_dir()
         workDir = pathlib.Path(tempfile.mkdtemp(prefix="ConfidenceSeg-"))
         inputPath = slicer_process.write_prediction_input(volumeNode, workDir)
-        self.predictions.start(model, inputPath, workDir / "results", method, samples, device, onProgress,
-                               onFinished)
+        self.predictions.start(model, inputPath, workDir / "results", method, samples, device, onProgress, onFinished)
 
     @property
     def lastReportPath(self):

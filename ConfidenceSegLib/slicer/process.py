@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from ..contract import DEVICE_CHOICES, MAP_KINDS, METHODS, ConfidenceSegError
+from ..contract import DEVICE_CHOICES, MAP_KINDS, METHODS, SEG_SUFFIX, ConfidenceSegError
 from ..io.images import write_image
-from .storage import image_from_volume
+from .storage import image_from_volume, save_segmentation
 
 #: Folder that holds the ``ConfidenceSegLib`` package (added to the subprocess's PYTHONPATH).
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
@@ -53,6 +53,21 @@ def calibrate_command(python: str, model: str | os.PathLike, dataset: str | os.P
         raise ConfidenceSegError("the recalibrated model needs its own folder, not the model's")
     return [python, "-m", "ConfidenceSegLib", "calibrate", "--model", str(model), "--dataset", str(dataset),
             "--out", str(out), "--degrade", "all"]
+
+
+def assess_command(python: str, model: str | os.PathLike, image: str | os.PathLike, segmentation: str | os.PathLike,
+                   out_dir: str | os.PathLike, class_name: str | None = None, method: str = "agreement") -> list[str]:
+    """The ``assess`` command line that rates a segmentation the model did not make (see ``confidenceseg assess``)."""
+    command = [python, "-m", "ConfidenceSegLib", "assess", "--model", str(model), "--image", str(image),
+               "--seg", str(segmentation), "--out", str(out_dir), "--method", method]
+    return command + (["--class", class_name] if class_name else [])
+
+
+def write_assessment_input(volume_node, segmentation_node, folder: str | os.PathLike) -> tuple[Path, Path]:
+    """Write the image (:func:`write_prediction_input`) and the segmentation to assess (``.seg.nrrd``, with
+    Slicer's own storage) into ``folder``; return both paths."""
+    image = write_prediction_input(volume_node, folder)
+    return image, save_segmentation(segmentation_node, Path(folder) / f"{image.stem}{SEG_SUFFIX}")
 
 
 def worker_command(python: str, model: str | os.PathLike) -> list[str]:
