@@ -11,14 +11,14 @@ import json
 import pathlib
 import tempfile
 
-import ctk
-import qt
 import slicer
 
+from ConfidenceSegLib.contract import ConfidenceSegError
 from ConfidenceSegLib.model.bundle_config import read_config
 from ConfidenceSegLib.slicer import process as slicer_process
 from ConfidenceSegLib.slicer import results as slicer_results
 
+from .panel import add_section
 from .predictions import Predictions
 from .process_runner import BackgroundProcess
 
@@ -30,22 +30,15 @@ class AssessmentSection:
     """
 
     def __init__(self, parent_layout, context, show):
-        box = ctk.ctkCollapsibleButton()
-        box.text = "Assess a segmentation"
-        box.collapsed = True
-        parent_layout.addWidget(box)
-        form = qt.QFormLayout(box)
         self.segmentationSelector = slicer.qMRMLNodeComboBox()
         self.segmentationSelector.nodeTypes = ["vtkMRMLSegmentationNode"]
         self.segmentationSelector.noneEnabled = True
         self.segmentationSelector.addEnabled = False
         self.segmentationSelector.setMRMLScene(slicer.mrmlScene)
         self.segmentationSelector.toolTip = "A segmentation of the input image from another tool or painted by hand."
-        self.runButton = qt.QPushButton("Assess this segmentation")
-        self.statusLabel = qt.QLabel()
-        form.addRow("Segmentation:", self.segmentationSelector)
-        form.addRow(self.runButton)
-        form.addRow(self.statusLabel)
+        self.runButton, self.statusLabel = add_section(parent_layout, "Assess a segmentation",
+                                                       [("Segmentation:", self.segmentationSelector)],
+                                                       "Assess this segmentation")
         self.runButton.clicked.connect(self.run)
         self._context, self._show = context, show
         self._process = None
@@ -55,7 +48,7 @@ class AssessmentSection:
             volume_node, model = self._context()
             segmentation_node = self.segmentationSelector.currentNode()
             if volume_node is None or segmentation_node is None:
-                raise ValueError("select the input image and the segmentation to assess")
+                raise ConfidenceSegError("select the input image and the segmentation to assess")
             folder = pathlib.Path(tempfile.mkdtemp(prefix="ConfidenceSeg-assess-"))
             image, segmentation = slicer_process.write_assessment_input(volume_node, segmentation_node, folder)
             classes = read_config(model)["classes"]

@@ -18,6 +18,7 @@ import slicer
 from ConfidenceSegLib.slicer import annotation as slicer_annotation
 from ConfidenceSegLib.slicer import process as slicer_process
 
+from .panel import add_section
 from .predictions import Predictions
 from .process_runner import BackgroundProcess
 
@@ -28,24 +29,15 @@ class CalibrationSection:
     """A collapsible section appended to the module panel; ``current_model()`` gives the model folder."""
 
     def __init__(self, parent_layout, current_model, on_calibrated):
-        box = ctk.ctkCollapsibleButton()
-        box.text = "Calibrate"
-        box.collapsed = True
-        parent_layout.addWidget(box)
-        form = qt.QFormLayout(box)
         self.sourceComboBox = qt.QComboBox()
         self.sourceComboBox.addItems([SCENE_CASES, DATASET_FOLDER])
         self.datasetButton = ctk.ctkDirectoryButton()
         self.outputButton = ctk.ctkDirectoryButton()
         self.nameLineEdit = qt.QLineEdit("recalibrated_model")
-        self.runButton = qt.QPushButton("Calibrate into a new model")
+        rows = [("Cases:", self.sourceComboBox), ("Dataset folder:", self.datasetButton),
+                ("New model in:", self.outputButton), ("New model name:", self.nameLineEdit)]
+        self.runButton, self.statusLabel = add_section(parent_layout, "Calibrate", rows, "Calibrate into a new model")
         self.runButton.toolTip = "Fit the badge on these cases into a new model folder; the current model is not changed."
-        self.statusLabel = qt.QLabel()
-        for label, widget in (("Cases:", self.sourceComboBox), ("Dataset folder:", self.datasetButton),
-                              ("New model in:", self.outputButton), ("New model name:", self.nameLineEdit)):
-            form.addRow(label, widget)
-        form.addRow(self.runButton)
-        form.addRow(self.statusLabel)
         self.runButton.clicked.connect(self.run)
         self._current_model = current_model
         self._on_calibrated = on_calibrated
