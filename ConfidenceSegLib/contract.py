@@ -142,7 +142,7 @@ PIXEL_NAMES = {AREA: "area_px", CIRCUMFERENCE: "ellipse_circumference_px", VOLUM
 # --- the batch QC table (review.csv) -----------------------------------------------------------
 
 #: Columns of ``review.csv``: one row per case and class, paths relative to the folder.
-REVIEW_COLUMNS = ("case", "class", *QUALITY_KEYS, "reason", "measurement", "segmentation", *MAP_KINDS, "json")
+REVIEW_COLUMNS = ("case", "class", *QUALITY_KEYS, "reason", "measurement", "frames", "segmentation", *MAP_KINDS, "json")
 
 # --- review decisions (decisions.csv, beside review.csv) ---------------------------------------
 

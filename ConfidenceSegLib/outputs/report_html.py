@@ -144,7 +144,8 @@ def _row_html(rank: int, row: ReportRow) -> str:
         f'<td class="num">{rank + 1}</td>'
         f'<td><span class="badge" style="background:{badge_color(badge)}">'
         f'{text(badge_label(badge))}</span><div class="reason">{text(str(values.get("reason") or ""))}</div>'
-        f'<div class="measurement">{text(str(values.get("measurement") or ""))}</div></td>'
+        f'<div class="measurement">{text(str(values.get("measurement") or ""))}</div>'
+        f'<div class="reason">{text(str(values.get("frames") or ""))}</div></td>'
         f'<td class="name">{text(case)}</td><td class="name">{text(class_name)}</td>'
         f"<td>{thumbnail}</td>"
         f'<td><img src="{_data_uri(row.heatmap_png)}" alt="uncertainty heatmap of {text(label)}"></td>'

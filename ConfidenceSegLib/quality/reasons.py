@@ -9,7 +9,7 @@ Standard library only (every front end formats with it). Codes (in :data:`~Confi
 
 from __future__ import annotations
 
-from ..contract import ABSENT, CIRCUMFERENCE, PASS, PIXEL_NAMES, VOLUME, ConfidenceSegError
+from ..contract import ABSENT, CIRCUMFERENCE, PASS, PIXEL_NAMES, REVIEW, VOLUME, ConfidenceSegError
 
 #: Readable names of the quality descriptors (others are shown as they are named).
 DESCRIPTOR_NAMES = {"mean_entropy_image": "image entropy", "log_size_fraction": "segment size (log10 fraction of the image)",
@@ -88,3 +88,10 @@ def measurement_words(measurements: dict | None) -> str:
             return (f"{label} {entry['value']:.{digits}f} {unit} "
                     f"({entry['p05']:.{digits}f}-{entry['p95']:.{digits}f})")
     return ""
+
+
+def frame_counts(summary: dict | None) -> str:
+    """``frames 14 PASS, 2 REVIEW, 0 ABSENT`` from a class's ``frames_summary`` ("" without one)."""
+    if not summary:
+        return ""
+    return "frames " + ", ".join(f"{summary.get(badge, 0)} {badge}" for badge in (PASS, REVIEW, ABSENT))

@@ -31,7 +31,7 @@ from ..contract import (
 )
 from ..io.safe_files import read_json, write_text_atomic
 from ..outputs.review_table import optional_float
-from ..quality.reasons import measurement_words
+from ..quality.reasons import frame_counts, measurement_words
 from .mrml import segment_tags
 from .storage import load_segmentation, load_volume
 
@@ -130,13 +130,6 @@ class Badge:
         why = "" if self.badge == PASS or not self.reason else f": {self.reason}"
         extra = "".join(f"; {part}" for part in (self.measurement, self.frames) if part)
         return f"{self.class_name}: {self.badge}{numbers}{why}{extra}"
-
-
-def frame_counts(summary: dict | None) -> str:
-    """``frames 14 PASS, 2 REVIEW, 0 ABSENT`` from a class's ``frames_summary`` ("" without one)."""
-    if not summary:
-        return ""
-    return "frames " + ", ".join(f"{summary.get(badge, 0)} {badge}" for badge in (PASS, REVIEW, ABSENT))
 
 
 def badge_text(badges: list[Badge]) -> str:

@@ -58,7 +58,8 @@ def test_the_slice_offset_selects_the_frame_and_its_badge():
 
 
 def test_the_panel_text_has_the_frame_counts():
-    from ConfidenceSegLib.slicer.results import Badge, frame_counts
+    from ConfidenceSegLib.quality.reasons import frame_counts
+    from ConfidenceSegLib.slicer.results import Badge
 
     counts = frame_counts({"PASS": 14, "REVIEW": 2, "ABSENT": 0, "worst_frame": 3})
     assert counts == "frames 14 PASS, 2 REVIEW, 0 ABSENT" and frame_counts(None) == ""

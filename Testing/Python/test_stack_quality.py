@@ -12,6 +12,7 @@ from conftest import REPO_ROOT, dataset_dir
 
 from ConfidenceSegLib.cli import main
 from ConfidenceSegLib.contract import FRAMES_REPORT_KEY, QUALITY_KEYS
+from ConfidenceSegLib.outputs.review_table import rows_from_report
 
 BUNDLED = REPO_ROOT / "Resources" / "models" / "fetal_head"
 FRAMES = 16
@@ -42,6 +43,9 @@ def test_a_stack_gets_one_assessment_per_frame_equal_to_the_frame_alone(stack_an
     whole = report["classes"]["fetal_head"]
     badges = [frame["classes"]["fetal_head"]["badge"] for frame in frames]
     assert whole["frames_summary"]["PASS"] == badges.count("PASS")
+    row = rows_from_report("stack", report)[0]  # the review table lists the stack as one row with its counts
+    assert row["frames"] == (f"frames {badges.count('PASS')} PASS, {badges.count('REVIEW')} REVIEW, "
+                             f"{badges.count('ABSENT')} ABSENT")
     expected = "REVIEW" if "REVIEW" in badges else "PASS" if "PASS" in badges else "ABSENT"
     assert whole["badge"] == expected
     for index in (0, 7, 15):  # the same frame predicted alone, as a 2D image
