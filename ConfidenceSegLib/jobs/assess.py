@@ -56,16 +56,15 @@ def given_masks(seg_path: Path, image: sitk.Image, classes: list[str], class_nam
     labels = read_image(seg_path)
     check_same_geometry(image, labels, "image", f"segmentation {seg_path}")
     array = sitk.GetArrayFromImage(labels)
-    values = [int(v) for v in np.unique(array) if v != 0]
     if not np.issubdtype(array.dtype, np.integer) and not np.all(np.isin(array, np.arange(len(classes) + 1))):
         raise ConfidenceSegError(f"{seg_path} is not a mask: expected integer labels 0..{len(classes)}")
-    if values and max(values) > 1 or (len(classes) > 1 and class_name is None):
-        if values and max(values) > len(classes):
-            raise ConfidenceSegError(f"{seg_path} has label {max(values)} but the model has {len(classes)} classes")
-        if class_name is not None:
-            return {class_name: array == classes.index(class_name) + 1}
-        return {name: array == index + 1 for index, name in enumerate(classes)}
-    return {class_name or classes[0]: array > 0}
+    top = int(array.max()) if array.size else 0
+    if top > len(classes):
+        raise ConfidenceSegError(f"{seg_path} has label {top} but the model has {len(classes)} classes")
+    if top <= 1 and (class_name is not None or len(classes) == 1):  # a binary mask of one class
+        return {class_name or classes[0]: array > 0}
+    masks = {name: array == index + 1 for index, name in enumerate(classes)}  # label k = the k-th class
+    return {class_name: masks[class_name]} if class_name is not None else masks
 
 
 def _empty_given(class_name: str, predicted_present: bool) -> dict | None:
@@ -112,10 +111,10 @@ def assess_class(assessment: dict, class_prediction, given: np.ndarray, settings
         empty = None if given.any() else _empty_given(name, bool(class_prediction.mask.any()))
         agreement = empty or assess_segment(assessment, name, features, settings=settings, has_spacing=has_spacing)
         methods = {"agreement": {**agreement, "features": features}}
+        result = agreement
         if method in ("rca", "both"):
             methods["rca"] = empty or rca_result(assessment, folder, class_prediction, given, pixel_mm)
-        result = {"agreement": agreement, "rca": methods.get("rca"),
-                  "both": combined(agreement, methods.get("rca") or agreement)}[method]
+            result = methods["rca"] if method == "rca" else combined(agreement, methods["rca"])
         return {"present": bool(given.any()), **{k: result[k] for k in QUALITY_FIELDS}, "methods": methods}
     features = [agreement_from_maps(given[k], class_prediction.mask[k], class_prediction.probability[k],
                                     class_prediction.entropy[k], class_prediction.frame_summaries[k])

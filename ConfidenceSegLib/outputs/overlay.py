@@ -28,11 +28,11 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..contract import ABSENT, FRAMES_REPORT_KEY, FRAMES_SUMMARY_KEY, QUALITY_KEYS, badge_color, badge_label
+from ..contract import FRAMES_REPORT_KEY, FRAMES_SUMMARY_KEY, QUALITY_KEYS, badge_color, badge_label
 from ..io.images import as_scalar_image, read_image
 from ..io.safe_files import atomic_output
 from ..io.segfile import read_segmentation
-from ..quality.reasons import measurement_words, quality_words
+from ..quality.reasons import headline_measurement, quality_words
 
 #: Outline colours per class, chosen to stand out from grey images and the red-yellow heatmap.
 OUTLINE_COLORS = ("#00e5ff", "#76ff03", "#ff4dff", "#4d8dff", "#ffffff")
@@ -74,7 +74,7 @@ def _layer(name: str, mask: np.ndarray, entropy: np.ndarray, report: dict) -> Ov
     frame = (result.get(FRAMES_SUMMARY_KEY) or {}).get("worst_frame")
     measured = (report[FRAMES_REPORT_KEY][frame]["classes"][name] if frame is not None else result).get("measurements")
     return OverlayLayer(name, mask, entropy, *(result.get(key) for key in QUALITY_KEYS), _first_reason(result), frame,
-                        measurement_words(measured) if result.get("badge") != ABSENT else "")
+                        headline_measurement(result, measured or {}))
 
 
 def layers_from_prediction(prediction, report: dict) -> list[OverlayLayer]:

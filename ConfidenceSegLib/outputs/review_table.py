@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..contract import (
-    ABSENT,
     BADGE_PRIORITY,
     FRAMES_SUMMARY_KEY,
     MAP_KINDS,
@@ -27,7 +26,7 @@ from ..contract import (
     REVIEW_CSV,
     ConfidenceSegError,
 )
-from ..quality.reasons import frame_counts, measurement_words
+from ..quality.reasons import frame_counts, headline_measurement
 
 #: Sorts unknown numbers (no quality model) after every known Dice.
 MISSING_NUMBER = 2.0
@@ -43,7 +42,7 @@ def rows_from_report(case: str, report: dict) -> list[dict]:
         reasons = result.get("reasons") or []
         rows.append({"case": case, "class": class_name, **{key: result.get(key) for key in QUALITY_KEYS},
                      "reason": reasons[0]["message"] if reasons else "",
-                     "measurement": measurement_words(result.get("measurements")) if result.get("badge") != ABSENT else "",
+                     "measurement": headline_measurement(result),
                      "frames": frame_counts(result.get(FRAMES_SUMMARY_KEY)),
                      "segmentation": report["segmentation"], **{kind: files.get(kind, "") for kind in MAP_KINDS},
                      "json": f"{case}{REPORT_SUFFIX}"})

@@ -67,8 +67,16 @@ def result_words(result: dict) -> str:
     reasons = result.get("reasons") or []
     words = quality_words(result.get("badge"), result.get("predicted_dice"), result.get("dice_lower_bound"),
                           reasons[0]["message"] if reasons else "")
-    measured = measurement_words(result.get("measurements")) if result.get("badge") != ABSENT else ""
+    measured = headline_measurement(result)
     return f"{words}; {measured}" if measured else words
+
+
+def headline_measurement(result: dict, measurements: dict | None = None) -> str:
+    """:func:`measurement_words` of one class of a report ("" when the class is ABSENT); ``measurements``:
+    another entry to word (e.g. a stack's worst frame's)."""
+    if result.get("badge") == ABSENT:
+        return ""
+    return measurement_words(result.get("measurements") if measurements is None else measurements)
 
 
 def first_message(reasons: list[dict]) -> str:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..contract import (
-    ABSENT,
     BADGE_TAG,
     CLASS_TAG,
     DEFAULT_HEATMAP,
@@ -31,7 +30,7 @@ from ..contract import (
 )
 from ..io.safe_files import read_json, write_text_atomic
 from ..outputs.review_table import optional_float
-from ..quality.reasons import frame_counts, measurement_words
+from ..quality.reasons import frame_counts, headline_measurement
 from .mrml import segment_tags
 from .storage import load_segmentation, load_volume
 
@@ -223,21 +222,20 @@ def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatm
     segmentation_node = load_segmentation(scene, folder / report["segmentation"], f"{stem} segmentation")
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
     flag_review_segments(segmentation_node)
+    badges = [_badge(name, info, frame_counts(info.get(FRAMES_SUMMARY_KEY))) for name, info in report["classes"].items()]
+    loaded = LoadedPrediction(report, volume_node, segmentation_node, badges=badges, folder=folder)
     color_node = inferno_color_node(scene, color_logic)
-    heatmaps = {}
-    for class_name, info in report["classes"].items():
-        map_file = (info.get("files") or {}).get(heatmap)
-        if map_file:
-            node = load_volume(scene, folder / map_file, f"{stem} {class_name} {heatmap}")
-            setup_heatmap_display(node, color_node, lower_threshold)
-            heatmaps[class_name] = node
-    badges = [Badge(name, info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"),
-                    (info.get("reasons") or [{"message": ""}])[0]["message"],
-                    measurement_words(info.get("measurements")) if info.get("badge") != ABSENT else "",
-                    frame_counts(info.get(FRAMES_SUMMARY_KEY)))
-              for name, info in report["classes"].items()]
-    return LoadedPrediction(report, volume_node, segmentation_node, heatmaps, badges, folder,
-                            {(name, heatmap): node for name, node in heatmaps.items()})
+    for class_name in report["classes"]:
+        node = heatmap_node(scene, loaded, class_name, heatmap, color_node, lower_threshold)
+        if node is not None:
+            loaded.heatmap_nodes[class_name] = node
+    return loaded
+
+
+def _badge(name: str, info: dict, frames: str = "") -> Badge:
+    """The badge of one class entry of a report (whole input or one frame)."""
+    return Badge(name, info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"),
+                 (info.get("reasons") or [{"message": ""}])[0]["message"], headline_measurement(info), frames)
 
 
 # --- per-frame badges in the slice views -------------------------------------------------------
@@ -248,10 +246,7 @@ def frame_badges(report: dict, frame: int | None) -> list[Badge]:
     frames = report.get(FRAMES_REPORT_KEY) or []
     source = frames[frame]["classes"] if frame is not None and 0 <= frame < len(frames) else report["classes"]
     prefix = f"frame {frame}: " if source is not report["classes"] else ""
-    return [Badge(f"{prefix}{name}", info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"),
-                  (info.get("reasons") or [{"message": ""}])[0]["message"],
-                  measurement_words(info.get("measurements")) if info.get("badge") != ABSENT else "")
-            for name, info in source.items()]
+    return [_badge(f"{prefix}{name}", info) for name, info in source.items()]
 
 
 def frame_at_slice(volume_node, slice_node) -> int | None:
