@@ -95,9 +95,9 @@ def rca_dice(model_mask: np.ndarray, given: np.ndarray, pixel_mm, references: li
     return max(scores), scores
 
 
-def references_bytes(cases: Sequence[RcaCase]) -> bytes:
-    """The reference masks as a safetensors file (masks padded to one shape, their shapes, pixel sizes)."""
-    coarse = [_coarse(case.reference, case.pixel_mm) for case in cases]
+def references_bytes(coarse: Sequence[tuple[np.ndarray, tuple]]) -> bytes:
+    """Coarse reference masks with their pixel sizes as a safetensors file (masks padded to one shape,
+    their shapes, pixel sizes)."""
     height, width = max(m.shape[0] for m, _ in coarse), max(m.shape[1] for m, _ in coarse)
     masks = np.zeros((len(coarse), height, width), np.uint8)
     for index, (mask, _) in enumerate(coarse):
@@ -127,8 +127,8 @@ def fit_rca(cases: Sequence[RcaCase], alpha: float, seed: int = 0) -> tuple[dict
             continue
         chosen, rest = found[:N_REFERENCES], found[N_REFERENCES:N_REFERENCES + MAX_CALIBRATION_CASES]
         name = f"rca_references_{len(files)}.safetensors"
-        files[name] = references_bytes(chosen)
         references = [_coarse(case.reference, case.pixel_mm) for case in chosen]
+        files[name] = references_bytes(references)
         residuals = []
         for case in rest:
             for kind in ("reference", *PERTURBATIONS):
