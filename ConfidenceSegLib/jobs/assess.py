@@ -16,6 +16,7 @@ k-th class. An empty given mask where the model finds the class is REVIEW with p
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -161,7 +162,7 @@ def assess_segmentation(bundle, image_path: Path, seg_path: Path, out: Path, cla
                     frames.append({"index": index, "classes": {}})
                 frames[index]["classes"][class_prediction.name] = frame
             classes[class_prediction.name] = result
-    report = {"input": str(image_path), "assessed_segmentation": str(seg_path), "model": str(bundle.path),
+    report = {"input": os.path.abspath(image_path), "assessed_segmentation": str(seg_path), "model": str(bundle.path),
               "method": method, **used, "device": prediction.device, "classes": classes}
     if frames:
         report["frames"] = frames

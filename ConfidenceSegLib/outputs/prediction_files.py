@@ -148,7 +148,7 @@ def write_prediction_outputs(prediction, bundle, out_dir: str | os.PathLike, ste
             progress("write", number / len(pending), "writing the segmentation and maps")
             future.result()
         timings = dict(prediction.timings, write_s=time.perf_counter() - started)
-        report = {"input": str(image_path), "model": str(bundle.path), "method": prediction.method,
+        report = {"input": os.path.abspath(image_path), "model": str(bundle.path), "method": prediction.method,
                   "samples": prediction.samples, "device": prediction.device, "timings": timings,
                   "pass_threshold": (bundle.config.get("quality") or {}).get("threshold"), "classes": report_classes, "segmentation": f"{stem}{SEG_SUFFIX}",
                   SLICE_BY_SLICE_KEY: bool(frame_results)}

@@ -30,8 +30,10 @@ from ..quality.reasons import frame_counts, headline_measurement
 
 #: Sorts unknown numbers (no quality model) after every known Dice.
 MISSING_NUMBER = 2.0
-#: Columns a review table must have to be opened (the others hold file paths).
+#: Columns a review table must have to be opened.
 REQUIRED_COLUMNS = ("case", "class", *QUALITY_KEYS)
+#: Optional columns of words (older tables may lack them); the remaining columns hold file paths.
+TEXT_COLUMNS = ("reason", "measurement", "frames")
 
 
 def rows_from_report(case: str, report: dict) -> list[dict]:
@@ -84,6 +86,10 @@ class ReviewRow:
     badge: str | None
     report_path: Path
     paths: dict[str, str] = field(default_factory=dict)
+    #: First reason, headline measurement and frame counts in words ("" where the table has none).
+    reason: str = ""
+    measurement: str = ""
+    frames: str = ""
 
 
 def optional_float(value) -> float | None:
@@ -113,11 +119,12 @@ def read_review_table(folder: str | os.PathLike) -> list[ReviewRow]:
             raise ConfidenceSegError(f"{path} lacks the column(s) {', '.join(missing)}")
         rows = []
         for record in reader:
-            paths = {k: v for k, v in record.items() if k not in REQUIRED_COLUMNS and k and v}
+            paths = {k: v for k, v in record.items() if k not in (*REQUIRED_COLUMNS, *TEXT_COLUMNS) and k and v}
+            words = {column: record.get(column) or "" for column in TEXT_COLUMNS}
             try:
                 rows.append(ReviewRow(record["case"], record["class"], optional_float(record["predicted_dice"]),
                                       optional_float(record["dice_lower_bound"]), record["badge"] or None,
-                                      _report_path(folder, record["case"], paths), paths))
+                                      _report_path(folder, record["case"], paths), paths, **words))
             except ValueError:
                 raise ConfidenceSegError(f"{path}, case {record['case']}: Dice values must be numbers") from None
     return sorted(rows, key=lambda row: review_sort_key(row.badge, row.dice_lower_bound, row.predicted_dice,
