@@ -23,8 +23,8 @@ USER_ERROR_EXIT_CODE = 2
 STOPPED_EXIT_CODE = 130
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict", "assess", "quickstart", "review", "worker",
-            "models")
+COMMANDS = ("confidence", "train", "calibrate", "evaluate", "predict", "assess", "quickstart", "review", "station",
+            "worker", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,8 +21,9 @@ from .overlay import OverlayLayer, render_overlay
 #: How to open a case where it can be corrected (the page itself only links the files).
 OPEN_IN_SLICER = ("To open a case in 3D Slicer: ConfidenceSeg module &gt; Review, choose this folder and click the "
                   "case's row (its image, segmentation, heatmap and badge load together); or drag the case's "
-                  "<em>Slicer scene</em> (<code>.mrml</code>, under Files) onto Slicer. Opening never modifies "
-                  "these files.")
+                  "<em>Slicer scene</em> (<code>.mrml</code>, under Files) onto Slicer. In a browser, drawn by "
+                  "Slicer's own slice view: <code>confidenceseg station --review THIS_FOLDER</code> and open the "
+                  "URL it prints. Opening never modifies these files; decisions go to <code>decisions.csv</code>.")
 #: Width in pixels of the thumbnails embedded in the page.
 THUMBNAIL_WIDTH = 240
 

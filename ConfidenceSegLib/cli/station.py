@@ -1,0 +1,61 @@
+"""``confidenceseg station``: a browser review station for a batch QC folder (pip extra ``station``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..contract import REVIEW_CSV
+
+DEFAULT_HOST = "127.0.0.1"
+STATION_EXTRA = "pip install 'confidenceseg[station]'"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "station", help="review a batch QC folder in a browser, drawn by Slicer's own slice view (trame-slicer)",
+        description=f"Serves DIR (the output of `confidenceseg review`: {REVIEW_CSV} and the cases' files) as a web "
+                    "page: the cases in review order (REVIEW first) beside a Slicer slice view of the selected case "
+                    "(image, segmentation outline, uncertainty heatmap; a frame slider for stacks). Keys: j/k next/"
+                    "previous flagged case, up/down any case, left/right frame, a accept, c needs correction, "
+                    f"r reject, n note. Decisions are saved at once to DIR/decisions.csv (as in the Slicer module). "
+                    f"Binds {DEFAULT_HOST}; any other --host requires a token (one is generated and printed in "
+                    f"the URL unless --token is given). Needs the station extra: {STATION_EXTRA}.")
+    parser.add_argument("--review", required=True, metavar="DIR", help="batch QC folder (from confidenceseg review)")
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST}, this "
+                                                             "machine only)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: 0, a free one; the URL is printed)")
+    parser.add_argument("--token", help="access token (at least 16 characters) required by every request; "
+                                        "default: none on 127.0.0.1, a new random one on any other host")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..contract import ConfidenceSegError
+    from ..station.access import TOKEN_PARAMETER, station_token
+    from ..station.cohort import Cohort
+
+    if not 0 <= args.port <= 65535:
+        raise ConfidenceSegError(f"--port must be in 0..65535, got {args.port}")
+    token = station_token(args.host, args.token)
+    Cohort.open(args.review)  # a clear error for a folder that is not a batch QC folder, before the heavy imports
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")  # offscreen rendering
+    try:
+        from ..station.app import ReviewStation
+    except ImportError as error:
+        raise ConfidenceSegError(f"the review station needs its extra ({error.name} is missing): "
+                                 f"{STATION_EXTRA}") from None
+    station = ReviewStation(args.review, token=token)
+    query = f"?{TOKEN_PARAMETER}={token}" if token else ""
+
+    def announce(**_) -> None:
+        print(f"Review station for {station.cohort.folder}: http://{args.host}:{station.server.port}/{query}",
+              flush=True)
+        print("Stop it with Ctrl+C.", flush=True)
+
+    station.ctrl.on_server_ready.add(announce)
+    sys.argv = sys.argv[:1]  # trame reads its own options from the command line: ours are already applied
+    station.server.start(host=args.host, port=args.port, open_browser=False, show_connection_info=False, timeout=0)
+    return 0

@@ -1,0 +1,73 @@
+"""The cohort a review station shows: ``review.csv`` rows in review order with their latest decisions.
+
+Standard library only (no trame, no MRML), so the list, its navigation and the decisions are
+tested without a browser. Decisions go through :mod:`ConfidenceSegLib.outputs.decisions`, the
+same code and ``decisions.csv`` schema as the Slicer module's Review section.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..contract import REVIEW, ConfidenceSegError, badge_color
+from ..outputs.decisions import load_decisions, record_decision
+from ..outputs.review_table import ReviewRow, read_review_table
+
+
+def row_key(row: ReviewRow) -> str:
+    """A (case, class) row's key in the page: ``case/class`` (both are file-name safe)."""
+    return f"{row.case}/{row.class_name}"
+
+
+@dataclass
+class Cohort:
+    """The rows of one review folder, in review order (REVIEW first, lowest bound first)."""
+
+    folder: Path
+    rows: list[ReviewRow]
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike) -> Cohort:
+        folder = Path(folder).resolve()
+        rows = read_review_table(folder)
+        if not rows:
+            raise ConfidenceSegError(f"{folder / 'review.csv'} has no cases")
+        return cls(folder, rows)
+
+    def row(self, key: str) -> ReviewRow:
+        for row in self.rows:
+            if row_key(row) == key:
+                return row
+        raise ConfidenceSegError(f"no case {key!r} in {self.folder}")
+
+    def items(self) -> list[dict]:
+        """The list as the page shows it: one dict per row with its latest decision (JSON-ready)."""
+        decisions = load_decisions(self.folder)
+        items = []
+        for row in self.rows:
+            decided = decisions.get((row.case, row.class_name))
+            items.append({"key": row_key(row), "case": row.case, "class": row.class_name,
+                          "badge": row.badge or "unrated", "color": badge_color(row.badge),
+                          "dice": "" if row.predicted_dice is None else f"{row.predicted_dice:.2f}",
+                          "bound": "" if row.dice_lower_bound is None else f"{row.dice_lower_bound:.2f}",
+                          "reason": row.reason, "measurement": row.measurement, "frames": row.frames,
+                          "decision": decided.decision if decided else "", "note": decided.note if decided else ""})
+        return items
+
+    def step(self, key: str | None, offset: int, flagged_only: bool = False) -> str:
+        """The key ``offset`` rows after ``key`` (before, when negative) in review order, skipping
+        rows that are not REVIEW when ``flagged_only``; ``key`` itself when there is none."""
+        keys = [row_key(row) for row in self.rows]
+        position = keys.index(key) if key in keys else (-1 if offset > 0 else len(keys))
+        candidates = range(position + 1, len(keys)) if offset > 0 else range(position - 1, -1, -1)
+        for index in candidates:
+            if not flagged_only or self.rows[index].badge == REVIEW:
+                return keys[index]
+        return key if key in keys else keys[0]
+
+    def decide(self, key: str, decision: str, note: str = "") -> None:
+        """Record ``decision`` (and ``note``) on a row: written at once and atomically to ``decisions.csv``."""
+        row = self.row(key)
+        record_decision(self.folder, row.case, row.class_name, decision, note)
