@@ -11,6 +11,7 @@ from ..training.defaults import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_CALIBRATION_FRACTION,
     DEFAULT_EPOCHS,
+    DEFAULT_FOLD_EPOCHS,
     DEFAULT_LONG_SIDE,
     DEFAULT_MEMBERS,
     DEFAULT_VALIDATION_FRACTION,
@@ -33,9 +34,15 @@ def register(subparsers) -> None:
                         help="confidence threshold (default 0.6 for threshold, 0.5 for weighted)")
     parser.add_argument("--ignore-band", nargs=2, type=float, metavar=("LOW", "HIGH"),
                         help="threshold mode: ignore pixels with LOW < confidence < HIGH")
-    parser.add_argument("--members", type=int, default=DEFAULT_MEMBERS,
-                        help=f"ensemble members, each from its own seed (default {DEFAULT_MEMBERS})")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"default {DEFAULT_EPOCHS}")
+    parser.add_argument("--members", type=int,
+                        help=f"ensemble members, each from its own seed (default {DEFAULT_MEMBERS}; with --folds "
+                             "the K fold members)")
+    parser.add_argument("--folds", type=int, metavar="K",
+                        help="subject-level cross-validation: K members, each trained on K-1 folds of subjects and "
+                             "kept at its last epoch; every subject gets out-of-fold predictions, and the bundle "
+                             "records per-fold and per-subject Dice and presence metrics (metrics.cross_validation). "
+                             "No validation split; calibration only with an explicit --calibration-fraction")
+    parser.add_argument("--epochs", type=int, help=f"default {DEFAULT_EPOCHS} ({DEFAULT_FOLD_EPOCHS} with --folds)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the data order")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto (CUDA, MPS, CPU)")
     parser.add_argument("--spatial-dims", type=int, choices=(2, 3), default=2,
@@ -73,7 +80,8 @@ def canonical_command(args: argparse.Namespace) -> str:
         words += ["--threshold", str(args.threshold)]
     if args.ignore_band:
         words += ["--ignore-band", *map(str, args.ignore_band)]
-    words += ["--members", str(args.members), "--epochs", str(args.epochs), "--seed", str(args.seed)]
+    words += ["--folds", str(args.folds)] if args.folds else ["--members", str(args.members)]
+    words += ["--epochs", str(args.epochs), "--seed", str(args.seed)]
     if args.spatial_dims != 2:
         words += ["--spatial-dims", str(args.spatial_dims)]
     for option, value in (("--input-size", args.input_size), ("--spacing", args.spacing),
@@ -82,7 +90,8 @@ def canonical_command(args: argparse.Namespace) -> str:
             words += [option, *map(str, value)]
     if args.channels:
         words += ["--channels", *map(str, args.channels)]
-    words += ["--validation-fraction", str(args.validation_fraction)]
+    if not args.folds:
+        words += ["--validation-fraction", str(args.validation_fraction)]
     if args.calibration_fraction is not None:
         words += ["--calibration-fraction", str(args.calibration_fraction)]
     if args.test_fraction:
@@ -90,6 +99,10 @@ def canonical_command(args: argparse.Namespace) -> str:
     if not args.calibrate:
         words.append("--no-calibrate")
     return shlex.join(words)
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
 def architecture_from(args: argparse.Namespace) -> dict | None:
@@ -104,6 +117,10 @@ def architecture_from(args: argparse.Namespace) -> dict | None:
 def run(args: argparse.Namespace) -> int:
     from ..annotation.datasets import load_dataset
 
+    if args.folds is not None and args.members is not None:
+        raise ConfidenceSegError("--folds makes one member per fold: leave out --members")
+    args.members = args.folds or args.members or DEFAULT_MEMBERS
+    args.epochs = args.epochs or (DEFAULT_FOLD_EPOCHS if args.folds else DEFAULT_EPOCHS)
     dataset = load_dataset(args.dataset)  # a bad dataset is answered before the training stack loads
     from ..training.trainer import TrainOptions, train_bundle
 
@@ -114,12 +131,20 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, overwrite=args.overwrite,
         spatial_dims=args.spatial_dims, input_size=args.input_size, spacing=args.spacing, roi_size=args.roi_size,
         validation_fraction=args.validation_fraction, calibration_fraction=args.calibration_fraction,
-        test_fraction=args.test_fraction, calibrate=args.calibrate,
+        test_fraction=args.test_fraction, calibrate=args.calibrate, folds=args.folds,
         command=canonical_command(args))
     config = train_bundle(options, dataset)
     metrics = config["metrics"]["validation"]
     dice = ", ".join(f"{name} {value:.3f}" for name, value in metrics["dice"].items())
+    if "cross_validation" in config["metrics"]:
+        per_class = config["metrics"]["cross_validation"]["classes"]
+        dice = "; ".join(f"{name} {m['dice_over_subjects']['mean']:.3f} +- {m['dice_over_subjects']['std']:.3f} "
+                         f"over subjects, false positives {_rate(m['false_positive_rate'])} of "
+                         f"{m['frames_without_structure']} frames without it" for name, m in per_class.items())
+        dice_words = f"cross-validated Dice ({args.folds} folds, out of fold): {dice}"
+    else:
+        dice_words = f"validation Dice ({metrics['cases']} cases of unseen subjects): {dice}"
     print(f"wrote {args.out}: {len(config['classes'])} classes, {args.members} members, "
-          f"{config['training']['time_seconds']:.0f} s; validation Dice ({metrics['cases']} cases "
-          f"of unseen subjects): {dice}" + ("; quality model calibrated on the calibration subjects" if "quality" in config else ""))
+          f"{config['training']['time_seconds']:.0f} s; {dice_words}"
+          + ("; quality model calibrated on the calibration subjects" if "quality" in config else ""))
     return 0

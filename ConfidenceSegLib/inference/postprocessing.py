@@ -1,10 +1,14 @@
 """Mask postprocessing chosen on validation and stored in the bundle (as nnU-Net does).
 
 Per class, two optional steps: keep the largest connected component, fill holes (both 2D per
-frame: 8-connected components, holes = background not connected to the frame border). Training
-tries every combination on the validation subjects and keeps the one with the best mean Dice,
+frame: 8-connected components, holes = background not connected to the frame border), then a
+presence decision: a mask smaller than ``min_area_fraction`` of the frame is emptied (the class
+is absent there, so the badge says ABSENT instead of rating a speck). Training tries every
+combination on the validation subjects (out-of-fold predictions with ``--folds``) and keeps the
+one with the best mean Dice, which scores a false segment on a frame without the structure 0;
 none unless a step raises it (:func:`choose_postprocessing`). The bundle's ``config.json`` holds
-``"postprocessing": {CLASS: {"keep_largest_component": bool, "fill_holes": bool, ...}}``.
+``"postprocessing": {CLASS: {"keep_largest_component": bool, "fill_holes": bool,
+"min_area_fraction": float, ...}}``.
 
 At prediction time the steps apply to every uncertainty sample (so that the maps describe what is
 shown) and to the final mask. A sample's pixels that a step switches keep their entropy: their
@@ -22,6 +26,9 @@ import torch
 from scipy import ndimage
 
 STEPS = ("keep_largest_component", "fill_holes")
+PRESENCE_STEP = "min_area_fraction"
+#: Presence thresholds tried (fraction of the frame's pixels; 0 = any non-empty mask is present).
+MIN_AREA_FRACTIONS = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
 
 
 def keep_largest_component(mask: np.ndarray) -> np.ndarray:
@@ -45,6 +52,11 @@ def class_steps(config: dict, classes: Sequence[str]) -> list[dict | None]:
     return [stored.get(name) for name in classes]
 
 
+def has_steps(steps: dict | None) -> bool:
+    """Whether a class's postprocessing entry changes any mask."""
+    return bool(steps) and (any(steps.get(step) for step in STEPS) or bool(steps.get(PRESENCE_STEP)))
+
+
 def apply_steps(mask: np.ndarray, steps: dict | None) -> np.ndarray:
     """``mask`` after the chosen steps (``steps``: a class's postprocessing entry, None = nothing)."""
     if not steps or not mask.any():
@@ -53,12 +65,14 @@ def apply_steps(mask: np.ndarray, steps: dict | None) -> np.ndarray:
         mask = keep_largest_component(mask)
     if steps.get("fill_holes"):
         mask = fill_holes(mask)
+    if mask.sum() < float(steps.get(PRESENCE_STEP) or 0.0) * mask.size:
+        mask = np.zeros_like(mask, dtype=bool)
     return mask
 
 
 def apply_per_frame(mask: np.ndarray, steps: dict | None) -> np.ndarray:
     """:func:`apply_steps` on each 2D frame of (..., H, W) masks."""
-    if not steps or not any(steps.get(step) for step in STEPS):
+    if not has_steps(steps):
         return mask
     flat = mask.reshape(-1, *mask.shape[-2:])
     return np.stack([apply_steps(frame, steps) for frame in flat]).reshape(mask.shape)
@@ -70,7 +84,7 @@ def postprocess_sample_logits(logits: torch.Tensor, class_steps: Sequence[dict |
     Pixels a step switches get the negated logit (p -> 1 - p): the mask changes, the sample's
     entropy there does not.
     """
-    active = [c for c, steps in enumerate(class_steps) if steps and any(steps.get(s) for s in STEPS)]
+    active = [c for c, steps in enumerate(class_steps) if has_steps(steps)]
     if not active:
         return logits
     masks = (logits[:, :, active] >= 0).cpu().numpy()
@@ -82,25 +96,54 @@ def postprocess_sample_logits(logits: torch.Tensor, class_steps: Sequence[dict |
     return logits
 
 
+def postprocessing_scores(probabilities: Sequence[np.ndarray], references: Sequence[np.ndarray],
+                          dice: Callable[[np.ndarray, np.ndarray], float], threshold: float = 0.5) -> np.ndarray:
+    """Dice of every case, class, step combination and presence threshold: (N, C, 2**len(STEPS),
+    len(MIN_AREA_FRACTIONS)). ``probabilities`` / ``references``: per case (C, ...) arrays on the
+    image grid (reference already binary)."""
+    combinations = list(product((False, True), repeat=len(STEPS)))
+    scores = np.zeros((len(probabilities), probabilities[0].shape[0], len(combinations), len(MIN_AREA_FRACTIONS)))
+    for n, (probability, reference) in enumerate(zip(probabilities, references, strict=True)):
+        for c in range(probability.shape[0]):
+            empty_score = dice(np.zeros_like(reference[c], dtype=bool), reference[c])
+            for j, combination in enumerate(combinations):
+                mask = apply_per_frame(probability[c] >= threshold, dict(zip(STEPS, combination, strict=True)))
+                frames = mask.reshape(-1, *mask.shape[-2:]) if mask.ndim > 2 else mask[None]
+                full = dice(mask, reference[c])
+                for f, fraction in enumerate(MIN_AREA_FRACTIONS):
+                    small = [frame.sum() < fraction * frame.size for frame in frames]
+                    scores[n, c, j, f] = full if not any(small) else (empty_score if all(small) else dice(
+                        apply_per_frame(mask, {PRESENCE_STEP: fraction}), reference[c]))
+    return scores
+
+
+def choose_from_scores(scores: np.ndarray) -> dict:
+    """Per class index, the steps and presence threshold with the best mean Dice over the cases of
+    ``scores`` (:func:`postprocessing_scores`); none unless one raises it; ties: fewer steps, lower
+    threshold. ``{c: {"keep_largest_component", "fill_holes", "min_area_fraction", "validation_dice"}}``."""
+    combinations = list(product((False, True), repeat=len(STEPS)))
+    means = scores.mean(axis=0)  # (C, combinations, fractions)
+    chosen = {}
+    for c in range(means.shape[0]):
+        keys = {(j, f): means[c, j, f] for j in range(len(combinations)) for f in range(len(MIN_AREA_FRACTIONS))}
+        best = max(keys, key=lambda key: (keys[key], -sum(combinations[key[0]]), -key[1]))
+        if keys[best] <= keys[(0, 0)]:
+            best = (0, 0)
+        steps, fraction = combinations[best[0]], MIN_AREA_FRACTIONS[best[1]]
+        chosen[c] = {**dict(zip(STEPS, steps, strict=True)), PRESENCE_STEP: fraction,
+                     "validation_dice": {_combination_name(combinations[j], MIN_AREA_FRACTIONS[f]): round(float(v), 4)
+                                         for (j, f), v in keys.items() if f in (0, best[1])}}
+    return chosen
+
+
 def choose_postprocessing(probabilities: Sequence[np.ndarray], references: Sequence[np.ndarray],
                           dice: Callable[[np.ndarray, np.ndarray], float], threshold: float = 0.5) -> dict:
-    """Per class index, the steps with the best mean validation Dice (none unless a step raises it).
+    """:func:`choose_from_scores` of the validation cases' :func:`postprocessing_scores`."""
+    return choose_from_scores(postprocessing_scores(probabilities, references, dice, threshold))
 
-    ``probabilities`` / ``references``: per case (C, ...) arrays on the image grid (reference
-    already binary). Returns ``{c: {"keep_largest_component", "fill_holes", "validation_dice": {...}}}``.
-    """
-    n_classes = probabilities[0].shape[0]
-    chosen = {}
-    for c in range(n_classes):
-        scores = {}
-        for combination in product((False, True), repeat=len(STEPS)):
-            steps = dict(zip(STEPS, combination, strict=True))
-            scores[combination] = float(np.mean([dice(apply_per_frame(p[c] >= threshold, steps), r[c])
-                                                 for p, r in zip(probabilities, references, strict=True)]))
-        best = max(scores, key=lambda key: (scores[key], -sum(key)))  # ties: fewer steps
-        if scores[best] <= scores[(False,) * len(STEPS)]:
-            best = (False,) * len(STEPS)
-        chosen[c] = {**dict(zip(STEPS, best, strict=True)),
-                     "validation_dice": {"+".join(s for s, on in zip(STEPS, key, strict=True) if on) or "none": round(v, 4)
-                                         for key, v in scores.items()}}
-    return chosen
+
+def _combination_name(combination: tuple, fraction: float) -> str:
+    steps = [step for step, on in zip(STEPS, combination, strict=True) if on]
+    if fraction:
+        steps.append(f"{PRESENCE_STEP}={fraction:g}")
+    return "+".join(steps) or "none"

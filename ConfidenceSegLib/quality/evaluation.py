@@ -87,6 +87,7 @@ def segment_rows(labelled: LabelledPrediction,
         row = {"case": labelled.case.id, "subject": labelled.case.subject, "class": class_prediction.name,
                "kind": labelled.kind,
                "true_dice": metrics.dice(class_prediction.mask, reference > REFERENCE_THRESHOLD),
+               "reference_present": bool((reference > REFERENCE_THRESHOLD).any()),
                **assess_segment(quality_config, class_prediction.name, summary, settings=settings,
                                 has_spacing=has_spacing),
                "baseline": assess_segment(quality_config, class_prediction.name, summary, baseline=True,
@@ -125,6 +126,17 @@ def measurement_rows(labelled: LabelledPrediction, class_prediction, reference: 
             rows[name] = {**entry, "reference": truth, "abs_error": abs(entry["value"] - truth),
                           "covered": bool(entry["p05"] <= truth <= entry["p95"])}
     return rows
+
+
+def presence_metrics(rows: list[dict]) -> dict:
+    """False-positive rate (cases without the structure given a segment) and miss rate (cases with it
+    predicted absent), each with its number of cases (rates None where there are none)."""
+    without = [row for row in rows if not row["reference_present"]]
+    with_structure = [row for row in rows if row["reference_present"]]
+    return {"false_positive_rate": _mean([float(not is_absent(row["uncertainty"])) for row in without]),
+            "cases_without_structure": len(without),
+            "miss_rate": _mean([float(is_absent(row["uncertainty"])) for row in with_structure]),
+            "cases_with_structure": len(with_structure)}
 
 
 def measurement_metrics(rows: list[dict]) -> dict[str, dict]:
@@ -168,7 +180,8 @@ def class_metrics(rows: list[dict], pooled_bins: metrics.CalibrationBins | None,
     true = [row["true_dice"] for row in present]
     result = {"n_cases": len(rows), "n_present": len(present), "mean_dice": _mean(true_all),
               "absent": {"n": len(absent),
-                         "reference_empty_fraction": _mean([float(row["true_dice"] == 1.0) for row in absent])}}
+                         "reference_empty_fraction": _mean([float(row["true_dice"] == 1.0) for row in absent])},
+              "presence": presence_metrics(rows)}
     rated = [row for row in present if row["badge"] is not None]
     if rated and len(rated) == len(present):
         predicted = [or_zero(row["predicted_dice"]) for row in present]

@@ -103,3 +103,11 @@ def load_frames(cases: Sequence[Case], classes: Sequence[str], preprocessing: di
             progress.update(1)
     return FrameSet(images=torch.cat(images), targets=torch.cat(targets), weights=torch.cat(weights),
                     confidences=confidences if keep_confidence else None, case_ids=case_ids)
+
+
+def concat_frames(sets: Sequence[FrameSet], keep_confidence: bool = False) -> FrameSet:
+    """The frames of several sets as one (e.g. the training folds of one cross-validation member)."""
+    return FrameSet(images=torch.cat([s.images for s in sets]), targets=torch.cat([s.targets for s in sets]),
+                    weights=torch.cat([s.weights for s in sets]),
+                    confidences=[c for s in sets for c in s.confidences] if keep_confidence else None,
+                    case_ids=[case for s in sets for case in s.case_ids])

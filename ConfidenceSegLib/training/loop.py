@@ -50,6 +50,9 @@ class LoopSettings:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     augment: bool = True
+    #: Keep the checkpoint with the best validation Dice; False keeps the last epoch's, so that the
+    #: validation cases choose nothing (cross-validation: their Dice stays an out-of-fold estimate).
+    select_checkpoint: bool = True
 
 
 @dataclass
@@ -88,7 +91,8 @@ def dice_per_class(members: Sequence[torch.nn.Module], cases: FrameSet | VolumeS
 def train_member(training: FrameSet | VolumeSet, validation: FrameSet | VolumeSet, architecture: dict, n_classes: int,
                  settings: LoopSettings, seed: int, device: torch.device, description: str = "member",
                  show_progress: bool = True) -> MemberResult:
-    """Train one network from ``seed``; keep the checkpoint with the best mean validation Dice."""
+    """Train one network from ``seed``; keep the checkpoint with the best mean validation Dice (or the
+    last one, ``settings.select_checkpoint`` False)."""
     torch.manual_seed(seed)
     network = build_network(architecture, n_classes).to(device)
     generator = torch.Generator().manual_seed(seed)
@@ -113,10 +117,11 @@ def train_member(training: FrameSet | VolumeSet, validation: FrameSet | VolumeSe
         class_dice = dice_per_class([network], validation)
         mean_dice = float(class_dice.mean())
         history.append({"epoch": epoch, "loss": loss_sum / len(training), "validation_dice": class_dice.tolist()})
-        if mean_dice > best_dice:
+        if mean_dice > best_dice if settings.select_checkpoint else epoch == settings.epochs:
             best_dice, best_epoch = mean_dice, epoch
             best_state = copy.deepcopy(network.state_dict())
-        bar.set_postfix(loss=f"{loss_sum / len(training):.3f}", val_dice=f"{mean_dice:.3f}", best=f"{best_dice:.3f}")
+        bar.set_postfix(loss=f"{loss_sum / len(training):.3f}", val_dice=f"{mean_dice:.3f}",
+                        **({"best": f"{best_dice:.3f}"} if settings.select_checkpoint else {}))
     network.load_state_dict(best_state)
     return MemberResult(network=network.eval(), seed=seed, best_epoch=best_epoch, best_dice=best_dice,
                         history=history)

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..annotation.datasets import Dataset, load_dataset, split_subjects_by_role
+from ..annotation.datasets import Dataset, load_dataset, split_subjects_by_role, subject_folds
 from ..contract import ConfidenceSegError
 from ..inference.postprocessing import choose_postprocessing
 from ..io.safe_files import check_output_folder
@@ -41,6 +41,7 @@ from ..quality.calibration import calibrate_bundle
 from ..quality.degradations import DEGRADATIONS
 from ..quality.metrics import dice
 from .augment import AUGMENTATION_SUMMARY
+from .cross_validation import cross_validation_results, train_folds
 from .data import default_input_size, first_frame_shape, load_frames
 from .defaults import (
     DEFAULT_ARCHITECTURE,
@@ -96,6 +97,8 @@ class TrainOptions:
     augment: bool = True
     architecture: dict | None = None
     calibrate: bool = True
+    #: Subject-level cross-validation: K members, each trained on K-1 folds (``--folds``); None = one split.
+    folds: int | None = None
     command: str | None = None
     show_progress: bool = True
 
@@ -120,13 +123,17 @@ def check_options(options: TrainOptions) -> None:
         raise ConfidenceSegError(f"--roi-size needs three multiples of 16; got {options.roi_size}")
     if options.spacing is not None and (len(options.spacing) != 3 or min(options.spacing) <= 0):
         raise ConfidenceSegError(f"--spacing needs three positive values (z y x, mm); got {options.spacing}")
+    if options.folds is not None and options.folds < 2:
+        raise ConfidenceSegError(f"--folds needs at least 2 folds; got {options.folds}")
+    if options.folds is not None and options.spatial_dims != 2:
+        raise ConfidenceSegError("--folds is for 2D models")
     if not 0.0 < options.validation_fraction < 1.0:
         raise ConfidenceSegError(f"validation fraction must lie in (0, 1); got {options.validation_fraction}")
     held_out = held_out_fractions(options)
     if not min(held_out.values()) >= 0.0 or sum(held_out.values()) >= 1.0:
         raise ConfidenceSegError("the validation, calibration and test fractions must be >= 0 and leave "
                                  f"subjects to train on; got {held_out}")
-    if options.calibrate and held_out["calibration"] == 0:
+    if options.calibrate and held_out["calibration"] == 0 and options.folds is None:
         raise ConfidenceSegError("calibration needs a calibration fraction > 0 (or pass --no-calibrate)")
     if options.input_size is not None and (len(options.input_size) != 2 or min(options.input_size) < 16
                                            or any(s % 16 for s in options.input_size)):
@@ -134,8 +141,12 @@ def check_options(options: TrainOptions) -> None:
 
 
 def held_out_fractions(options: TrainOptions) -> dict[str, float]:
-    """Fractions of all subjects per held-out role, in the order they are drawn."""
+    """Fractions of all subjects per held-out role, in the order they are drawn. With ``--folds`` the
+    folds validate (no validation split) and only an explicit ``--calibration-fraction`` holds out
+    calibration subjects."""
     calibration = options.calibration_fraction
+    if options.folds is not None:
+        return {"test": options.test_fraction, "calibration": calibration or 0.0}
     if calibration is None:
         calibration = DEFAULT_CALIBRATION_FRACTION if options.calibrate else 0.0
     return {"test": options.test_fraction, "validation": options.validation_fraction, "calibration": calibration}
@@ -201,30 +212,45 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
     dataset = dataset or load_dataset(options.dataset)
     classes = select_classes(dataset, options.classes)
     split = split_subjects_by_role(dataset.subjects(), held_out_fractions(options), options.seed)
-    training_cases = dataset.cases_of_subjects(split["training"])
-    validation_cases = dataset.cases_of_subjects(split["validation"])
     preprocessing = model_preprocessing(options, dataset)
     label_mode = label_mode_config(options)
     device = pick_device(options.device)
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads())
-
-    with tqdm(total=len(dataset.cases), desc="loading", unit="case", disable=not options.show_progress) as bar:
-        load = load_frames if options.spatial_dims == 2 else load_volumes
-        training = load(training_cases, classes, preprocessing, label_mode, progress=bar)
-        validation = load(validation_cases, classes, preprocessing, label_mode, keep_confidence=True, progress=bar)
     settings = LoopSettings(epochs=options.epochs, batch_size=batch_size,
                             learning_rate=options.learning_rate, augment=options.augment)
-    results = []
+    load = load_frames if options.spatial_dims == 2 else load_volumes
+    cross_validation = None
+    with tqdm(total=len(dataset.cases_of_subjects(split["training"] + split.get("validation", []))), desc="loading",
+              unit="case", disable=not options.show_progress) as bar:
+        if options.folds:
+            folds = subject_folds(split["training"], options.folds, options.seed)
+            fold_sets = [load(dataset.cases_of_subjects(fold), classes, preprocessing, label_mode,
+                              keep_confidence=True, progress=bar) for fold in folds]
+        else:
+            training = load(dataset.cases_of_subjects(split["training"]), classes, preprocessing, label_mode,
+                            progress=bar)
+            validation = load(dataset.cases_of_subjects(split["validation"]), classes, preprocessing, label_mode,
+                              keep_confidence=True, progress=bar)
     with deterministic_algorithms(device):
-        for index in range(options.members):
-            results.append(train_member(
-                training, validation, architecture, len(classes), settings,
-                seed=options.seed * 1000 + index, device=device,
-                description=f"member {index + 1}/{options.members}", show_progress=options.show_progress))
+        if options.folds:
+            outcomes = train_folds(fold_sets, folds, architecture, len(classes), settings, options.seed, device,
+                                   options.show_progress)
+            results = [outcome.member for outcome in outcomes]
+            subject_of_case = {case.id: case.subject for case in dataset.cases}
+            postprocessing, cross_validation = cross_validation_results(outcomes, classes, subject_of_case)
+            ensemble_dice = [cross_validation["classes"][name]["dice_over_frames"]["mean"] for name in classes]
+            validation_cases = dataset.cases_of_subjects(split["training"])
+        else:
+            results = [train_member(training, validation, architecture, len(classes), settings,
+                                    seed=options.seed * 1000 + index, device=device,
+                                    description=f"member {index + 1}/{options.members}",
+                                    show_progress=options.show_progress) for index in range(options.members)]
+            ensemble_dice = dice_per_class([result.network for result in results], validation)
+            postprocessing = choose_class_postprocessing([result.network for result in results], validation,
+                                                         classes) if options.spatial_dims == 2 else {}
+            validation_cases = dataset.cases_of_subjects(split["validation"])
     networks = [result.network for result in results]
-    ensemble_dice = dice_per_class(networks, validation)
-    postprocessing = choose_class_postprocessing(networks, validation, classes) if options.spatial_dims == 2 else {}
 
     config = {
         "format_version": FORMAT_VERSION,
@@ -265,11 +291,15 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
             "mean_dice": float(np.mean(ensemble_dice)),
             "member_mean_dice": [result.best_dice for result in results],
             "definition": "mean over validation frames (or volumes) of Dice(ensemble probability > 0.5, reference), "
-                          "on the image grid; reference = confidence > 0.5; absent in both = 1"}},
+                          "on the image grid; reference = confidence > 0.5; absent in both = 1" if cross_validation is None
+                          else "out-of-fold mean over the training subjects' frames (see cross_validation)"}},
     }
+    if cross_validation is not None:
+        config["metrics"]["cross_validation"] = cross_validation
+        config["training"]["folds"] = [sorted(fold) for fold in folds]
     config["training"]["time_seconds"] = round(time.perf_counter() - started, 1)
     save_bundle(options.out, config, networks, overwrite=options.overwrite)
-    if options.calibrate:
+    if options.calibrate and split.get("calibration"):
         calibrate_bundle(options.out, dataset, dataset.cases_of_subjects(split["calibration"]), device=device,
                          show_progress=options.show_progress, degradations=list(DEGRADATIONS), seed=options.seed)
     return read_config(options.out)

@@ -19,7 +19,8 @@ def rows_from_records(records, quality_config):
     return [{"case": f"c{i}", "subject": r.subject, "class": r.class_name, "true_dice": r.dice,
              **assess_segment(quality_config, r.class_name, r.summary),
              "baseline": assess_segment(quality_config, r.class_name, r.summary, baseline=True),
-             "baseline_confidence": baseline_confidence(r.summary), "ece": 0.1, "uncertainty": r.summary}
+             "baseline_confidence": baseline_confidence(r.summary), "ece": 0.1, "uncertainty": r.summary,
+             "reference_present": True}
             for i, r in enumerate(records)]
 
 
@@ -31,9 +32,13 @@ def test_class_metrics_method_beats_baseline_and_counts_absent():
     absent_summary = dict(records[0].summary, volume_voxels=0.0, size_fraction=0.0, present_fraction=0.0)
     rows += rows_from_records([type(records[0])("organ", "x", absent_summary, 1.0),
                                type(records[0])("organ", "y", absent_summary, 0.0)], quality)
+    rows[-2]["reference_present"] = False  # "x": nothing to find, rightly found nothing
+    rows[0]["reference_present"] = False  # a segment predicted where the reference has none: a false positive
     result = class_metrics(rows, None, threshold=0.8)
     assert result["n_cases"] == 122 and result["n_present"] == 120
     assert result["absent"] == {"n": 2, "reference_empty_fraction": 0.5}
+    assert result["presence"] == {"false_positive_rate": 0.5, "cases_without_structure": 2,
+                                  "miss_rate": pytest.approx(1 / 120), "cases_with_structure": 120}
     true = [r.dice for r in records]
     assert result["mean_dice"] == pytest.approx((sum(true) + 1.0) / 122)
     method, baseline = result["method"], result["baseline_mean_entropy"]

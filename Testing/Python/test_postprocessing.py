@@ -56,3 +56,21 @@ def test_choice_keeps_a_step_only_where_it_raises_validation_dice():
     two_true_parts[0, 5:15, 5:15] = two_true_parts[0, 30:40, 40:50] = True
     chosen = choose_postprocessing([np.where(two_true_parts, 0.8, 0.2)], [two_true_parts], dice)[0]
     assert not chosen["keep_largest_component"] and not chosen["fill_holes"]
+
+
+def test_presence_threshold_empties_specks_on_frames_without_the_structure_and_keeps_small_true_ones():
+    yy, xx = np.mgrid[:48, :64]
+    disc = np.hypot(yy - 24, xx - 30) < 8  # ~200 px of 3072
+    speck = np.zeros((48, 64), bool)
+    speck[10:12, 10:12] = True  # 4 px: a false positive
+    empty = np.zeros_like(disc)
+    probabilities = [np.where(disc, 0.9, 0.1)[None], np.where(speck, 0.9, 0.1)[None]] * 3
+    references = [disc[None], empty[None]] * 3
+    chosen = choose_postprocessing(probabilities, references, dice)[0]
+    fraction = chosen["min_area_fraction"]
+    assert speck.sum() / speck.size < fraction <= disc.sum() / disc.size
+    assert not apply_per_frame(speck[None], chosen).any() and apply_per_frame(disc[None], chosen).sum() == disc.sum()
+    assert chosen["validation_dice"][f"min_area_fraction={fraction:g}"] == 1.0
+    assert chosen["validation_dice"]["none"] == 0.5
+    no_specks = choose_postprocessing([np.where(disc, 0.9, 0.1)[None]], [disc[None]], dice)[0]
+    assert no_specks["min_area_fraction"] == 0.0  # nothing to gain: no threshold

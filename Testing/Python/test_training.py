@@ -78,8 +78,10 @@ def _write(array: np.ndarray, path) -> None:
     sitk.WriteImage(image, str(path))
 
 
-def write_disc_dataset(root, n_subjects: int = 10, frames_per_subject: int = 2, raters: int = 0, seed: int = 1):
-    """Bright noisy discs on a dark background; one annotator (labels) or ``raters`` with jittered radii."""
+def write_disc_dataset(root, n_subjects: int = 10, frames_per_subject: int = 2, raters: int = 0, seed: int = 1,
+                       absent_every: int = 0):
+    """Bright noisy discs on a dark background; one annotator (labels) or ``raters`` with jittered radii;
+    every ``absent_every``-th frame (0: none) has no disc (an empty mask), with a small bright speck instead."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True)
     (root / "labels").mkdir()
@@ -91,7 +93,11 @@ def write_disc_dataset(root, n_subjects: int = 10, frames_per_subject: int = 2, 
             cy, cx = rng.uniform(12, SHAPE[0] - 12), rng.uniform(12, SHAPE[1] - 12)
             radius = rng.uniform(6, 10)
             distance = np.hypot(yy - cy, xx - cx)
-            image = 60 + 100 * (distance < radius) + rng.normal(0, 20, SHAPE)
+            if absent_every and len(cases) % absent_every == absent_every - 1:
+                image = 60 + 100 * (distance < 1.5) + rng.normal(0, 20, SHAPE)
+                radius = 0.0
+            else:
+                image = 60 + 100 * (distance < radius) + rng.normal(0, 20, SHAPE)
             _write(np.clip(image, 0, 255).astype(np.uint8), root / "images" / f"{case_id}.nrrd")
             entry = {"id": case_id, "subject": f"s{subject}", "image": f"images/{case_id}.nrrd"}
             if raters:
