@@ -202,6 +202,17 @@ def test_two_stations_deciding_at_once_lose_nothing(folder_copy, browser):
     assert {d["case"] + "/" + d["class"] for d in made} <= set(keys)
 
 
+def test_two_tabs_of_one_station_deciding_at_once_lose_nothing(folder_copy, browser):
+    with running_station(folder_copy) as url:
+        tabs = [open_page(browser, url), open_page(browser, url)]  # one shared view (one trame state)
+        for letter in "arac":
+            for tab in tabs:
+                tab.keyboard.press(letter)
+        assert wait_for(lambda: len(decisions(folder_copy)) == 8, timeout_s=30), decisions(folder_copy)
+    assert sorted(d["decision"] for d in decisions(folder_copy)) == sorted(
+        ["accept"] * 4 + ["reject"] * 2 + ["needs_correction"] * 2)
+
+
 def http_status(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=20) as response:
