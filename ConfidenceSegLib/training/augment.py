@@ -2,7 +2,9 @@
 
 Geometry: horizontal flips (ultrasound and MRI frames are plausible mirrored; vertical flips are
 not, the probe sits on top) and a random affine (rotation, scale, shift), one ``grid_sample`` per
-tensor; pixels that come from outside the frame get weight 0, so the loss ignores them.
+tensor; pixels that come from outside the frame get weight 0, so the loss ignores them. Rotation
+and scale turn about the frame's centre or, for half of the images, about the top centre, where
+an ultrasound probe's apex sits (a probe tilted on the skin; a depth setting changed).
 
 Intensity (the image only; targets unchanged), each drawn per image with probability
 ``ULTRASOUND_PROBABILITY``: a gamma change, a depth gain ramp (time-gain compensation set
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 MAX_ROTATION_DEGREES = 15.0
 MAX_SCALE_CHANGE = 0.15
 MAX_SHIFT = 0.05  # fraction of the frame (grid coordinates span 2)
+APEX_PROBABILITY = 0.5  # rotation and scale about the top centre (the probe's apex) instead of the centre
 MAX_INTENSITY_CHANGE = 0.1
 ULTRASOUND_PROBABILITY = 0.3
 GAMMA_RANGE = (0.6, 1.6)
@@ -30,7 +33,8 @@ MAX_SPECKLE = 0.3  # standard deviation of the multiplicative noise
 SHADOW_WIDTH = (0.1, 0.3)  # fraction of the frame width
 SHADOW_DEPTH = (0.3, 0.8)  # intensity kept inside the shadow
 #: Recorded in the bundle.
-AUGMENTATION_SUMMARY = (f"horizontal flip, rotation {MAX_ROTATION_DEGREES:g} deg, scale {MAX_SCALE_CHANGE:.0%}, "
+AUGMENTATION_SUMMARY = (f"horizontal flip, rotation {MAX_ROTATION_DEGREES:g} deg, scale {MAX_SCALE_CHANGE:.0%} "
+                        f"(about the top centre with p {APEX_PROBABILITY}), "
                         f"shift {MAX_SHIFT:.0%}, gain/offset {MAX_INTENSITY_CHANGE:.0%}; each with p "
                         f"{ULTRASOUND_PROBABILITY}: gamma {GAMMA_RANGE[0]}-{GAMMA_RANGE[1]}, depth gain +-{MAX_DEPTH_GAIN:.0%}, "
                         f"speckle sigma <= {MAX_SPECKLE}, acoustic shadow")
@@ -79,6 +83,18 @@ def ultrasound_intensity(images: torch.Tensor, generator: torch.Generator) -> to
     return _zscore(x)
 
 
+def pivoted_affine(angle: torch.Tensor, scale: torch.Tensor, flip: torch.Tensor, pivot_y: torch.Tensor,
+                   shift: torch.Tensor) -> torch.Tensor:
+    """``affine_grid`` matrices (N, 2, 3) that mirror (``flip`` -1), rotate by ``angle`` and zoom by
+    ``scale`` about the point (0, ``pivot_y``) of normalised coordinates (-1 = top row), then shift.
+    Output coordinates map to input ones: p_in = M (p_out - c) + c + shift."""
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    move_x = shift[:, 0] + sin * pivot_y  # c - M c, with c = (0, pivot_y)
+    move_y = shift[:, 1] + pivot_y * (1.0 - cos)
+    return torch.stack([torch.stack([cos * flip, -sin, move_x], dim=1),
+                        torch.stack([sin * flip, cos, move_y], dim=1)], dim=1)
+
+
 def augment_batch(images: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor,
                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Augmented copies of a 2D batch (N, 1, h, w), (N, C, h, w), (N, C, h, w)."""
@@ -90,9 +106,8 @@ def augment_batch(images: torch.Tensor, targets: torch.Tensor, weights: torch.Te
     gain = 1.0 + _uniform(generator, n, MAX_INTENSITY_CHANGE)
     offset = _uniform(generator, n, MAX_INTENSITY_CHANGE)
 
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], dim=1),
-                         torch.stack([sin * flip, cos, shift[:, 1]], dim=1)], dim=1).to(images)
+    pivot_y = torch.where(torch.rand(n, generator=generator) < APEX_PROBABILITY, -1.0, 0.0)
+    theta = pivoted_affine(angle, scale, flip, pivot_y, shift).to(images)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
 
     def warp(tensor: torch.Tensor) -> torch.Tensor:
