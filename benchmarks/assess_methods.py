@@ -12,6 +12,7 @@ Dice < 0.8, PASS rate and precision, and the time per case.
 
     python benchmarks/assess_methods.py                      # the bundled model on HC18
     python benchmarks/assess_methods.py --model M --dataset ../shared/data/qubiq_brain_growth
+    python benchmarks/assess_methods.py --model M --dataset ../shared/data/lus_pleural --class rib_shadow
 """
 
 from __future__ import annotations
@@ -48,9 +49,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(REPO_ROOT / "Resources" / "models" / "fetal_head"))
     parser.add_argument("--dataset", default=str(DATA / "hc18"))
+    parser.add_argument("--class", dest="class_name", help="the class to assess (default: the model's first)")
     args = parser.parse_args()
     bundle = load_bundle(args.model)
-    class_name = bundle.classes[0]
+    class_name = args.class_name or bundle.classes[0]
+    if class_name not in bundle.classes:
+        parser.error(f"the model has no class {class_name!r} (it has {', '.join(bundle.classes)})")
+    index = bundle.classes.index(class_name)
     quality = bundle.config["quality"]
     config = dict(quality["assessment"], prediction=quality["prediction"])
     dataset = load_dataset(args.dataset)
@@ -65,19 +70,19 @@ def main() -> int:
         settings = {"method": prediction.method, "samples": prediction.samples}
         reference = case.confidence_map(class_name, image) > 0.5
         for kind, given in given_masks(case, reference, rng):
-            features = agreement_features(given, prediction.classes[0])
+            features = agreement_features(given, prediction.classes[index])
             result = assess_segment(config, class_name, features, settings=settings)
-            entropy = prediction.classes[0].entropy[given].mean() if given.any() else 1.0
+            entropy = prediction.classes[index].entropy[given].mean() if given.any() else 1.0
             rca_started = time.perf_counter()
             pixel_mm = (image.GetSpacing()[1], image.GetSpacing()[0])
-            rca = rca_result(config, bundle.path, prediction.classes[0], given, pixel_mm)
+            rca = rca_result(config, bundle.path, prediction.classes[index], given, pixel_mm)
             rca_seconds.append(time.perf_counter() - rca_started)
             rows.append({"kind": kind, "true": metrics.dice(given, reference), "agreement": result, "rca": rca,
                          "both": combined(result, rca), "raw": features["dice_with_prediction"],
                          "entropy": -float(entropy)})
         seconds.append(time.perf_counter() - started)
     true = [row["true"] for row in rows]
-    print(f"{len(cases)} unseen {dataset.name} images, {len(rows)} masks; true Dice "
+    print(f"{len(cases)} unseen {dataset.name} images, class {class_name}, {len(rows)} masks; true Dice "
           f"{min(true):.2f}-{max(true):.2f}, {sum(t < 0.8 for t in true)} below 0.8; "
           f"{np.sum(seconds) / len(rows):.2f} s per mask with one prediction per image; RCA "
           f"{np.mean(rca_seconds):.2f} s per mask\n")

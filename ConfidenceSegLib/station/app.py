@@ -7,9 +7,10 @@ heatmap opacity, a frame slider for stacks with that frame's badge, and the deci
 
 Keys: ``j`` / ``k`` next / previous flagged (REVIEW) case, down / up next / previous case, left /
 right previous / next frame, ``a`` accept, ``c`` needs correction, ``r`` reject (each with the
-note typed, then on to the next case), ``n`` write a note, ``h`` hide / show the heatmap. All browser tabs of one station share
-one view (trame keeps one state per server); each reviewer runs a station of their own, and
-decisions from every station and from the Slicer module go to the same ``decisions.csv`` safely.
+note typed, then on to the next case), ``n`` write a note, ``h`` hide / show the heatmap. All
+browser tabs of one station share one view (trame keeps one state per server); each reviewer runs
+a station of their own, and decisions from every station and from the Slicer module go to the same
+``decisions.csv`` safely.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ class ReviewStation:
     def _initial_state(self) -> None:
         self.state.update({
             "items": self.cohort.items(), "selected": None, "classes": [], "heatmap_class": None, "maps": [],
-            "heatmap_map": None, "opacity": 0.6, "heatmap_visible": True, "frame": 0, "frame_count": 1, "badge_lines": [], "note": "",
-            "note_open": False, "message": "", "message_color": "", "files": {}, "trame__mousetrap": [],
+            "heatmap_map": None, "opacity": 0.6, "heatmap_visible": True, "frame": 0, "frame_count": 1,
+            "badge_lines": [], "note": "", "note_open": False, "message": "", "message_color": "", "files": {}, "trame__mousetrap": [],
             "trame__title": f"ConfidenceSeg review: {self.cohort.folder.name}"})
 
     def _watch_state(self) -> None:
