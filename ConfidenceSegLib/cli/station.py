@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 
 from ..contract import REVIEW_CSV
@@ -50,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
     station = ReviewStation(args.review, token=token)
     query = f"?{TOKEN_PARAMETER}={token}" if token else ""
 
+    # A wildcard address is where the station listens, not one a browser can open: name the machine.
+    shown_host = socket.gethostname() if args.host in ("0.0.0.0", "::", "") else args.host
+
     def announce(**_) -> None:
-        print(f"Review station for {station.cohort.folder}: http://{args.host}:{station.server.port}/{query}",
+        print(f"Review station for {station.cohort.folder}: http://{shown_host}:{station.server.port}/{query}",
               flush=True)
         print("Stop it with Ctrl+C.", flush=True)
 
