@@ -41,14 +41,20 @@ def station_token(host: str, token: str | None) -> str | None:
     return token
 
 
-def folder_file(folder: Path, relative: str) -> Path | None:
-    """``folder/relative`` when it is a file inside ``folder`` once resolved, else None."""
+def folder_path(folder: Path, relative: str) -> Path | None:
+    """``folder/relative`` resolved (``..`` and symlinks followed) when it stays inside ``folder``, else None."""
     root = folder.resolve()
     try:
         path = (root / relative).resolve()
     except (OSError, ValueError):
         return None
-    return path if path.is_relative_to(root) and path.is_file() else None
+    return path if path.is_relative_to(root) else None
+
+
+def folder_file(folder: Path, relative: str) -> Path | None:
+    """``folder/relative`` when it is a file inside ``folder`` once resolved, else None."""
+    path = folder_path(folder, relative)
+    return path if path is not None and path.is_file() else None
 
 
 def token_middleware(token: str):
@@ -73,12 +79,11 @@ def files_route(folder: Path):
     from aiohttp import web
 
     async def serve(request):
-        relative = request.match_info["path"]
-        path = folder_file(folder, relative)
+        path = folder_path(folder, request.match_info["path"])
         if path is None:
-            outside = not (folder.resolve() / relative).resolve().is_relative_to(folder.resolve())
-            return web.Response(status=403 if outside else 404,
-                                text="403: outside the review folder\n" if outside else "404: no such file\n")
+            return web.Response(status=403, text="403: outside the review folder\n")
+        if not path.is_file():
+            return web.Response(status=404, text="404: no such file\n")
         return web.FileResponse(path)
 
     return web.get(FILES_ROUTE + "{path:.*}", serve)

@@ -80,7 +80,7 @@ class ReviewStation:
             return
         try:
             row = self.cohort.row(key)
-            self.case_view.show_case(row.report_path)
+            self.case_view.show_case(row.report_path, row.class_name)
         except ConfidenceSegError as error:
             self._say(f"cannot show {key}: {error}", "error")
             return
@@ -90,8 +90,10 @@ class ReviewStation:
                            "maps": kinds, "heatmap_map": kinds[0] if kinds else None, "frame": 0,
                            "frame_count": view.frame_count(), "items": self.cohort.items(),
                            "files": {name: f"files/{path}" for name, path in row.paths.items()}})
-        self._show_heatmap()
-        self._show_frame(0)
+        # show_case showed frame 0 and the row's class in the map kind in use; the state watchers redo the heatmap or
+        # the frame only where the values above changed.
+        self._set_opacity()
+        self.state.badge_lines = view.badge_lines()
 
     def _show_heatmap(self) -> None:
         kinds = self.case_view.map_kinds(self.state.heatmap_class)

@@ -33,8 +33,9 @@ class CaseView:
 
     # --- the case ------------------------------------------------------------------------------
 
-    def show_case(self, report_path: str | os.PathLike) -> LoadedPrediction:
-        """Replace the shown case with the ``predict`` result ``report_path`` (first frame, first class)."""
+    def show_case(self, report_path: str | os.PathLike, class_name: str | None = None) -> LoadedPrediction:
+        """Replace the shown case with the ``predict`` result ``report_path``: its first frame, with the
+        heatmap of ``class_name`` (default: the first class) in the map kind in use."""
         loaded = load_prediction_into_scene(self.scene, report_path, heatmap=self.kind, color_logic=self.color_logic)
         self._remove_case()
         self.loaded = loaded
@@ -43,8 +44,7 @@ class CaseView:
         display.SetOpacity2DOutline(1.0)
         display.SetSliceIntersectionThickness(2)
         self.view.set_background_volume_id(loaded.volume_node.GetID())
-        self.class_name = next(iter(loaded.report["classes"]), None)
-        self.show_heatmap(self.class_name, self.kind)
+        self.show_heatmap(class_name or next(iter(loaded.report["classes"]), None), self.kind)
         self.fit()
         self.show_frame(0)
         return loaded

@@ -59,9 +59,9 @@ def _choose(scores: np.ndarray, classes: Sequence[str]) -> dict:
     return {name: chosen[index] for index, name in enumerate(classes)}
 
 
-def _frame_masks(outcome: FoldOutcome, steps: dict) -> list[np.ndarray]:
+def _frame_masks(outcome: FoldOutcome, steps: dict, classes: Sequence[str]) -> list[np.ndarray]:
     """Out-of-fold masks (C, H, W) of a fold's frames after each class's steps."""
-    return [np.stack([apply_per_frame(p[c] >= DECISION_THRESHOLD, steps[name]) for c, name in enumerate(steps)])
+    return [np.stack([apply_per_frame(p[c] >= DECISION_THRESHOLD, steps[name]) for c, name in enumerate(classes)])
             for p in outcome.probabilities]
 
 
@@ -81,7 +81,7 @@ def cross_validation_results(outcomes: Sequence[FoldOutcome], classes: Sequence[
         steps = _choose(scores[fold_of_frame != k], classes)
         fold_steps.append({name: {key: value for key, value in entry.items() if key != "validation_dice"}
                            for name, entry in steps.items()})
-        for mask, reference, case in zip(_frame_masks(outcome, steps), outcome.references, outcome.case_ids,
+        for mask, reference, case in zip(_frame_masks(outcome, steps, classes), outcome.references, outcome.case_ids,
                                          strict=True):
             per_frame.append({"subject": subject_of_case[case], "fold": k,
                               "dice": [dice(mask[c], reference[c]) for c in range(len(classes))],

@@ -27,6 +27,6 @@ def test_augmented_batches_keep_shapes_and_z_scored_images_and_ignore_pixels_fro
     weights = torch.ones_like(targets)
     out_images, out_targets, out_weights = augment_batch(images, targets, weights, generator)
     assert out_images.shape == images.shape and out_targets.shape == targets.shape
-    assert 0.0 <= float(out_targets.min()) and float(out_targets.max()) <= 1.0
+    assert float(out_targets.min()) >= 0.0 and float(out_targets.max()) <= 1.0
     assert float(out_weights.min()) < 0.5  # some pixels came from outside the frame: weight ~0
     assert abs(float(out_images.mean())) < 0.5
