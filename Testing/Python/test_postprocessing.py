@@ -9,6 +9,7 @@ from ConfidenceSegLib.inference.postprocessing import (
     apply_per_frame,
     choose_postprocessing,
     fill_holes,
+    fit_ellipse,
     keep_largest_component,
     postprocess_sample_logits,
 )
@@ -36,6 +37,26 @@ def test_largest_component_and_holes_have_known_sizes():
     assert not apply_per_frame(np.zeros((2, 8, 8), bool), BOTH).any()
 
 
+def tilted_ellipse(wobble: float = 0.0, shape=(96, 128), centre=(46.3, 60.7), axes=(30.0, 18.0),
+                   angle=0.5) -> np.ndarray:
+    """A filled ellipse (semi-axes ``axes`` in pixels, rotated by ``angle`` rad) on a frame of ``shape``;
+    ``wobble``: its edge bulges in and out by that fraction, 7 times around (a ragged segmentation)."""
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    dy, dx = yy - centre[0], xx - centre[1]
+    u = (dy * np.cos(angle) + dx * np.sin(angle)) / axes[0]
+    v = (-dy * np.sin(angle) + dx * np.cos(angle)) / axes[1]
+    return np.hypot(u, v) <= 1.0 + wobble * np.sin(7 * np.arctan2(v, u))
+
+
+def test_fit_ellipse_keeps_an_ellipse_and_recovers_it_from_a_ragged_edge():
+    truth = tilted_ellipse()
+    assert dice(fit_ellipse(truth), truth) > 0.995
+    ragged = tilted_ellipse(wobble=0.08)
+    assert dice(ragged, truth) < 0.96
+    assert dice(fit_ellipse(ragged), truth) > 0.99
+    assert not fit_ellipse(np.zeros((8, 8), bool)).any()
+
+
 def test_sample_logits_follow_the_steps_and_keep_their_entropy():
     mask, disc = ring_with_blob()
     logits = torch.where(torch.from_numpy(mask), 2.0, -1.5)[None, None, None].repeat(3, 1, 1, 1, 1)
@@ -55,7 +76,17 @@ def test_choice_keeps_a_step_only_where_it_raises_validation_dice():
     two_true_parts = np.zeros((1, 48, 64), bool)
     two_true_parts[0, 5:15, 5:15] = two_true_parts[0, 30:40, 40:50] = True
     chosen = choose_postprocessing([np.where(two_true_parts, 0.8, 0.2)], [two_true_parts], dice)[0]
-    assert not chosen["keep_largest_component"] and not chosen["fill_holes"]
+    assert not chosen["keep_largest_component"] and not chosen["fill_holes"] and not chosen["fit_ellipse"]
+    band = np.zeros((1, 48, 64), bool)
+    band[0, 20:26, 4:60] = True  # a thin band (a pleural line) is no ellipse: the fit stays off
+    assert not choose_postprocessing([np.where(band, 0.9, 0.1)], [band], dice)[0]["fit_ellipse"]
+
+
+def test_choice_fits_the_ellipse_of_an_elliptic_structure_with_a_bumpy_edge():
+    truth, bumpy = tilted_ellipse(), tilted_ellipse(wobble=0.08)
+    chosen = choose_postprocessing([np.where(bumpy, 0.9, 0.1)[None]], [truth[None]], dice)[0]
+    assert chosen["fit_ellipse"]
+    assert chosen["validation_dice"]["fit_ellipse"] > chosen["validation_dice"]["none"] + 0.01
 
 
 def test_presence_threshold_empties_specks_on_frames_without_the_structure_and_keeps_small_true_ones():
