@@ -11,7 +11,7 @@ from ..training.defaults import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_CALIBRATION_FRACTION,
     DEFAULT_EPOCHS,
-    DEFAULT_FOLD_EPOCHS,
+    FOLD_STEP_BUDGET,
     DEFAULT_LONG_SIDE,
     DEFAULT_MEMBERS,
     DEFAULT_VALIDATION_FRACTION,
@@ -42,7 +42,8 @@ def register(subparsers) -> None:
                              "kept at its last epoch; every subject gets out-of-fold predictions, and the bundle "
                              "records per-fold and per-subject Dice and presence metrics (metrics.cross_validation). "
                              "No validation split; calibration only with an explicit --calibration-fraction")
-    parser.add_argument("--epochs", type=int, help=f"default {DEFAULT_EPOCHS} ({DEFAULT_FOLD_EPOCHS} with --folds)")
+    parser.add_argument("--epochs", type=int, help=f"default {DEFAULT_EPOCHS}; with --folds, {FOLD_STEP_BUDGET} optimiser steps per "
+                             "member in whole epochs (18 for 156 frames), so that more data does not train longer")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the data order")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto (CUDA, MPS, CPU)")
     parser.add_argument("--spatial-dims", type=int, choices=(2, 3), default=2,
@@ -81,7 +82,9 @@ def canonical_command(args: argparse.Namespace) -> str:
     if args.ignore_band:
         words += ["--ignore-band", *map(str, args.ignore_band)]
     words += ["--folds", str(args.folds)] if args.folds else ["--members", str(args.members)]
-    words += ["--epochs", str(args.epochs), "--seed", str(args.seed)]
+    if args.epochs is not None:  # else the trainer appends the epochs it derives (--folds)
+        words += ["--epochs", str(args.epochs)]
+    words += ["--seed", str(args.seed)]
     if args.spatial_dims != 2:
         words += ["--spatial-dims", str(args.spatial_dims)]
     for option, value in (("--input-size", args.input_size), ("--spacing", args.spacing),
@@ -120,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     if args.folds is not None and args.members is not None:
         raise ConfidenceSegError("--folds makes one member per fold: leave out --members")
     args.members = args.folds or args.members or DEFAULT_MEMBERS
-    args.epochs = args.epochs or (DEFAULT_FOLD_EPOCHS if args.folds else DEFAULT_EPOCHS)
+    if args.epochs is None and not args.folds:
+        args.epochs = DEFAULT_EPOCHS
     dataset = load_dataset(args.dataset)  # a bad dataset is answered before the training stack loads
     from ..training.trainer import TrainOptions, train_bundle
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import monai
@@ -55,6 +55,7 @@ from .defaults import (
     DEFAULT_THRESHOLD,
     DEFAULT_VALIDATION_FRACTION,
     LABEL_MODES,
+    default_fold_epochs,
 )
 from .loop import (
     DECISION_THRESHOLD,
@@ -78,7 +79,8 @@ class TrainOptions:
     threshold: float | None = None
     ignore_band: tuple[float, float] | None = None
     members: int = DEFAULT_MEMBERS
-    epochs: int = DEFAULT_EPOCHS
+    #: None with ``folds``: :data:`FOLD_STEP_BUDGET` optimiser steps per member, in whole epochs.
+    epochs: int | None = DEFAULT_EPOCHS
     seed: int = 0
     device: str = "auto"
     overwrite: bool = False
@@ -111,7 +113,9 @@ def check_options(options: TrainOptions) -> None:
         raise ConfidenceSegError("--ignore-band applies to --label-mode threshold only")
     if options.label_mode == "soft" and options.threshold is not None:
         raise ConfidenceSegError("--threshold does not apply to --label-mode soft")
-    if options.members < 1 or options.epochs < 1 or (options.batch_size is not None and options.batch_size < 1):
+    if options.epochs is None and options.folds is None:
+        raise ConfidenceSegError("--epochs is needed without --folds")
+    if options.members < 1 or (options.epochs is not None and options.epochs < 1) or (options.batch_size is not None and options.batch_size < 1):
         raise ConfidenceSegError("--members, --epochs and --batch-size must be at least 1")
     if options.spatial_dims not in (2, 3):
         raise ConfidenceSegError(f"--spatial-dims must be 2 or 3; got {options.spatial_dims}")
@@ -180,9 +184,8 @@ def model_preprocessing(options: TrainOptions, dataset: Dataset) -> dict:
                           "random ROI crops for training, sliding windows for inference"}
     input_size = options.input_size or default_input_size(first_frame_shape(dataset.cases), options.long_side)
     return {"spatial_dims": 2, "input_size": [int(s) for s in input_size], "intensity": {"method": "zscore"},
-            "choice": f"frames resized to a long side of {max(input_size)} px (multiples of 16) so that "
-                      f"{options.members} members x {options.epochs} epochs train in about 10-15 minutes "
-                      "on 2 CPU cores"}
+            "choice": f"frames resized to a long side of {max(input_size)} px (multiples of 16), "
+                      "the default grid: sized for training on 2 CPU cores"}
 
 
 def choose_class_postprocessing(networks, validation, classes: list[str]) -> dict:
@@ -191,6 +194,15 @@ def choose_class_postprocessing(networks, validation, classes: list[str]) -> dic
     references = [confidence > DECISION_THRESHOLD for confidence in validation.confidences]
     chosen = choose_postprocessing(probabilities, references, dice, DECISION_THRESHOLD)
     return {name: chosen[index] for index, name in enumerate(classes)}
+
+
+def with_fold_epochs(options: TrainOptions, fold_frames: list[int], batch_size: int) -> TrainOptions:
+    """``options`` with the default epochs of a fold member (its frames: all folds but one, on average)
+    and the command line that spells them out."""
+    member_frames = round(sum(fold_frames) * (len(fold_frames) - 1) / len(fold_frames))
+    epochs = default_fold_epochs(member_frames, batch_size)
+    command = f"{options.command} --epochs {epochs}" if options.command else None
+    return replace(options, epochs=epochs, command=command)
 
 
 def split_summary(dataset: Dataset, subjects: list[str]) -> dict:
@@ -217,8 +229,6 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
     device = pick_device(options.device)
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads())
-    settings = LoopSettings(epochs=options.epochs, batch_size=batch_size,
-                            learning_rate=options.learning_rate, augment=options.augment)
     load = load_frames if options.spatial_dims == 2 else load_volumes
     cross_validation = None
     with tqdm(total=len(dataset.cases_of_subjects(split["training"] + split.get("validation", []))), desc="loading",
@@ -232,6 +242,10 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
                             progress=bar)
             validation = load(dataset.cases_of_subjects(split["validation"]), classes, preprocessing, label_mode,
                               keep_confidence=True, progress=bar)
+    if options.epochs is None:
+        options = with_fold_epochs(options, [len(fold_set) for fold_set in fold_sets], batch_size)
+    settings = LoopSettings(epochs=options.epochs, batch_size=batch_size,
+                            learning_rate=options.learning_rate, augment=options.augment)
     with deterministic_algorithms(device):
         if options.folds:
             outcomes = train_folds(fold_sets, folds, architecture, len(classes), settings, options.seed, device,

@@ -7,6 +7,8 @@ out-of-fold figures must agree with what the bundle's own members predict on the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_training import tiny_options, write_disc_dataset
@@ -17,7 +19,8 @@ from ConfidenceSegLib.inference.postprocessing import apply_per_frame
 from ConfidenceSegLib.model.bundle import load_bundle
 from ConfidenceSegLib.quality.metrics import dice
 from ConfidenceSegLib.training.data import load_frames
-from ConfidenceSegLib.training.trainer import train_bundle
+from ConfidenceSegLib.training.defaults import FOLD_STEP_BUDGET, MAX_FOLD_EPOCHS, default_fold_epochs
+from ConfidenceSegLib.training.trainer import TrainOptions, train_bundle, with_fold_epochs
 
 FOLDS = 3
 
@@ -75,3 +78,14 @@ def test_bad_fold_settings_are_refused_before_training(cross_validated, tmp_path
     dataset, _, _ = cross_validated
     code = main(["train", "--dataset", str(dataset), "--out", str(tmp_path / "m"), *arguments])
     assert code == 2 and message in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+def test_default_fold_epochs_keep_the_step_budget_when_the_data_grows():
+    # 4 folds of the lung-ultrasound set: 156 frames per member, 20 steps of 8 per epoch
+    assert default_fold_epochs(156) == round(FOLD_STEP_BUDGET / 20)
+    assert default_fold_epochs(234) == round(FOLD_STEP_BUDGET / 30)  # 6 subjects instead of 4: fewer epochs
+    assert default_fold_epochs(4) == MAX_FOLD_EPOCHS and default_fold_epochs(10**6) == 1
+    options = with_fold_epochs(TrainOptions(dataset=Path("d"), out=Path("m"), epochs=None, folds=4,
+                                            command="confidenceseg train --folds 4"), [52, 52, 52, 52], 8)
+    assert options.epochs == default_fold_epochs(156)
+    assert options.command == f"confidenceseg train --folds 4 --epochs {options.epochs}"
