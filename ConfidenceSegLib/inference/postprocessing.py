@@ -1,7 +1,7 @@
 """Mask postprocessing chosen on validation and stored in the bundle (as nnU-Net does).
 
 Per class, three optional steps: keep the largest connected component, fill holes, replace the
-mask by its moment ellipse (all 2D per frame: 8-connected components, holes = background not
+mask by the moment ellipse of its largest component (all 2D per frame: 8-connected components, holes = background not
 connected to the frame border, the ellipse of :func:`fit_ellipse`), then a presence decision: a mask smaller than ``min_area_fraction`` of the frame is emptied (the class
 is absent there, so the badge says ABSENT instead of rating a speck). Training tries every
 combination on the validation subjects (out-of-fold predictions with ``--folds``) and keeps the
@@ -47,14 +47,15 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 
 def fit_ellipse(mask: np.ndarray) -> np.ndarray:
-    """The filled ellipse with the centroid and second moments of a 2D boolean mask (H, W).
+    """The filled ellipse with the centroid and second moments of a 2D boolean mask's largest
+    connected component (H, W): one structure, so stray pieces far away do not drag the ellipse.
 
     A filled ellipse of semi-axes a, b has variances a^2/4, b^2/4 along its axes (each pixel a unit
     square: + 1/12), so the pixels with d^T C^-1 d <= 4 (d: offset from the centroid, C: covariance)
     form the ellipse whose circumference :mod:`.measurements` reports. For a structure that is an
     ellipse (the fetal head of HC18) it smooths a ragged edge; validation decides whether it helps.
     """
-    y, x = np.nonzero(mask)
+    y, x = np.nonzero(keep_largest_component(mask))
     if y.size == 0:
         return mask.astype(bool, copy=True)
     points = np.stack([y, x]).astype(np.float64)

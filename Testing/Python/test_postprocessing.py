@@ -55,6 +55,9 @@ def test_fit_ellipse_keeps_an_ellipse_and_recovers_it_from_a_ragged_edge():
     assert dice(ragged, truth) < 0.96
     assert dice(fit_ellipse(ragged), truth) > 0.99
     assert not fit_ellipse(np.zeros((8, 8), bool)).any()
+    stray = truth.copy()
+    stray[85:95, 110:125] = True  # a piece far from the structure: the ellipse fits the structure alone
+    assert np.array_equal(fit_ellipse(stray), fit_ellipse(truth))
 
 
 def test_sample_logits_follow_the_steps_and_keep_their_entropy():
@@ -68,10 +71,13 @@ def test_sample_logits_follow_the_steps_and_keep_their_entropy():
 
 
 def test_choice_keeps_a_step_only_where_it_raises_validation_dice():
-    mask, disc = ring_with_blob()
-    probability = np.where(mask, 0.9, 0.1)[None]
-    chosen = choose_postprocessing([probability], [disc[None]], dice)[0]
-    assert chosen["keep_largest_component"] and chosen["fill_holes"]
+    square = np.zeros((48, 64), bool)
+    square[12:36, 12:36] = True  # no ellipse: only the largest component and the filled hole restore it
+    mask = square.copy()
+    mask[22:26, 22:26] = False
+    mask[2:5, 55:58] = True
+    chosen = choose_postprocessing([np.where(mask, 0.9, 0.1)[None]], [square[None]], dice)[0]
+    assert chosen["keep_largest_component"] and chosen["fill_holes"] and not chosen["fit_ellipse"]
     assert chosen["validation_dice"]["keep_largest_component+fill_holes"] == 1.0
     two_true_parts = np.zeros((1, 48, 64), bool)
     two_true_parts[0, 5:15, 5:15] = two_true_parts[0, 30:40, 40:50] = True
