@@ -45,7 +45,7 @@ pytest.importorskip("trame_slicer", reason="the station extra is not installed: 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not CHROMIUM.is_file(), reason="Chromium not found (chromium on PATH or /usr/bin/chromium; Debian: "
                                    "apt-get install chromium; .ci/run installs it)")]
-PASS_CASE, REVIEW_CASE, STACK = "hc18-012", "hc18-110", "clip3"
+PASS_CASE, REVIEW_CASE, STACK = "hc18-225", "hc18-110", "clip3"
 
 
 @pytest.fixture(scope="module")
