@@ -73,7 +73,7 @@ def test_sample_logits_follow_the_steps_and_keep_their_entropy():
     with_stray[85:95, 110:125] = True
     ragged_logits = torch.where(torch.from_numpy(with_stray), 2.0, -1.5)[None, None, None]
     kept = postprocess_sample_logits(ragged_logits, [{"fit_ellipse": True}])[0, 0, 0] >= 0
-    assert np.array_equal(kept.numpy(), ragged)  # a sample keeps its largest component; the ellipse: final mask only
+    assert np.array_equal(kept.numpy(), fit_ellipse(ragged))  # each sample gets the ellipse of the final mask
 
 
 def test_choice_keeps_a_step_only_where_it_raises_validation_dice():
