@@ -26,10 +26,21 @@ def unseen_case(tmp_path_factory):
     hc18 = dataset_dir("hc18")
     config = json.loads((BUNDLED / "config.json").read_text())
     test_subjects = config["training"]["split"]["test"]["subject_ids"]
-    case = next(c for c in json.loads((hc18 / "dataset.json").read_text())["cases"] if c["subject"] in test_subjects)
+    folder = tmp_path_factory.mktemp("assess")
+    case = next(c for c in json.loads((hc18 / "dataset.json").read_text())["cases"] if c["subject"] in test_subjects
+                and model_passes(hc18 / c["image"], folder / c["subject"]))
     image = sitk.ReadImage(str(hc18 / case["image"]))
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(hc18 / case["labels"]["fetal_head"]))) > 0
-    return hc18 / case["image"], image, reference, tmp_path_factory.mktemp("assess")
+    return hc18 / case["image"], image, reference, folder
+
+
+def model_passes(image_path, out) -> bool:
+    """Whether the model's own segmentation of an image gets PASS: agreement rates a given mask
+    against the model's, so the known answers below need an image the model segments well (the
+    first test image, hc18-000, is the model's worst: Dice 0.71)."""
+    assert main(["predict", "--model", str(BUNDLED), "--input", str(image_path), "--out", str(out)]) == 0
+    report = json.loads(next(out.glob("*.json")).read_text())
+    return report["classes"]["fetal_head"]["badge"] == "PASS"
 
 
 def write_mask(folder, name, mask, image):
@@ -54,7 +65,8 @@ def test_the_reference_mask_rates_high_and_an_eroded_one_low(unseen_case, capsys
     assert code == 0 and report["assessed_segmentation"] == str(seg)
     good = report["classes"]["fetal_head"]
     assert good["predicted_dice"] >= 0.85 and good["reasons"] and "agreement" in good["methods"]
-    eroded = ndimage.binary_erosion(reference, iterations=25)
+    radius = np.sqrt(reference.sum() / np.pi)  # eroded by 30% of the equivalent radius: about half the area
+    eroded = ndimage.binary_erosion(reference, iterations=int(0.3 * radius))
     true_dice = dice(eroded, reference)
     assert true_dice < 0.75
     code, report = assess(image_path, write_mask(folder, "eroded", eroded, image), folder / "eroded")
