@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +21,7 @@ from ConfidenceSegLib.model.preprocessing import image_frames, to_image_grid, to
 from ConfidenceSegLib.quality.metrics import dice
 from ConfidenceSegLib.training.data import default_input_size
 from ConfidenceSegLib.training.defaults import DEFAULT_ARCHITECTURE
-from ConfidenceSegLib.training.loop import THREADS_ENV
+from ConfidenceSegLib.training.loop import THREADS_ENV, busy_cores
 from ConfidenceSegLib.training.losses import ConfidenceLoss
 from ConfidenceSegLib.training.trainer import TrainOptions, train_bundle
 
@@ -280,3 +284,15 @@ def test_cli_trains_with_chosen_widths_and_records_the_command(disc_dataset, tmp
     assert config["architecture"]["channels"] == [8, 16] and config["architecture"]["strides"] == [2]
     assert "--channels 8 16" in config["training"]["command"] and "--no-calibrate" in config["training"]["command"]
     assert len(config["members"]) == 2 and "quality" not in config
+
+
+@pytest.mark.skipif(not Path("/proc/loadavg").is_file(), reason="counts runnable tasks in /proc/loadavg (Linux)")
+def test_busy_cores_counts_processes_running_now():
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        assert busy_cores() >= 2  # both spin now; the load average would still say what ran a minute ago
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
