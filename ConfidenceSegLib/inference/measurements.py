@@ -41,17 +41,26 @@ def mask_moments(mask: np.ndarray) -> np.ndarray:
     return np.array([y.size, y.sum(), x.sum(), (y * y).sum(), (x * y).sum(), (x * x).sum()])
 
 
+def moment_ellipse(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre (2,) and coordinate covariance (2, 2), (y, x) in pixels, of moment sums (6,) of a
+    non-empty mask; + 1/12 on the diagonal: a pixel is a unit square, not a point (variance of a
+    uniform unit interval). The moment ellipse is d^T C^-1 d <= 4 (semi-axes 2 sqrt(eigenvalues))."""
+    count = moments[0]
+    my, mx = moments[1] / count, moments[2] / count
+    cxy = moments[4] / count - my * mx
+    covariance = np.array([[moments[3] / count - my * my + 1.0 / 12.0, cxy],
+                           [cxy, moments[5] / count - mx * mx + 1.0 / 12.0]])
+    return np.array([my, mx]), covariance
+
+
 def area_and_circumference(moments: np.ndarray, pixel_mm: Sequence[float]) -> tuple[float, float]:
     """Area and moment-ellipse circumference of moment sums (6,), pixels of ``pixel_mm`` (y, x) mm."""
     count = moments[0]
     if count <= 0:
         return 0.0, 0.0
     sy, sx = float(pixel_mm[0]), float(pixel_mm[1])
-    my, mx = moments[1] / count, moments[2] / count
-    # + 1/12: a pixel is a unit square, not a point (variance of a uniform unit interval)
-    cyy = (moments[3] / count - my * my + 1.0 / 12.0) * sy * sy
-    cxx = (moments[5] / count - mx * mx + 1.0 / 12.0) * sx * sx
-    cxy = (moments[4] / count - my * mx) * sy * sx
+    covariance = moment_ellipse(moments)[1]
+    cyy, cxx, cxy = covariance[0, 0] * sy * sy, covariance[1, 1] * sx * sx, covariance[0, 1] * sy * sx
     half_trace, det = (cyy + cxx) / 2.0, cyy * cxx - cxy * cxy
     root = math.sqrt(max(half_trace * half_trace - det, 0.0))
     a, b = 2.0 * math.sqrt(max(half_trace + root, 0.0)), 2.0 * math.sqrt(max(half_trace - root, 0.0))

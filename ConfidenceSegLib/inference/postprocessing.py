@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from .measurements import mask_moments, moment_ellipse
+
 STEPS = ("keep_largest_component", "fill_holes", "fit_ellipse")
 PRESENCE_STEP = "min_area_fraction"
 #: Presence thresholds tried (fraction of the frame's pixels; 0 = any non-empty mask is present).
@@ -55,17 +57,14 @@ def fit_ellipse(mask: np.ndarray) -> np.ndarray:
     """The filled ellipse with the centroid and second moments of a 2D boolean mask's largest
     connected component (H, W): one structure, so stray pieces far away do not drag the ellipse.
 
-    A filled ellipse of semi-axes a, b has variances a^2/4, b^2/4 along its axes (each pixel a unit
-    square: + 1/12), so the pixels with d^T C^-1 d <= 4 (d: offset from the centroid, C: covariance)
-    form the ellipse whose circumference :mod:`.measurements` reports. For a structure that is an
-    ellipse (the fetal head of HC18) it smooths a ragged edge; validation decides whether it helps.
+    It is the ellipse whose circumference :mod:`.measurements` reports
+    (:func:`~.measurements.moment_ellipse`). For a structure that is an ellipse (the fetal head of
+    HC18) it smooths a ragged edge; validation decides whether it helps.
     """
-    y, x = np.nonzero(keep_largest_component(mask))
-    if y.size == 0:
+    moments = mask_moments(keep_largest_component(mask))
+    if moments[0] == 0:
         return mask.astype(bool, copy=True)
-    points = np.stack([y, x]).astype(np.float64)
-    centre = points.mean(axis=1)
-    covariance = np.cov(points, bias=True) + np.eye(2) / 12.0
+    centre, covariance = moment_ellipse(moments)
     inverse = np.linalg.inv(covariance)
     dy = np.arange(mask.shape[0], dtype=np.float64)[:, None] - centre[0]
     dx = np.arange(mask.shape[1], dtype=np.float64)[None, :] - centre[1]
