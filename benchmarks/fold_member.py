@@ -12,18 +12,20 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
-from ConfidenceSegLib.training.data import default_input_size, first_frame_shape, load_frames
-from ConfidenceSegLib.training.defaults import DEFAULT_ARCHITECTURE, DEFAULT_THRESHOLD
+from ConfidenceSegLib.training.data import load_frames
+from ConfidenceSegLib.training.defaults import DEFAULT_ARCHITECTURE
 from ConfidenceSegLib.training.loop import (
     LoopSettings,
     deterministic_algorithms,
     dice_per_class,
     train_member,
 )
+from ConfidenceSegLib.training.trainer import TrainOptions, label_mode_config, model_preprocessing
 
 
 def main() -> None:
@@ -37,9 +39,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     dataset = load_dataset(args.dataset)
-    preprocessing = {"spatial_dims": 2, "intensity": {"method": "zscore"},
-                     "input_size": default_input_size(first_frame_shape(dataset.cases), args.long_side)}
-    label_mode = {"mode": "threshold", "threshold": DEFAULT_THRESHOLD["threshold"], "ignore_band": None}
+    options = TrainOptions(dataset=Path(args.dataset), out=Path("unused"), long_side=args.long_side,
+                           epochs=args.epochs)
+    preprocessing, label_mode = model_preprocessing(options, dataset), label_mode_config(options)
     others = [subject for subject in dataset.subjects() if subject != args.held_out]
     training = load_frames(dataset.cases_of_subjects(others), args.classes, preprocessing, label_mode)
     held_out = load_frames(dataset.cases_of_subjects([args.held_out]), args.classes, preprocessing, label_mode,
