@@ -9,6 +9,7 @@ from pathlib import Path
 import nrrd
 import pytest
 import SimpleITK as sitk
+import torch
 from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib.contract import REVIEW_CSV
@@ -27,7 +28,13 @@ def cohort(tmp_path_factory) -> tuple[Path, Path, Path]:
     for number in range(3):
         sitk.WriteImage(random_image((24, 30), seed=number), str(images / f"case{number}.nrrd"))
     (images / "broken.nrrd").write_text("not an image")
-    result = run_review(root / "model", [images], root / "local", samples=4, progress=False)
+    # One torch thread, as each worker below has: float sums are bit-identical only at the same thread count.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = run_review(root / "model", [images], root / "local", samples=4, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     assert len(result.failures) == 1 and len(result.rows) == 3 * len(CLASSES)
     return root / "model", images, root / "local"
 
