@@ -20,6 +20,7 @@ import numpy as np
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
 from ConfidenceSegLib.quality.metrics import dice
+from ConfidenceSegLib.training.loop import DECISION_THRESHOLD
 
 
 def clip_masks(dataset, classes: list[str]) -> dict[tuple[str, str], np.ndarray]:
@@ -32,8 +33,7 @@ def clip_masks(dataset, classes: list[str]) -> dict[tuple[str, str], np.ndarray]
         frames = []
         for case in cases:
             image = case.read_image()
-            frames.append(np.stack([case.confidence_map(name, image).reshape(image.GetHeight(), -1) > 0.5
-                                    for name in classes]))
+            frames.append(np.stack([case.confidence_map(name, image) > DECISION_THRESHOLD for name in classes]))
         masks[key] = np.stack(frames)
     return masks
 
@@ -48,7 +48,7 @@ def main() -> None:
         if len(frames) < 3:
             continue
         for index, frame in enumerate(frames):
-            others = np.delete(frames, index, axis=0).mean(axis=0) > 0.5
+            others = np.delete(frames, index, axis=0).mean(axis=0) > DECISION_THRESHOLD
             for group in (subject, "all"):
                 scores[group]["clip_consensus"].append([dice(others[c], frame[c]) for c in range(len(args.classes))])
                 if index + 1 < len(frames):
