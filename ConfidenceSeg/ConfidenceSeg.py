@@ -26,7 +26,13 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS, format_level
-from ConfidenceSegLib.contract import DEVICE_CHOICES, METHODS, ConfidenceSegError
+from ConfidenceSegLib.contract import (
+    DEVICE_CHOICES,
+    HEATMAP_DISPLAY_THRESHOLD,
+    HEATMAP_OPACITY,
+    METHODS,
+    ConfidenceSegError,
+)
 from ConfidenceSegLib.io.resources import default_model_dir
 from ConfidenceSegLib.model.registry import available_models, resolve_model
 from ConfidenceSegLib.outputs.decisions import load_decisions, record_decision
@@ -75,8 +81,8 @@ class ConfidenceSegParameterNode:
     samples: Annotated[int, WithinRange(0, 200)] = 0
     device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
     heatmap: Annotated[str, Choice(list(slicer_results.HEATMAP_MAPS))] = slicer_results.HEATMAP_MAPS[0]
-    heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
-    heatmapThreshold: Annotated[float, WithinRange(0.0, 0.95)] = 0.1
+    heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = HEATMAP_OPACITY
+    heatmapThreshold: Annotated[float, WithinRange(0.0, 0.95)] = HEATMAP_DISPLAY_THRESHOLD
     heatmapVolume: vtkMRMLScalarVolumeNode
     result: vtkMRMLSegmentationNode
     reviewFolder: pathlib.Path
@@ -300,7 +306,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node, self._loaded = self._parameterNode, loaded
         wasBlocked = self.ui.heatmapClassComboBox.blockSignals(True)
         self.ui.heatmapClassComboBox.clear()
-        self.ui.heatmapClassComboBox.addItems(list(loaded.report["classes"]))
+        self.ui.heatmapClassComboBox.addItems(list(loaded.report.classes))
         self.ui.heatmapClassComboBox.blockSignals(wasBlocked)
         node.heatmapVolume = None
         slicer.util.setSliceViewerLayers(background=loaded.volume_node, foregroundOpacity=node.heatmapOpacity, fit=True)

@@ -9,9 +9,50 @@ badge colour or a tag key is written anywhere else.
 
 from __future__ import annotations
 
+import sys
+from enum import Enum
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # Python 3.10: the same behaviour (members are their strings, also in f-strings and str())
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str(self.value)
+
+        __format__ = str.__format__
+
 
 class ConfidenceSegError(Exception):
     """Bad input or a refused action, with a message meant for the user (no traceback needed)."""
+
+
+# --- the method's numbers ----------------------------------------------------------------------
+
+#: A pixel is in the predicted mask where the samples' mean probability is at least this, and in a
+#: reference where its confidence (annotator mask, fraction of raters) is above it.
+DECISION_THRESHOLD = 0.5
+#: PASS only when the Dice lower bound reaches this (``calibrate --threshold``).
+PASS_THRESHOLD = 0.8
+#: Miscoverage of the conformal bounds: they hold for about 1 - alpha of segments (``calibrate --alpha``).
+ALPHA = 0.1
+#: Heatmaps are drawn transparent below this value (Slicer's display threshold, the scene files).
+HEATMAP_DISPLAY_THRESHOLD = 0.1
+#: Opacity of the heatmap layer over the image (Slicer, its scene files, the station).
+HEATMAP_OPACITY = 0.6
+#: ID of the colour table of heatmaps: Slicer's Inferno (loaded at start-up).
+INFERNO_COLOR_NODE_ID = "vtkMRMLColorTableNodeFileInferno.txt"
+
+
+def predicted_mask(probability):
+    """The predicted mask of a probability map (array or number): ``probability >= DECISION_THRESHOLD``.
+    Maps are stored rounded down to 1/1024, which keeps every value on its side of this test."""
+    return probability >= DECISION_THRESHOLD
+
+
+def reference_mask(confidence):
+    """The reference mask of a confidence map: ``confidence > DECISION_THRESHOLD`` (the annotator's mask, or
+    the strict majority of raters: a tie of 2 of 4 raters is not foreground)."""
+    return confidence > DECISION_THRESHOLD
 
 
 # --- prediction options ------------------------------------------------------------------------
@@ -46,10 +87,10 @@ REASON_TAG = "ConfidenceSeg.Reason"
 STATUS_TAG = "Segmentation.Status"
 #: Status given to REVIEW segments (Slicer's "flagged").
 FLAGGED_STATUS = "flagged"
-#: Report key -> segment tag for the quality fields stored on a predicted segment.
-QUALITY_TAGS = {"predicted_dice": PREDICTED_DICE_TAG, "dice_lower_bound": DICE_LOWER_BOUND_TAG, "badge": BADGE_TAG}
+#: Segment tags of the quality fields stored on a predicted segment (``QUALITY_KEYS``, in order).
+QUALITY_TAG_NAMES = (PREDICTED_DICE_TAG, DICE_LOWER_BOUND_TAG, BADGE_TAG)
 #: Every tag the library reads back from segments (vtkSegment cannot list its tags from Python).
-KNOWN_TAGS = (CLASS_TAG, CONFIDENCE_TAG, STATUS_TAG, *QUALITY_TAGS.values(), REASON_TAG)
+KNOWN_TAGS = (CLASS_TAG, CONFIDENCE_TAG, STATUS_TAG, *QUALITY_TAG_NAMES, REASON_TAG)
 
 # --- badges ------------------------------------------------------------------------------------
 
@@ -116,24 +157,64 @@ def prediction_file_names(stem: str, classes: list[str] | tuple[str, ...], overl
         [f"{stem}{SCENE_SUFFIX}"] if scene else [])
 
 
-# --- the per-input JSON report (S.json) ---------------------------------------------------------
+# --- the per-input JSON report (S.json), review.csv and decisions.csv ---------------------------
+
+
+class Key(StrEnum):
+    """Keys of ``S.json``, the worker's answers and the columns of ``review.csv`` / ``decisions.csv``.
+
+    Code names them through this enum (a member is its string); only
+    :mod:`ConfidenceSegLib.outputs.report` turns the in-memory results into ``S.json`` and back.
+    """
+
+    INPUT = "input"
+    MODEL = "model"
+    METHOD = "method"
+    SAMPLES = "samples"
+    DEVICE = "device"
+    TIMINGS = "timings"
+    PASS_THRESHOLD = "pass_threshold"
+    CLASSES = "classes"
+    SEGMENTATION = "segmentation"
+    SLICE_BY_SLICE = "slice_by_slice"
+    FRAMES = "frames"
+    FRAMES_SUMMARY = "frames_summary"
+    WORST_FRAME = "worst_frame"
+    DICOM_SEGMENTATION = "dicom_segmentation"
+    INDEX = "index"
+    PRESENT = "present"
+    UNCERTAINTY = "uncertainty"
+    PREDICTED_DICE = "predicted_dice"
+    DICE_LOWER_BOUND = "dice_lower_bound"
+    BADGE = "badge"
+    REASONS = "reasons"
+    CODE = "code"
+    MESSAGE = "message"
+    MEASUREMENTS = "measurements"
+    FILES = "files"
+    CASE = "case"
+    CLASS = "class"
+    REASON = "reason"
+    MEASUREMENT = "measurement"
+    JSON = "json"
+    DECISION = "decision"
+    NOTE = "note"
+    TIME = "time"
+
 
 #: Top-level keys of ``S.json`` (then ``frames`` for a stack run slice by slice, and
 #: ``dicom_segmentation`` when a DICOM SEG was written).
-REPORT_KEYS = ("input", "model", "method", "samples", "device", "timings", "pass_threshold", "classes",
-               "segmentation", "slice_by_slice")
-DICOM_REPORT_KEY = "dicom_segmentation"
-#: A 2D model run slice by slice on a stack or volume: ``S.json`` also has ``frames`` (one entry
-#: ``{"index", "classes": {CLASS: {"present", *QUALITY_KEYS, "reasons", "measurements"}}}`` per frame, in order) and
-#: each class a ``frames_summary`` (``{"PASS", "REVIEW", "ABSENT", "worst_frame"}``).
-FRAMES_REPORT_KEY = "frames"
-FRAMES_SUMMARY_KEY = "frames_summary"
-SLICE_BY_SLICE_KEY = "slice_by_slice"
-#: Quality fields of one class in ``S.json`` (also the segment tags above).
-QUALITY_KEYS = tuple(QUALITY_TAGS)
+#: Top-level keys of ``S.json``; then ``frames`` for a 2D model run slice by slice on a stack (one entry
+#: ``{"index", "classes": {CLASS: {"present", *QUALITY_KEYS, "reasons", "measurements"}}}`` per frame, in
+#: order; each class then has a ``frames_summary``: ``{"PASS", "REVIEW", "ABSENT", "worst_frame"}``), and
+#: ``dicom_segmentation`` when a DICOM SEG was written.
+REPORT_KEYS = (Key.INPUT, Key.MODEL, Key.METHOD, Key.SAMPLES, Key.DEVICE, Key.TIMINGS, Key.PASS_THRESHOLD,
+               Key.CLASSES, Key.SEGMENTATION, Key.SLICE_BY_SLICE)
+#: Quality fields of one class in ``S.json`` (also stored as the segment tags ``QUALITY_TAG_NAMES``).
+QUALITY_KEYS = (Key.PREDICTED_DICE, Key.DICE_LOWER_BOUND, Key.BADGE)
 #: Keys of one class in ``S.json``: presence, uncertainty summary, quality fields, reasons, measurements
 #: (area / ellipse circumference / volume with their intervals), map files.
-CLASS_REPORT_KEYS = ("present", "uncertainty", *QUALITY_KEYS, "reasons", "measurements", "files")
+CLASS_REPORT_KEYS = (Key.PRESENT, Key.UNCERTAINTY, *QUALITY_KEYS, Key.REASONS, Key.MEASUREMENTS, Key.FILES)
 
 #: Measurement names in ``classes.CLASS.measurements`` (mm), and their names for images without spacing.
 AREA, CIRCUMFERENCE, VOLUME = "area_mm2", "ellipse_circumference_mm", "volume_mm3"
@@ -142,7 +223,8 @@ PIXEL_NAMES = {AREA: "area_px", CIRCUMFERENCE: "ellipse_circumference_px", VOLUM
 # --- the batch QC table (review.csv) -----------------------------------------------------------
 
 #: Columns of ``review.csv``: one row per case and class, paths relative to the folder.
-REVIEW_COLUMNS = ("case", "class", *QUALITY_KEYS, "reason", "measurement", "frames", "segmentation", *MAP_KINDS, "json")
+REVIEW_COLUMNS = (Key.CASE, Key.CLASS, *QUALITY_KEYS, Key.REASON, Key.MEASUREMENT, Key.FRAMES, Key.SEGMENTATION,
+                  *MAP_KINDS, Key.JSON)
 
 # --- review decisions (decisions.csv, beside review.csv) ---------------------------------------
 
@@ -151,5 +233,5 @@ DECISIONS_CSV = "decisions.csv"
 DECISIONS = ("accept", "needs_correction", "reject")
 #: Columns of ``decisions.csv``: one row per decision, in the order made (the latest per case and
 #: class counts); badge and predicted Dice as they were when the decision was made; time in UTC.
-DECISION_COLUMNS = ("case", "class", "decision", "note", "badge", "predicted_dice", "time")
+DECISION_COLUMNS = (Key.CASE, Key.CLASS, Key.DECISION, Key.NOTE, Key.BADGE, Key.PREDICTED_DICE, Key.TIME)
 

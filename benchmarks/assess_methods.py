@@ -26,6 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
+from ConfidenceSegLib.contract import reference_mask
 from ConfidenceSegLib.inference.predict import predict_image
 from ConfidenceSegLib.jobs.assess import combined, rca_result
 from ConfidenceSegLib.model.bundle import load_bundle
@@ -56,10 +57,9 @@ def main() -> int:
     if class_name not in bundle.classes:
         parser.error(f"the model has no class {class_name!r} (it has {', '.join(bundle.classes)})")
     index = bundle.classes.index(class_name)
-    quality = bundle.config["quality"]
-    config = dict(quality["assessment"], prediction=quality["prediction"])
+    config = bundle.config.quality.assessment
     dataset = load_dataset(args.dataset)
-    cases = dataset.cases_of_subjects(bundle.config["training"]["split"]["test"]["subject_ids"])
+    cases = dataset.cases_of_subjects(bundle.config.training["split"]["test"]["subject_ids"])
     rng = np.random.default_rng(7)
     rows, seconds = [], []
     rca_seconds = []
@@ -67,15 +67,15 @@ def main() -> int:
         started = time.perf_counter()
         image = case.read_image()
         prediction = predict_image(bundle, image, device="cpu")
-        settings = {"method": prediction.method, "samples": prediction.samples}
-        reference = case.confidence_map(class_name, image) > 0.5
+        used = (prediction.method, prediction.samples)
+        reference = reference_mask(case.confidence_map(class_name, image))
         for kind, given in given_masks(case, reference, rng):
             features = agreement_features(given, prediction.classes[index])
-            result = assess_segment(config, class_name, features, settings=settings)
+            result = assess_segment(config, class_name, features, used=used)
             entropy = prediction.classes[index].entropy[given].mean() if given.any() else 1.0
             rca_started = time.perf_counter()
             pixel_mm = (image.GetSpacing()[1], image.GetSpacing()[0])
-            rca = rca_result(config, bundle.path, prediction.classes[index], given, pixel_mm)
+            rca, _ = rca_result(config, bundle.path, prediction.classes[index], given, pixel_mm)
             rca_seconds.append(time.perf_counter() - rca_started)
             rows.append({"kind": kind, "true": metrics.dice(given, reference), "agreement": result, "rca": rca,
                          "both": combined(result, rca), "raw": features["dice_with_prediction"],
@@ -89,9 +89,9 @@ def main() -> int:
     print("| method | Spearman | MAE | AUROC (Dice < 0.8) | PASS rate | PASS precision | bound coverage |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for method in ("agreement", "rca", "both"):
-        predicted = [row[method]["predicted_dice"] or 0.0 for row in rows]
-        bounds = [row[method]["dice_lower_bound"] or 0.0 for row in rows]
-        badges = [row[method]["badge"] for row in rows]
+        predicted = [row[method].predicted_dice or 0.0 for row in rows]
+        bounds = [row[method].dice_lower_bound or 0.0 for row in rows]
+        badges = [row[method].badge for row in rows]
         print(f"| {method} (calibrated) | {_fmt(metrics.spearman(predicted, true))} | "
               f"{_fmt(metrics.mean_absolute_error(predicted, true))} | {_fmt(metrics.failure_auroc(predicted, true, 0.8))} | "
               f"{_fmt(metrics.pass_rate(badges))} | {_fmt(metrics.pass_precision(badges, true, 0.8))} | "
@@ -106,8 +106,8 @@ def main() -> int:
     for kind in dict.fromkeys(row["kind"] if not row["kind"].startswith("rater ") else "single rater vs majority"
                               for row in rows):
         part = [row for row in rows if row["kind"] == kind or (kind.startswith("single") and row["kind"].startswith("rater "))]
-        errors = [abs((row["agreement"]["predicted_dice"] or 0.0) - row["true"]) for row in part]
-        passes = [row for row in part if row["agreement"]["badge"] == "PASS"]
+        errors = [abs((row["agreement"].predicted_dice or 0.0) - row["true"]) for row in part]
+        passes = [row for row in part if row["agreement"].badge == "PASS"]
         print(f"| {kind} | {len(part)} | {np.mean([r['true'] for r in part]):.3f} | {np.mean(errors):.3f} | "
               f"{len(passes)} | {sum(r['true'] < 0.8 for r in passes)} |")
     return 0

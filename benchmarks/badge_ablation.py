@@ -14,10 +14,12 @@ import tempfile
 from pathlib import Path
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
+from ConfidenceSegLib.jobs.calibrate import calibrate_bundle
+from ConfidenceSegLib.jobs.evaluate import evaluate_cases
+from ConfidenceSegLib.jobs.labelled import LabelledRun
+from ConfidenceSegLib.jobs.settings import PredictionSettings
 from ConfidenceSegLib.model.bundle import load_bundle
-from ConfidenceSegLib.quality.calibration import calibrate_bundle
 from ConfidenceSegLib.quality.degradations import DEGRADATIONS
-from ConfidenceSegLib.quality.evaluation import evaluate_cases
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT.parent / "shared" / "data"
@@ -30,15 +32,16 @@ def _fmt(value) -> str:
 
 def main() -> int:
     hc18 = load_dataset(DATA / "hc18")
-    split = load_bundle(BUNDLED).config["training"]["split"]
+    split = load_bundle(BUNDLED).config.training["split"]
+    cpu = PredictionSettings(device="cpu", maps=())
     test = hc18.cases_of_subjects(split["test"]["subject_ids"])
     with tempfile.TemporaryDirectory() as folder:
         clean_only = Path(folder) / "clean_only"
         calibrate_bundle(BUNDLED, hc18, hc18.cases_of_subjects(split["calibration"]["subject_ids"]), out=clean_only,
-                         degradations=[], show_progress=False)
+                         run=LabelledRun(cpu, show_progress=False))
         for name, path in (("clean only", clean_only), ("clean + degraded (shipped)", BUNDLED)):
-            result = evaluate_cases(load_bundle(path), hc18, test, device="cpu", show_progress=False,
-                                    degradations=list(DEGRADATIONS)).classes["fetal_head"]
+            result = evaluate_cases(load_bundle(path), hc18, test, LabelledRun(
+                cpu, tuple(DEGRADATIONS), show_progress=False)).classes["fetal_head"]
             for kind, part in (("clean + degraded", result), ("clean", result["by_kind"]["clean"])):
                 m = part["method"]
                 print(f"| {name} | {kind} | {_fmt(m['pass_rate'])} | {_fmt(m['pass_precision'])} | "

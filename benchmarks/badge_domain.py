@@ -16,11 +16,13 @@ import sys
 from pathlib import Path
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
-from ConfidenceSegLib.inference.predict import predict_image
+from ConfidenceSegLib.io.inputs import InputFacts
+from ConfidenceSegLib.jobs.evaluate import evaluate_cases
+from ConfidenceSegLib.jobs.labelled import LabelledRun
+from ConfidenceSegLib.jobs.predict_job import run_prediction
+from ConfidenceSegLib.jobs.settings import PredictionSettings
 from ConfidenceSegLib.model.bundle import load_bundle
-from ConfidenceSegLib.quality.apply import assess_segment
 from ConfidenceSegLib.quality.degradations import DEGRADATIONS
-from ConfidenceSegLib.quality.evaluation import evaluate_cases
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT.parent / "shared" / "data"
@@ -31,9 +33,10 @@ OTHER_DOMAINS = {"lus_pleural": 3, "qubiq_brain_growth": 1, "oocytes_3raters": 1
 def main() -> int:
     bundle = load_bundle(REPO_ROOT / "Resources" / "models" / "fetal_head")
     hc18 = load_dataset(DATA / "hc18")
-    test = hc18.cases_of_subjects(bundle.config["training"]["split"]["test"]["subject_ids"])
-    result = evaluate_cases(bundle, hc18, test, device="cpu", show_progress=False,
-                            degradations=list(DEGRADATIONS)).classes["fetal_head"]
+    test = hc18.cases_of_subjects(bundle.config.training["split"]["test"]["subject_ids"])
+    cpu = PredictionSettings(device="cpu", maps=())
+    result = evaluate_cases(bundle, hc18, test, LabelledRun(cpu, tuple(DEGRADATIONS), show_progress=False)
+                            ).classes["fetal_head"]
     kinds = ["pooled", *result["by_kind"]]
     columns = {"pooled": result, **result["by_kind"]}
     print(f"| {len(test)} unseen test images x {len(kinds) - 1} kinds | " + " | ".join(kinds) + " |")
@@ -49,12 +52,9 @@ def main() -> int:
         cases = load_dataset(DATA / name).cases[::stride]
         passes = unexplained = 0
         for case in cases:
-            prediction = predict_image(bundle, case.read_image(), device="cpu")
-            settings = {"method": prediction.method, "samples": prediction.samples}
-            assessed = assess_segment(bundle.config["quality"], "fetal_head", prediction.classes[0].summary,
-                                      settings=settings)
-            passes += assessed["badge"] == "PASS"
-            unexplained += assessed["badge"] == "REVIEW" and not assessed["reasons"]
+            verdict = run_prediction(bundle, InputFacts.of(case.image_path), cpu).classes[0].verdict
+            passes += verdict.badge == "PASS"
+            unexplained += verdict.badge == "REVIEW" and not verdict.reasons
         print(f"| {name} | {len(cases)} | {passes} | {unexplained} |")
     return 0
 

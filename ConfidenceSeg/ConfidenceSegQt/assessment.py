@@ -7,7 +7,6 @@ with the model's prediction; see the command's help). The result is shown like a
 badges in the panel and in every slice view (per frame for stacks), REVIEW segments flagged.
 """
 
-import json
 import pathlib
 import tempfile
 
@@ -15,6 +14,7 @@ import slicer
 
 from ConfidenceSegLib.contract import ConfidenceSegError
 from ConfidenceSegLib.model.bundle_config import read_config
+from ConfidenceSegLib.outputs.report import read_report
 from ConfidenceSegLib.slicer import process as slicer_process
 from ConfidenceSegLib.slicer import results as slicer_results
 
@@ -51,7 +51,7 @@ class AssessmentSection:
                 raise ConfidenceSegError("select the input image and the segmentation to assess")
             folder = pathlib.Path(tempfile.mkdtemp(prefix="ConfidenceSeg-assess-"))
             image, segmentation = slicer_process.write_assessment_input(volume_node, segmentation_node, folder)
-            classes = read_config(model)["classes"]
+            classes = read_config(model).classes
             command = slicer_process.assess_command(Predictions.pythonExecutable(), model, image, segmentation,
                                                     folder / "results", classes[0] if len(classes) == 1 else None)
             self.runButton.enabled = False
@@ -67,7 +67,7 @@ class AssessmentSection:
             self.statusLabel.text = "Assessment failed."
             slicer.util.errorDisplay("Assessment failed.", detailedText=errors)
             return
-        report = json.loads(report_path.read_text(encoding="utf-8"))
+        report = read_report(report_path, need_segmentation=False)
         badges = slicer_results.frame_badges(report, None)
         self.statusLabel.text = "Done."
         self._show(report, volume_node, badges)

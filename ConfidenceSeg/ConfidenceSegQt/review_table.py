@@ -4,8 +4,8 @@ import qt
 
 from ConfidenceSegLib.contract import badge_color
 
-HEADERS = ["case", "class", "predicted Dice", "lower bound", "badge", "decision"]
-DECISION_COLUMN = HEADERS.index("decision")
+HEADERS = ["Case", "Class", "Predicted Dice", "Lower bound", "Badge", "Decision"]
+BADGE_COLUMN, DECISION_COLUMN = HEADERS.index("Badge"), HEADERS.index("Decision")
 
 
 def fill_review_table(table, rows, decisions):
@@ -21,5 +21,5 @@ def fill_review_table(table, rows, decisions):
         for column, value in enumerate(values):
             text = f"{value:.3f}" if isinstance(value, float) else (value or "")
             table.setItem(row, column, qt.QTableWidgetItem(text))
-        table.item(row, HEADERS.index("badge")).setForeground(qt.QBrush(qt.QColor(badge_color(entry.badge))))
+        table.item(row, BADGE_COLUMN).setForeground(qt.QBrush(qt.QColor(badge_color(entry.badge))))
     table.resizeColumnsToContents()

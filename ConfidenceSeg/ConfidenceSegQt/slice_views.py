@@ -68,7 +68,7 @@ class SliceBadges:
 
     def _update(self, name):
         view, _, actor, slice_node, _ = self._views[name]
-        frame = frame_at_slice(self._volume, slice_node) if self._report.get("frames") else None
+        frame = frame_at_slice(self._volume, slice_node) if self._report.frames else None
         badges = frame_badges(self._report, frame)
         actor.SetInput(badge_text(badges))
         actor.GetTextProperty().SetColor(*_rgb(badges[0].color) if badges else (1.0, 1.0, 1.0))

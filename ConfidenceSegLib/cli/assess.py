@@ -33,25 +33,27 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..contract import ConfidenceSegError
+    from ..contract import REPORT_SUFFIX, ConfidenceSegError, badge_label
+    from ..io.inputs import input_stem
+    from ..io.safe_files import check_output_folder
     from ..model.bundle_config import read_config
 
-    read_config(args.model)  # bad arguments are answered before the model stack loads
+    config = read_config(args.model)  # bad arguments are answered before the model stack loads
     image, seg = Path(args.image), Path(args.seg)
     missing = [str(path) for path in (image, seg) if not path.exists()]
     if missing:
         raise ConfidenceSegError(f"file not found: {', '.join(missing)}")
+    check_output_folder(args.out, [f"{input_stem(image)}{REPORT_SUFFIX}"], args.overwrite)
     from ..jobs.assess import assess_segmentation
     from ..jobs.settings import PredictionSettings
     from ..model.bundle import load_bundle
+    from ..quality.reasons import result_words
 
-    bundle = load_bundle(args.model)
+    bundle = load_bundle(args.model, config)
     settings = PredictionSettings("auto", args.samples, args.device, ())
     settings.check(len(bundle.members))
     with output_folder(args.out) as out:
         report = assess_segmentation(bundle, image, seg, out, args.class_name, settings, args.overwrite, args.method)
-    from ..quality.reasons import result_words
-
-    for name, result in report["classes"].items():
-        print(f"{name} {result['badge'] or 'UNRATED'}: {result_words(result)}")
+    for name, result in report.classes.items():
+        print(f"{name} {badge_label(result.verdict.badge)}: {result_words(result)}")
     return 0

@@ -38,13 +38,15 @@ def run(args: argparse.Namespace) -> int:
 
     read_config(args.model)  # a bad bundle or dataset is answered before the model stack loads
     dataset = load_dataset(args.dataset)
-    from ..quality.calibration import calibrate_bundle
+    from ..jobs.calibrate import calibrate_bundle
+    from ..jobs.labelled import LabelledRun
+    from ..jobs.settings import PredictionSettings
     from ..quality.degradations import check_kinds
 
     degradations = check_kinds(args.degrade) if args.degrade else []
-    quality = calibrate_bundle(args.model, dataset, alpha=args.alpha, threshold=args.threshold,
-                               device=args.device, method=args.method, samples=args.samples, out=args.out,
-                               overwrite=args.overwrite, degradations=degradations, seed=args.seed)
+    run = LabelledRun(PredictionSettings(args.method, args.samples, args.device, ()), tuple(degradations), args.seed)
+    quality = calibrate_bundle(args.model, dataset, alpha=args.alpha, threshold=args.threshold, run=run, out=args.out,
+                               overwrite=args.overwrite)
     data = quality["calibration_data"]
     degraded = f", each also degraded ({', '.join(degradations)})" if degradations else ""
     print(f"calibrated {args.out or args.model} on {data['n_cases']} cases of {data['n_subjects']} subjects"

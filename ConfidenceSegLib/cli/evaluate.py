@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from ..annotation.datasets import load_dataset
     from ..model.bundle_config import read_config
 
-    classes = read_config(args.model)["classes"]  # a bad bundle or dataset is answered before the model stack loads
+    config = read_config(args.model)  # a bad bundle or dataset is answered before the model stack loads
     dataset = load_dataset(args.dataset)
     from ..jobs.evaluate import run_evaluation
 
-    return run_evaluation(args, dataset, classes)
+    return run_evaluation(args, dataset, config)

@@ -39,6 +39,6 @@ def run_install(args: argparse.Namespace) -> int:
     from ..model.registry import install_model
 
     entry = install_model(args.source, args.name, args.sha256)
-    print(f"installed {entry.name} ({', '.join(entry.config['classes'])}) at {entry.path}; "
+    print(f"installed {entry.name} ({', '.join(entry.config.classes)}) at {entry.path}; "
           f"use it with --model {entry.name}")
     return 0

@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
 
 def predict_files(args: argparse.Namespace, reporter: ProgressReporter) -> int:
     inputs = [Path(path) for path in args.input]
-    stems, _ = check_prediction_run(args.model, inputs, args.out, args.overwrite, maps=args.maps)
+    stems, config = check_prediction_run(args.model, inputs, args.out, args.overwrite, maps=args.maps)
     reporter("load", 0.0, f"loading model {args.model}")
     from ..jobs.predict_job import predict_input  # the model stack loads only now
     from ..model.bundle import load_bundle
 
-    bundle = load_bundle(args.model)
+    bundle = load_bundle(args.model, config)
     settings = PredictionSettings(args.method, args.samples, args.device, args.maps)
     settings.check(len(bundle.members))
     count = len(inputs)
@@ -67,14 +67,14 @@ def predict_files(args: argparse.Namespace, reporter: ProgressReporter) -> int:
     return 0
 
 
-def describe(report: dict) -> str:
-    """One line: method, samples and each class's badge (or presence) with its numbers and reason."""
+def describe(report) -> str:
+    """One line of a :class:`~ConfidenceSegLib.outputs.report.PredictionReport`: method, samples and each
+    class's badge (or presence) with its numbers and reason."""
     from ..quality.reasons import result_words
 
     parts = []
-    for name, result in report["classes"].items():
-        badge = result["badge"] or ("present" if result["present"] else "absent")
+    for name, result in report.classes.items():
+        badge = result.verdict.badge or ("present" if result.present else "absent")
         parts.append(f"{name} {badge}: {result_words(result)}")
-    frames = report.get("frames")
-    how = f", 2D model slice by slice on {len(frames)} frames" if frames else ""
-    return f"{report['method']}, {report['samples']} samples on {report['device']}{how}; " + ", ".join(parts)
+    how = f", 2D model slice by slice on {len(report.frames)} frames" if report.frames else ""
+    return f"{report.method}, {report.samples} samples on {report.device}{how}; " + ", ".join(parts)

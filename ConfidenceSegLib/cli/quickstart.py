@@ -30,10 +30,9 @@ def run(args: argparse.Namespace) -> int:
 
     result = run_quickstart(args.out, args.image, args.model, args.overwrite, device=args.device)
     report = result.report
-    timings = report.get("timings", {})
-    seconds = timings.get("total_s", 0.0) + timings.get("write_s", 0.0)
-    print(f"Segmented {report['input']} with {report['model']} "
-          f"({report['method']}, {report['samples']} samples, {report['device']}, {seconds:.1f} s)")
+    seconds = report.timings.get("total_s", 0.0) + report.timings.get("write_s", 0.0)
+    print(f"Segmented {report.input} with {report.model} "
+          f"({report.method}, {report.samples} samples, {report.device}, {seconds:.1f} s)")
     print("Quality (PASS: lower bound of the predicted Dice reaches the bundle's threshold; REVIEW: check it):")
     for line in badge_summary(report):
         print("  " + line)
@@ -41,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
         else str(result.out_dir)
     print(f"Outputs in {folder}{os.sep}:")
     print(f"  {result.overlay_path.name:<44} overlay: image, outline, uncertainty heatmap, badge")
-    print(f"  {report['segmentation']:<44} segmentation (open in 3D Slicer)")
-    for name, details in report["classes"].items():
-        print(f"  {details['files']['entropy']:<44} uncertainty heatmap of {name} (entropy; also "
+    print(f"  {report.segmentation:<44} segmentation (open in 3D Slicer)")
+    for name, details in report.classes.items():
+        print(f"  {details.files['entropy']:<44} uncertainty heatmap of {name} (entropy; also "
               "probability, mutual_information)")
     print(f"  {result.json_path.name:<44} report: uncertainty summary, predicted Dice, badge")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..contract import badge_label
+from ..contract import Key, badge_label
 from .options import add_model_option, add_output_options, add_prediction_options
 
 
@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
                         dask_address=args.dask)
     counts: dict[str, int] = {}
     for row in result.rows:
-        counts[badge_label(row["badge"])] = counts.get(badge_label(row["badge"]), 0) + 1
+        counts[badge_label(row[Key.BADGE])] = counts.get(badge_label(row[Key.BADGE]), 0) + 1
     summary = ", ".join(f"{n} {badge}" for badge, n in sorted(counts.items()))
-    cases = len({row["case"] for row in result.rows})
+    cases = len({row[Key.CASE] for row in result.rows})
     print(f"Reviewed {cases} case(s), {len(result.rows)} segment(s): {summary} "
           f"in {result.seconds:.1f} s ({result.images_per_second:.2f} images/s)")
     print(f"  {result.csv_path}  (REVIEW first)")

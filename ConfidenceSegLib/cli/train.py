@@ -138,17 +138,17 @@ def run(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction, calibrate=args.calibrate, folds=args.folds,
         command=canonical_command(args))
     config = train_bundle(options, dataset)
-    metrics = config["metrics"]["validation"]
+    metrics = config.metrics["validation"]
     dice = ", ".join(f"{name} {value:.3f}" for name, value in metrics["dice"].items())
-    if "cross_validation" in config["metrics"]:
-        per_class = config["metrics"]["cross_validation"]["classes"]
+    if "cross_validation" in config.metrics:
+        per_class = config.metrics["cross_validation"]["classes"]
         dice = "; ".join(f"{name} {m['dice_over_subjects']['mean']:.3f} +- {m['dice_over_subjects']['std']:.3f} "
                          f"over subjects, false positives {_rate(m['false_positive_rate'])} of "
                          f"{m['frames_without_structure']} frames without it" for name, m in per_class.items())
         dice_words = f"cross-validated Dice ({args.folds} folds, out of fold): {dice}"
     else:
         dice_words = f"validation Dice ({metrics['cases']} cases of unseen subjects): {dice}"
-    print(f"wrote {args.out}: {len(config['classes'])} classes, {args.members} members, "
-          f"{config['training']['time_seconds']:.0f} s; {dice_words}"
-          + ("; quality model calibrated on the calibration subjects" if "quality" in config else ""))
+    print(f"wrote {args.out}: {len(config.classes)} classes, {args.members} members, "
+          f"{config.training['time_seconds']:.0f} s; {dice_words}"
+          + ("; quality model calibrated on the calibration subjects" if config.quality else ""))
     return 0

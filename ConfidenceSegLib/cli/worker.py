@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..model.bundle_config import read_config
 
-    read_config(args.model)  # a bad bundle is answered before the model stack loads
+    config = read_config(args.model)  # a bad bundle is answered before the model stack loads
     from ..jobs.worker import Worker
 
-    return Worker(args.model).serve()
+    return Worker(args.model, config=config).serve()

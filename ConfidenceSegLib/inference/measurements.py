@@ -5,8 +5,7 @@
 Each measurement is ``{"value", "p05", "p95"}``: the value of the shown mask (image grid) and the
 5th / 95th percentiles over the samples' masks (model grid, scaled to mm), widened to contain the
 value. A calibrated bundle corrects the measurement's bias and widens the interval by a conformal
-margin (:func:`calibrated`, fitted in :mod:`ConfidenceSegLib.quality.calibration`). Images without spacing are
-measured in pixels; the report then names them ``*_px`` (:func:`report_names`).
+margin (:mod:`ConfidenceSegLib.quality.measurement_intervals`).
 
 Ellipse from moments: a filled ellipse of semi-axes a, b has variances a^2/4 and b^2/4 along its
 axes, so a = 2 sqrt(l1), b = 2 sqrt(l2) from the eigenvalues of the coordinate covariance (mm^2);
@@ -20,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..contract import AREA, CIRCUMFERENCE, PIXEL_NAMES, VOLUME
+from ..contract import AREA, CIRCUMFERENCE, VOLUME
 
 #: Moment sums per mask: count, sum y, sum x, sum yy, sum xy, sum xx (pixel coordinates).
 N_MOMENTS = 6
@@ -92,45 +91,6 @@ def volume_measurement(voxels: int, sample_voxels: Sequence[float], image_voxel_
                        sample_voxel_mm3: float) -> dict[str, dict[str, float]]:
     """Volume of a 3D mask (``voxels`` image voxels), interval from the samples' voxel counts."""
     return {VOLUME: interval(voxels * image_voxel_mm3, [v * sample_voxel_mm3 for v in sample_voxels if v > 0])}
-
-
-#: Floor of an interval's scale, as a fraction of the value (samples that all agree still get a margin).
-SCALE_FLOOR = 0.01
-
-
-def interval_scale(entry: dict[str, float]) -> float:
-    """The scale calibrated margins multiply: the samples' spread p95 - p05, floored at 1% of the value."""
-    return entry["p95"] - entry["p05"] + SCALE_FLOOR * abs(entry["value"])
-
-
-def calibrated(measurements: dict, calibration: dict | None) -> dict:
-    """Measurements with a bundle's calibration ``{name: {"scale": s, "margin": q}}`` applied: value and
-    interval times s (the median reference / value on the calibration cases: the measurement's bias),
-    then the interval widened to [p05 - q w, p95 + q w] with w = :func:`interval_scale` (conformal),
-    still containing the value (a negative q narrows it)."""
-    result = {}
-    for name, entry in measurements.items():
-        settings = (calibration or {}).get(name)
-        if not settings:
-            result[name] = entry
-            continue
-        factor = float(settings.get("scale", 1.0))
-        scaled = {key: value * factor for key, value in entry.items()}
-        margin = settings.get("margin")
-        width = interval_scale(scaled) if margin is not None else 0.0
-        low, high = scaled["p05"] - (margin or 0.0) * width, scaled["p95"] + (margin or 0.0) * width
-        result[name] = {"value": scaled["value"], "p05": min(scaled["value"], low), "p95": max(scaled["value"], high)}
-    return result
-
-
-def report_names(measurements: dict, has_spacing: bool) -> dict:
-    """Measurements as reported: rounded; ``*_px`` names (and a ``no_spacing`` note) without spacing."""
-    rounded = {name: {key: round(value, 2) for key, value in entry.items()} for name, entry in measurements.items()}
-    if has_spacing:
-        return rounded
-    return {**{PIXEL_NAMES[name]: entry for name, entry in rounded.items()},
-            "note": "no_spacing: the image has no physical spacing; sizes are in pixels"}
-
 
 
 def reference_measurements(mask: np.ndarray, spacing: Sequence[float]) -> dict[str, float]:

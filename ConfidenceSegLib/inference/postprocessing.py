@@ -71,10 +71,9 @@ def fit_ellipse(mask: np.ndarray) -> np.ndarray:
     return inverse[0, 0] * dy * dy + 2.0 * inverse[0, 1] * dy * dx + inverse[1, 1] * dx * dx <= 4.0
 
 
-def class_steps(config: dict, classes: Sequence[str]) -> list[dict | None]:
-    """Each class's postprocessing entry of a bundle config (None where it has none)."""
-    stored = config.get("postprocessing") or {}
-    return [stored.get(name) for name in classes]
+def class_steps(postprocessing: dict, classes: Sequence[str]) -> list[dict | None]:
+    """Each class's entry of a bundle's ``postprocessing`` (None where it has none)."""
+    return [postprocessing.get(name) for name in classes]
 
 
 def has_steps(steps: dict | None) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from ..contract import ConfidenceSegError
+from ..contract import ConfidenceSegError, predicted_mask
 from ..io.images import available_memory
 from ..model.bundle import ModelBundle
 from ..model.devices import describe_device, pick_device
@@ -68,7 +68,7 @@ def working_memory(pixels: int, n_classes: int) -> int:
 
 def check_input(bundle: ModelBundle, image: sitk.Image, source: str = "input image") -> np.ndarray:
     """The image's frames (N, H, W) float32 after checking it suits the bundle's model."""
-    in_channels = bundle.config["architecture"].get("in_channels", 1)
+    in_channels = bundle.config.in_channels
     if in_channels != 1:
         raise ConfidenceSegError(f"model {bundle.path} expects {in_channels} input channels; "
                                  "ConfidenceSeg feeds one intensity channel")
@@ -116,10 +116,10 @@ def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", 
     sample_voxel_mm3 = voxel_size * float(np.prod(shape)) / float(np.prod(grid)) / (
         1.0 if bundle.spatial_dims == 3 else shape[0])
     classes = []
-    for index, (name, steps) in enumerate(zip(bundle.classes, class_steps(bundle.config, bundle.classes),
+    for index, (name, steps) in enumerate(zip(bundle.classes, class_steps(bundle.config.postprocessing, bundle.classes),
                                               strict=True)):
         probability = maps["probability"][index]
-        mask = probability >= 0.5
+        mask = predicted_mask(probability)
         mask = apply_per_frame(mask, steps) if bundle.spatial_dims == 2 else apply_steps(mask, steps)
         entropy, information = maps["entropy"][index], maps["mutual_information"][index]
         summary = segment_summary(mask, probability, entropy, information, agreement.summary(index),

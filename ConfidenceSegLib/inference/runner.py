@@ -64,7 +64,7 @@ class SampleRunner:
         self.slab_depth = SLAB_DEPTH
         self.head_budget = HEAD_VOXEL_BUDGET
         self.n_classes = len(bundle.classes)
-        self.class_steps = class_steps(bundle.config, bundle.classes)
+        self.class_steps = class_steps(bundle.config.postprocessing, bundle.classes)
         generator = torch.Generator().manual_seed(SEED)
         self.dropout_masks = [
             draw_dropout_masks(bundle.members[member].head, count, generator) if plan.stochastic else []
@@ -139,7 +139,7 @@ class SampleRunner:
         n_frames, frame_shape = frames.shape[0], frames.shape[1:]
         maps = {key: np.empty((self.n_classes, *frames.shape), dtype=np.float32)
                 for key in ("probability", "entropy", "mutual_information")}
-        grid = tuple(self.bundle.config["preprocessing"]["input_size"])
+        grid = tuple(self.bundle.config.preprocessing["input_size"])
         agreements = [MaskAgreement(self.plan.samples, self.n_classes, grid, frame=True) for _ in range(n_frames)]
         start = 0
         while start < n_frames:
@@ -159,7 +159,7 @@ class SampleRunner:
         return maps, agreements
 
     def _frame_chunk(self, frames: np.ndarray, frame_shape: tuple[int, ...]):
-        preprocessing = self.bundle.config["preprocessing"]
+        preprocessing = self.bundle.config.preprocessing
         x = to_model_input(frames, preprocessing).to(self.device)
         chunk = ChunkAccumulator(self.plan.samples, (x.shape[0], self.n_classes, *x.shape[2:]), self.device)
         for member_index, sources in self._groups().items():
@@ -175,7 +175,7 @@ class SampleRunner:
         The volume is normalised as a whole and resampled to the bundle's ``spacing`` ((z, y, x) mm)
         when it has one; the backbone runs once per source with sliding windows of ``roi_size``.
         """
-        x = volume_to_model_input(volume, spacing, self.bundle.config["preprocessing"])
+        x = volume_to_model_input(volume, spacing, self.bundle.config.preprocessing)
         while True:
             try:
                 return self._volume_on_device(x.to(self.device), volume.shape)
@@ -183,7 +183,7 @@ class SampleRunner:
                 self._out_of_memory()
 
     def _volume_on_device(self, x: torch.Tensor, image_shape: tuple[int, ...]):
-        roi_size = self.bundle.config["preprocessing"]["roi_size"]
+        roi_size = self.bundle.config.preprocessing["roi_size"]
         features = [None] * len(self.plan.sources)
         groups = self._groups()
         for done, (member_index, sources) in enumerate(groups.items()):

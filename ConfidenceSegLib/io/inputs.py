@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import IMAGE_SUFFIXES, NO_SPACING_SUFFIXES, SEG_SUFFIX, ConfidenceSegError
@@ -63,6 +64,23 @@ def is_dicom_folder(path: Path) -> bool:
         return False
     first = next((p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")), None)
     return first is not None and _is_dicom_file(first)
+
+
+@dataclass(frozen=True)
+class InputFacts:
+    """What the outputs need to know of an input besides its pixels, found once when the run starts."""
+
+    #: Absolute path of the image file or DICOM series folder.
+    path: Path
+    #: False for formats read without spacing (then sizes are in pixels and the badge cannot PASS).
+    has_spacing: bool
+    #: A DICOM series folder (its outputs include a DICOM SEG referencing the series).
+    dicom_series: bool
+
+    @classmethod
+    def of(cls, path: str | os.PathLike) -> InputFacts:
+        path = Path(os.path.abspath(path))
+        return cls(path, has_physical_spacing(path), is_dicom_folder(path))
 
 
 def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:

@@ -16,23 +16,25 @@ k-th class. An empty given mask where the model finds the class is REVIEW with p
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from ..contract import ABSENT, PASS, QUALITY_KEYS, REPORT_SUFFIX, REVIEW, SEG_SUFFIX, ConfidenceSegError
+from ..contract import ABSENT, PASS, REPORT_SUFFIX, REVIEW, SEG_SUFFIX, ConfidenceSegError
 from ..io.images import check_same_geometry, read_image
-from ..io.inputs import has_physical_spacing, input_stem
+from ..io.inputs import InputFacts, input_stem
 from ..io.safe_files import write_text_atomic
 from ..io.segfile import read_segmentation
+from ..model.bundle_config import QualityConfig
+from ..outputs.report import PredictionReport, report_json, verdict_json
 from ..quality.agreement import agreement_features, agreement_from_maps
-from ..quality.apply import assess_frames, assess_segment
+from ..quality.apply import assess_segment, combine_frames
+from ..quality.conformal import lower_bound
 from ..quality.rca import load_references, rca_dice
 from ..quality.reasons import reason
-
-QUALITY_FIELDS = (*QUALITY_KEYS, "reasons")
+from ..quality.verdict import ClassResult, FrameResult, Verdict
+from .predict_job import run_prediction
 
 #: ``both``: PASS only when agreement and RCA both pass; the lower of the two predicted Dice and bounds.
 ASSESS_METHODS = ("agreement", "rca", "both")
@@ -68,103 +70,105 @@ def given_masks(seg_path: Path, image: sitk.Image, classes: list[str], class_nam
     return {class_name: masks[class_name]} if class_name is not None else masks
 
 
-def _empty_given(class_name: str, predicted_present: bool) -> dict | None:
+def _empty_given(class_name: str, predicted_present: bool) -> Verdict | None:
     if not predicted_present:
         return None
-    return {"predicted_dice": 0.0, "dice_lower_bound": 0.0, "badge": REVIEW, "reasons": [reason(
-        "given_mask_empty", f"the given segmentation has no {class_name}, but the model finds it here")]}
+    return Verdict(REVIEW, 0.0, 0.0, (reason(
+        "given_mask_empty", f"the given segmentation has no {class_name}, but the model finds it here"),))
 
 
-def rca_result(assessment: dict, folder: Path, class_prediction, given: np.ndarray, pixel_mm) -> dict:
-    """One class's RCA assessment of a 2D mask: best transfer Dice, conformal bound, badge, reasons."""
-    entry = (assessment.get("rca") or {}).get(class_prediction.name)
+def rca_result(assessment: QualityConfig, folder: Path, class_prediction, given: np.ndarray,
+               pixel_mm) -> tuple[Verdict, list[float]]:
+    """One class's RCA assessment of a 2D mask (best transfer Dice, conformal bound, badge, reasons) and
+    the transfer Dice per reference."""
+    entry = (assessment.data.get("rca") or {}).get(class_prediction.name)
     if entry is None:
-        return {"predicted_dice": None, "dice_lower_bound": None, "badge": None, "reasons": [reason(
-            "no_quality_model", f"this model has no RCA references for {class_prediction.name}")]}
+        return Verdict(None, reasons=(reason(
+            "no_quality_model", f"this model has no RCA references for {class_prediction.name}"),)), []
     predicted, per_reference = rca_dice(class_prediction.mask, given, pixel_mm, load_references(folder, entry))
-    quantile, threshold = entry["score_quantile"], assessment["threshold"]
-    bound = 0.0 if quantile is None else float(np.clip(predicted - quantile, 0.0, 1.0))
+    bound, threshold = lower_bound(predicted, entry["score_quantile"]), assessment.threshold
     passed = bound >= threshold
     words = (f"RCA: best transfer Dice {predicted:.2f} over {len(per_reference)} references, lower bound {bound:.2f}"
              f" {'reaches' if passed else 'below'} the PASS threshold {threshold:.2f}")
-    return {"predicted_dice": predicted, "dice_lower_bound": bound, "badge": PASS if passed else REVIEW,
-            "reasons": [reason("lower_bound_above_threshold" if passed else "lower_bound_below_threshold", words)],
-            "per_reference": [round(score, 4) for score in per_reference]}
+    return Verdict(PASS if passed else REVIEW, predicted, bound, (
+        reason("lower_bound_above_threshold" if passed else "lower_bound_below_threshold", words),)), per_reference
 
 
-def combined(agreement: dict, rca: dict) -> dict:
+def combined(agreement: Verdict, rca: Verdict) -> Verdict:
     """``both``: PASS only when both methods pass; the lower predicted Dice and bound; both reasons."""
-    if agreement["badge"] in (None, ABSENT) or rca["badge"] is None:
+    if agreement.badge in (None, ABSENT) or rca.badge is None:
         return agreement
-    numbers = {key: min((v for v in (agreement[key], rca[key]) if v is not None), default=None)
-               for key in ("predicted_dice", "dice_lower_bound")}
-    badge = PASS if agreement["badge"] == rca["badge"] == PASS else REVIEW
-    failing = [r for r in (agreement, rca) if r["badge"] != PASS] or [agreement, rca]
-    return {**numbers, "badge": badge, "reasons": [reason for r in failing for reason in r["reasons"]]}
+    lowest = [min((v for v in pair if v is not None), default=None) for pair in (
+        (agreement.predicted_dice, rca.predicted_dice), (agreement.dice_lower_bound, rca.dice_lower_bound))]
+    badge = PASS if agreement.badge == rca.badge == PASS else REVIEW
+    failing = [v for v in (agreement, rca) if v.badge != PASS] or [agreement, rca]
+    return Verdict(badge, *lowest, tuple(r for v in failing for r in v.reasons))
 
 
-def assess_class(assessment: dict, class_prediction, given: np.ndarray, settings: dict, has_spacing: bool,
-                 stack: bool, method: str = "agreement", folder: Path | None = None, pixel_mm=(1.0, 1.0)) -> dict:
-    """One class's assessment (and per frame for a stack, agreement only) by ``method``."""
+def assess_class(assessment: QualityConfig, class_prediction, given: np.ndarray, used: tuple[str, int],
+                 has_spacing: bool, stack: bool, method: str = "agreement", folder: Path | None = None,
+                 pixel_mm=(1.0, 1.0)) -> tuple[ClassResult, dict, list[Verdict]]:
+    """One class's result, its per-method details and (a stack, agreement only) its frames' verdicts."""
     name = class_prediction.name
     if not stack:
         features = agreement_features(given, class_prediction)
         empty = None if given.any() else _empty_given(name, bool(class_prediction.mask.any()))
-        agreement = empty or assess_segment(assessment, name, features, settings=settings, has_spacing=has_spacing)
-        methods = {"agreement": {**agreement, "features": features}}
-        result = agreement
+        agreement = empty or assess_segment(assessment, name, features, used=used, has_spacing=has_spacing)
+        methods = {"agreement": {**verdict_json(agreement), "features": features}}
+        verdict = agreement
         if method in ("rca", "both"):
-            methods["rca"] = empty or rca_result(assessment, folder, class_prediction, given, pixel_mm)
-            result = methods["rca"] if method == "rca" else combined(agreement, methods["rca"])
-        return {"present": bool(given.any()), **{k: result[k] for k in QUALITY_FIELDS}, "methods": methods}
+            rca, per_reference = (empty, []) if empty else rca_result(assessment, folder, class_prediction, given,
+                                                                      pixel_mm)
+            methods["rca"] = {**verdict_json(rca), "per_reference": [round(score, 4) for score in per_reference]}
+            verdict = rca if method == "rca" else combined(agreement, rca)
+        return ClassResult(name, bool(given.any()), {}, verdict), methods, []
     features = [agreement_from_maps(given[k], class_prediction.mask[k], class_prediction.probability[k],
                                     class_prediction.entropy[k], class_prediction.frame_summaries[k])
                 for k in range(given.shape[0])]
-    whole, frames, summary = assess_frames(assessment, name, features, settings, has_spacing)
-    for index, frame in enumerate(frames):
-        if frame["badge"] == ABSENT:
-            frames[index] = _empty_given(name, bool(class_prediction.mask[index].any())) or frame
-    return {"present": bool(given.any()), **whole, "frames_summary": summary, "frame_results": frames,
-            "methods": {"agreement": dict(whole)}}
+    frames = [assess_segment(assessment, name, summary, used=used, has_spacing=has_spacing) for summary in features]
+    frames = [(_empty_given(name, bool(class_prediction.mask[k].any())) or frame) if frame.badge == ABSENT else frame
+              for k, frame in enumerate(frames)]
+    whole, frames, summary = combine_frames(name, frames)
+    return (ClassResult(name, bool(given.any()), {}, whole, frames_summary=summary),
+            {"agreement": verdict_json(whole)}, frames)
 
 
 def assess_segmentation(bundle, image_path: Path, seg_path: Path, out: Path, class_name: str | None,
-                        settings, overwrite: bool, method: str = "agreement") -> dict:
+                        settings, overwrite: bool, method: str = "agreement") -> PredictionReport:
     """Predict ``image_path``, assess the given segmentation's classes by ``method`` (:data:`ASSESS_METHODS`),
     write ``out/<stem>.json``."""
-    from ..inference.predict import predict_image
-
+    source = InputFacts.of(image_path)
     image = read_image(image_path)
     masks = given_masks(seg_path, image, bundle.classes, class_name)
-    quality = bundle.config.get("quality") or {}
-    assessment = quality.get("assessment")
-    if not assessment or not assessment.get("classes"):
+    assessment = bundle.config.quality.assessment if bundle.config.quality is not None else None
+    if assessment is None:
         raise ConfidenceSegError(f"model {bundle.path} has no calibrated assessment of given segmentations: "
                                  "recalibrate it with `confidenceseg calibrate`")
-    target = out / f"{input_stem(image_path)}{REPORT_SUFFIX}"
-    if target.exists() and not overwrite:
-        raise ConfidenceSegError(f"output exists: {target} (pass --overwrite to replace it)")
-    prediction = predict_image(bundle, image, settings.method, settings.samples, settings.device)
-    used = {"method": prediction.method, "samples": prediction.samples}
-    config = dict(assessment, prediction=quality.get("prediction"))
-    stack = bundle.spatial_dims == 2 and image.GetDimension() == 3
     if method != "agreement" and image.GetDimension() != 2:
         raise ConfidenceSegError(f"--method {method} (reverse classification accuracy) assesses 2D images only; "
                                  "use --method agreement for stacks and volumes")
+    target = out / f"{input_stem(image_path)}{REPORT_SUFFIX}"
+    if target.exists() and not overwrite:
+        raise ConfidenceSegError(f"output exists: {target} (pass --overwrite to replace it)")
+    prediction = run_prediction(bundle, source, settings, image=image).prediction
+    used = (prediction.method, prediction.samples)
+    stack = bundle.spatial_dims == 2 and image.GetDimension() == 3
     pixel_mm = (image.GetSpacing()[1], image.GetSpacing()[0])
-    classes, frames = {}, []
+    classes, methods, frames = {}, {}, []
     for class_prediction in prediction.classes:
-        if class_prediction.name in masks:
-            result = assess_class(config, class_prediction, masks[class_prediction.name], used,
-                                  has_physical_spacing(image_path), stack, method, Path(bundle.path), pixel_mm)
-            for index, frame in enumerate(result.pop("frame_results", [])):
+        name = class_prediction.name
+        if name in masks:
+            classes[name], methods[name], frame_verdicts = assess_class(
+                assessment, class_prediction, masks[name], used, source.has_spacing, stack, method,
+                Path(bundle.path), pixel_mm)
+            for index, frame in enumerate(frame_verdicts):
                 if len(frames) <= index:
-                    frames.append({"index": index, "classes": {}})
-                frames[index]["classes"][class_prediction.name] = frame
-            classes[class_prediction.name] = result
-    report = {"input": os.path.abspath(image_path), "assessed_segmentation": str(seg_path), "model": str(bundle.path),
-              "method": method, **used, "device": prediction.device, "classes": classes}
-    if frames:
-        report["frames"] = frames
-    write_text_atomic(target, json.dumps(report, indent=2) + "\n", overwrite)
+                    frames.append({})
+                frames[index][name] = FrameResult(bool(masks[name][index].any()), frame)
+    report = PredictionReport(input=str(source.path), model=str(bundle.path), method=prediction.method,
+                              samples=prediction.samples, device=prediction.device, classes=classes,
+                              pass_threshold=assessment.threshold, frames=frames or None,
+                              extra={"assessed_segmentation": str(seg_path), "assess_method": method})
+    write_text_atomic(target, json.dumps(report_json(report, {name: {"methods": entry} for name, entry in
+                                                              methods.items()}), indent=2) + "\n", overwrite)
     return report

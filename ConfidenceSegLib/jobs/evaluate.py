@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
-from ..annotation.datasets import Dataset
-from ..contract import ConfidenceSegError
+from ..annotation.datasets import Case, Dataset
+from ..contract import PASS_THRESHOLD, ConfidenceSegError
 from ..io.safe_files import check_can_write, check_output_folder, output_folder, write_text_atomic
-from ..model.bundle import load_bundle
+from ..model.bundle import ModelBundle, load_bundle
+from ..model.bundle_config import BundleConfig
 from ..outputs import plots
+from ..outputs.report import verdict_json
 from ..quality import metrics
 from ..quality.degradations import check_kinds
-from ..quality.evaluation import evaluate_cases, or_zero
-from ..quality.features import is_absent
+from ..quality.evaluation import Evaluation, SegmentRow, or_zero, segment_rows, summarise
+from .labelled import DEFAULT_RUN, LabelledRun, common_classes, predict_labelled
+from .settings import PredictionSettings
 
 PLOT_KINDS = ("risk_coverage", "predicted_vs_true", "reliability")
 
@@ -28,20 +33,47 @@ def _plot_paths(out: Path, classes) -> dict[str, dict[str, Path]]:
     return {name: {kind: out / f"{name}_{kind}.png" for kind in PLOT_KINDS} for name in classes}
 
 
-def run_evaluation(args: argparse.Namespace, dataset: Dataset, classes: list[str]) -> int:
-    """``confidenceseg evaluate`` of the model's ``classes`` on the loaded ``dataset``: predict every case,
-    write the plots and ``metrics.json``, print a summary."""
+def evaluate_cases(bundle: ModelBundle, dataset: Dataset, cases: Sequence[Case],
+                   run: LabelledRun = DEFAULT_RUN) -> Evaluation:
+    """Predict and assess every case (and its degraded copies) and compute the metrics: pooled, and per
+    image kind (``by_kind``) when there are degradations."""
+    if not cases:
+        raise ConfidenceSegError(f"dataset {dataset.name} has no cases to evaluate")
+    classes = common_classes(bundle, dataset)
+    quality = bundle.config.quality
+    threshold = quality.threshold if quality is not None else PASS_THRESHOLD
+    rows, bins, settings = [], {}, {}
+    for labelled in predict_labelled(bundle, cases, classes, run):
+        prediction = labelled.prediction
+        settings = {"method": prediction.method, "samples": prediction.samples, "device": prediction.device}
+        for row, case_bins in segment_rows(labelled, quality):
+            rows.append(row)
+            bins[row.class_name] = bins[row.class_name] + case_bins if row.class_name in bins else case_bins
+    return Evaluation(rows, summarise(rows, bins, classes, threshold, run.degradations), bins, settings)
+
+
+def row_json(row: SegmentRow) -> dict:
+    """One segment of ``metrics.json``'s ``cases``: its fields, the badge's verdict flat, the baseline's nested."""
+    fields = asdict(row)
+    del fields["verdict"], fields["baseline"]
+    fields["class"] = fields.pop("class_name")
+    return {**fields, **verdict_json(row.verdict), "baseline": verdict_json(row.baseline)}
+
+
+def run_evaluation(args: argparse.Namespace, dataset: Dataset, config: BundleConfig) -> int:
+    """``confidenceseg evaluate`` of the model (its ``config`` as read by the command) on the loaded
+    ``dataset``: predict every case, write the plots and ``metrics.json``, print a summary."""
     out = Path(args.out)
-    plot_paths = _plot_paths(out, classes)
+    plot_paths = _plot_paths(out, config.classes)
     planned = [out / "metrics.json"] + [path for paths in plot_paths.values() for path in paths.values()]
     degradations = check_kinds(args.degrade) if args.degrade else []
     check_output_folder(out, [path.name for path in planned], args.overwrite)
-    bundle = load_bundle(args.model)
+    bundle = load_bundle(args.model, config)
     cases, selection = evaluation_cases(bundle.config, dataset, args.cases)
     print(selection)
     with output_folder(out):
-        evaluation = evaluate_cases(bundle, dataset, cases, device=args.device, method=args.method,
-                                    samples=args.samples, degradations=degradations)
+        run = LabelledRun(PredictionSettings(args.method, args.samples, args.device, ()), tuple(degradations))
+        evaluation = evaluate_cases(bundle, dataset, cases, run)
         check_can_write(planned, args.overwrite)
         write_outputs(args, bundle, dataset, evaluation, plot_paths, {"selection": selection, "degradations": degradations,
                                                                    "case_ids": [case.id for case in cases]})
@@ -49,15 +81,15 @@ def run_evaluation(args: argparse.Namespace, dataset: Dataset, classes: list[str
     return 0
 
 
-def evaluation_cases(config: dict, dataset: Dataset, which: str) -> tuple[list, str]:
+def evaluation_cases(config: BundleConfig, dataset: Dataset, which: str) -> tuple[list, str]:
     """The cases to evaluate and a sentence saying which: with ``which="unseen"``, the cases of subjects
     the bundle's record does not name as training, validation or calibration subjects of this dataset."""
-    training = config.get("training") or {}
+    training = config.training
     if which == "all" or training.get("dataset") != dataset.name:
         return list(dataset.cases), f"evaluating all {len(dataset.cases)} cases of {dataset.name}"
     used = {subject for role, part in (training.get("split") or {}).items() if role != "test"
             for subject in part.get("subject_ids", [])}
-    quality_data = ((config.get("quality") or {}).get("calibration_data") or {})
+    quality_data = config.quality.calibration_data if config.quality is not None else {}
     used |= set(quality_data.get("subject_ids", [])) if quality_data.get("dataset") == dataset.name else set()
     cases = [case for case in dataset.cases if case.subject not in used]
     if not cases:
@@ -70,13 +102,13 @@ def evaluation_cases(config: dict, dataset: Dataset, which: str) -> tuple[list, 
 def write_outputs(args: argparse.Namespace, bundle, dataset, evaluation, plot_paths, selection: dict) -> None:
     """The plots and ``metrics.json`` of one evaluation."""
     out = Path(args.out)
-    quality = bundle.config.get("quality")
-    threshold = float((quality or {}).get("threshold", metrics.GOOD_DICE))
+    quality = bundle.config.quality
+    threshold = quality.threshold if quality is not None else PASS_THRESHOLD
     written = write_plots(evaluation, plot_paths, threshold, args.overwrite)
     report = {"model": str(args.model), "dataset": str(args.dataset), "dataset_name": dataset.name,
               "n_cases": len(selection["case_ids"]), **selection, **evaluation.prediction_settings,
-              "quality_model": None if quality is None else {"alpha": quality.get("alpha"), "threshold": threshold},
-              "classes": evaluation.classes, "cases": evaluation.rows,
+              "quality_model": None if quality is None else {"alpha": quality.alpha, "threshold": threshold},
+              "classes": evaluation.classes, "cases": [row_json(row) for row in evaluation.rows],
               "plots": [str(path.relative_to(out)) for path in written]}
     write_text_atomic(out / "metrics.json", json.dumps(report, indent=2) + "\n", args.overwrite)
     print(f"wrote {out / 'metrics.json'} and {len(written)} plots")
@@ -87,23 +119,23 @@ def write_plots(evaluation, plot_paths, threshold: float, overwrite: bool) -> li
     written = []
     for name, class_result in evaluation.classes.items():
         paths = plot_paths[name]
-        present = [row for row in evaluation.rows if row["class"] == name and not is_absent(row["uncertainty"])]
-        true = [row["true_dice"] for row in present]
+        present = [row for row in evaluation.rows if row.class_name == name and not row.absent]
+        true = [row.true_dice for row in present]
         assessed = bool(present) and class_result["method"] is not None
         if present:
-            scores = {"mean pairwise Dice": ("raw_mean_pairwise_dice", [r["uncertainty"]["mean_pairwise_dice"]
+            scores = {"mean pairwise Dice": ("raw_mean_pairwise_dice", [r.uncertainty["mean_pairwise_dice"]
                                                                         for r in present]),
-                      "mean entropy": ("baseline_mean_entropy", [r["baseline_confidence"] for r in present])}
+                      "mean entropy": ("baseline_mean_entropy", [r.baseline_confidence for r in present])}
             if assessed:
-                scores = {"predicted Dice": ("method", [or_zero(r["predicted_dice"]) for r in present]), **scores}
+                scores = {"predicted Dice": ("method", [or_zero(r.verdict.predicted_dice) for r in present]), **scores}
             curves = {f"{label} (AURC {_fmt(class_result[key]['aurc'])})": metrics.risk_coverage_curve(score, true)
                       for label, (key, score) in scores.items()}
             plots.plot_risk_coverage(curves, paths["risk_coverage"], title=name, overwrite=overwrite)
             written.append(paths["risk_coverage"])
         if assessed:
-            plots.plot_predicted_vs_true([or_zero(r["predicted_dice"]) for r in present], true,
-                                         [or_zero(r["dice_lower_bound"]) for r in present],
-                                         [r["badge"] for r in present],
+            plots.plot_predicted_vs_true([or_zero(r.verdict.predicted_dice) for r in present], true,
+                                         [or_zero(r.verdict.dice_lower_bound) for r in present],
+                                         [r.verdict.badge for r in present],
                                          paths["predicted_vs_true"], threshold, title=name, overwrite=overwrite)
             written.append(paths["predicted_vs_true"])
         if name in evaluation.bins:

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..contract import DEFAULT_MAPS, prediction_file_names
 from ..io.inputs import check_inputs, is_dicom_folder
 from ..io.safe_files import check_free_space, check_output_folder
-from ..model.bundle_config import read_config
+from ..model.bundle_config import BundleConfig, read_config
 
 
 def output_bytes(paths: Sequence[Path], n_maps: int) -> int:
@@ -28,17 +28,19 @@ def output_bytes(paths: Sequence[Path], n_maps: int) -> int:
 
 def check_prediction_run(model: str | os.PathLike, paths: Sequence[Path], out_dir: str | os.PathLike,
                          overwrite: bool = False, overlay: bool = False, extra_names: Sequence[str] = (),
-                         maps: Sequence[str] = DEFAULT_MAPS, scene: bool = False) -> tuple[list[str], list[str]]:
-    """Check a run of ``model`` on ``paths`` into ``out_dir``; return the inputs' stems and the classes.
+                         maps: Sequence[str] = DEFAULT_MAPS, scene: bool = False,
+                         config: BundleConfig | None = None) -> tuple[list[str], BundleConfig]:
+    """Check a run of ``model`` on ``paths`` into ``out_dir``; return the inputs' stems and the bundle's
+    config (read once here; the run loads the bundle with it).
 
     ``overlay`` / ``scene``: each input also writes ``S_overlay.png`` / ``S.mrml``; ``extra_names``: files
-    of the whole run.
+    of the whole run; ``config``: the bundle's config when the caller has it (a warm worker).
     """
     stems = check_inputs(list(paths))
-    classes = read_config(model)["classes"]
+    config = read_config(model) if config is None else config
     names = [name for path, stem in zip(paths, stems, strict=True)
-             for name in prediction_file_names(stem, classes, overlay, maps, dicom=is_dicom_folder(Path(path)),
+             for name in prediction_file_names(stem, config.classes, overlay, maps, dicom=is_dicom_folder(Path(path)),
                                               scene=scene)]
     check_output_folder(out_dir, [*names, *extra_names], overwrite)
-    check_free_space(out_dir, output_bytes(paths, len(classes) * len(maps)))
-    return stems, classes
+    check_free_space(out_dir, output_bytes(paths, len(config.classes) * len(maps)))
+    return stems, config

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..contract import MAP_KINDS, OVERLAY_SUFFIX, QUICKSTART_FOLDER, REPORT_SUFFIX, badge_label
 from ..io.resources import default_model_dir, sample_images
 from ..io.safe_files import output_folder
+from ..outputs.report import PredictionReport
 from ..quality.reasons import result_words
 from .preflight import check_prediction_run
 from .settings import PredictionSettings
@@ -27,7 +28,7 @@ class QuickstartResult:
 
     out_dir: Path
     case: str
-    report: dict
+    report: PredictionReport
 
     @property
     def json_path(self) -> Path:
@@ -54,25 +55,25 @@ def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLik
     model_dir = Path(model) if model else default_model_dir()
     image_path = Path(image) if image else sample_images()[0]
     out_dir = Path(out) if out else fresh_folder(Path.cwd() / QUICKSTART_FOLDER)
-    (case,), _ = check_prediction_run(model_dir, [image_path], out_dir, overwrite, overlay=True, maps=MAP_KINDS)
+    (case,), config = check_prediction_run(model_dir, [image_path], out_dir, overwrite, overlay=True, maps=MAP_KINDS)
     from ..model.bundle import load_bundle  # the model stack loads only now
     from ..outputs.overlay import overlay_options, write_overlay
     from .predict_job import predict_input
 
-    bundle = load_bundle(model_dir)
+    bundle = load_bundle(model_dir, config)
     settings = PredictionSettings(method, samples, device, MAP_KINDS)  # one frame: every map is cheap
     settings.check(len(bundle.members))
     with output_folder(out_dir):
         written = predict_input(bundle, image_path, out_dir, settings, overwrite, stem=case)
         report = written.report
-        title = f"{image_path.name} · model {model_dir.name} · {report['method']}, {report['samples']} samples"
-        write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", written.image, written.overlay_layers(), overwrite,
+        title = f"{image_path.name} · model {model_dir.name} · {report.method}, {report.samples} samples"
+        write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", written.assessed.image, written.overlay_layers(), overwrite,
                       title=title, **overlay_options(report))
     return QuickstartResult(out_dir, case, report)
 
 
-def badge_summary(report: dict) -> list[str]:
+def badge_summary(report: PredictionReport) -> list[str]:
     """One readable line per class: badge, predicted Dice, lower bound and (unless PASS) the reason."""
-    width = max(len(name) for name in report["classes"])
-    return [f"{name:<{width}}  {badge_label(result.get('badge')):<7} {result_words(result)}"
-            for name, result in report["classes"].items()]
+    width = max(len(name) for name in report.classes)
+    return [f"{name:<{width}}  {badge_label(result.verdict.badge):<7} {result_words(result)}"
+            for name, result in report.classes.items()]

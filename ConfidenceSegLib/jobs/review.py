@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..contract import OVERLAY_SUFFIX, REVIEW_CSV, REVIEW_HTML, SCENE_SUFFIX, ConfidenceSegError
+from ..contract import OVERLAY_SUFFIX, REVIEW_CSV, REVIEW_HTML, SCENE_SUFFIX, ConfidenceSegError, Key
 from ..io.inputs import collect_inputs
 from ..io.safe_files import output_folder, write_text_atomic
 from ..outputs.review_table import review_csv, review_order
@@ -40,7 +40,7 @@ class ReviewResult:
 
     @property
     def images_per_second(self) -> float:
-        cases = len({row["case"] for row in self.rows}) + len(self.failures)
+        cases = len({row[Key.CASE] for row in self.rows}) + len(self.failures)
         return cases / self.seconds if self.seconds > 0 else 0.0
 
 
@@ -55,8 +55,8 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
         raise ConfidenceSegError(f"--workers must be at least 1, got {workers}")
     settings = PredictionSettings(method, samples, device, *([tuple(maps)] if maps else []))
     paths = collect_inputs(inputs)
-    stems, _ = check_prediction_run(model, paths, out_dir, overwrite, overlay=True,
-                                    extra_names=[REVIEW_CSV, REVIEW_HTML], maps=settings.maps, scene=True)
+    stems, config = check_prediction_run(model, paths, out_dir, overwrite, overlay=True,
+                                         extra_names=[REVIEW_CSV, REVIEW_HTML], maps=settings.maps, scene=True)
     from ..outputs.report_html import ReportRow, review_page  # the model stack loads only now
     from .review_runners import run_cases
 
@@ -64,8 +64,8 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
     pictures: dict[tuple[str, str], tuple[bytes, bytes]] = {}
     failures: list[str] = []
     with output_folder(out_dir):
-        for result in run_cases(Path(model), list(zip(paths, stems, strict=True)), out_dir, settings, overwrite,
-                                workers, dask_address, progress):
+        for result in run_cases(Path(model), config, list(zip(paths, stems, strict=True)), out_dir, settings,
+                                overwrite, workers, dask_address, progress):
             if result.failure:
                 failures.append(result.failure)
                 continue
@@ -76,12 +76,12 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
         rows.sort(key=review_order)
         csv_path, html_path = out_dir / REVIEW_CSV, out_dir / REVIEW_HTML
         write_text_atomic(csv_path, review_csv(rows), overwrite)
-        cases = len({row["case"] for row in rows})
+        cases = len({row[Key.CASE] for row in rows})
         description = (f"Model {model} · {cases} case(s) · PASS: the conformal lower bound of the predicted "
                        "Dice reaches the bundle's threshold; REVIEW: open and check.")
-        report_rows = [ReportRow(row, *pictures[(row["case"], row["class"])],
-                                 overlay_link=f"{row['case']}{OVERLAY_SUFFIX}", scene_link=f"{row['case']}{SCENE_SUFFIX}")
-                       for row in rows]
+        report_rows = [ReportRow(row, *pictures[(row[Key.CASE], row[Key.CLASS])],
+                                 overlay_link=f"{row[Key.CASE]}{OVERLAY_SUFFIX}",
+                                 scene_link=f"{row[Key.CASE]}{SCENE_SUFFIX}") for row in rows]
         page = review_page(report_rows, title=f"ConfidenceSeg review: {out_dir.name}", description=description,
                            failures=failures)
         write_text_atomic(html_path, page, overwrite)

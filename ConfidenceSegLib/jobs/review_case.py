@@ -11,17 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import SimpleITK as sitk
-
 from ..contract import OVERLAY_SUFFIX, ConfidenceSegError
-from ..inference.predict import Prediction, predict_image
-from ..io.images import read_image
+from ..io.inputs import InputFacts
 from ..model.bundle import ModelBundle, load_bundle
+from ..model.bundle_config import BundleConfig
 from ..outputs.overlay import layers_from_prediction, overlay_options, write_overlay
 from ..outputs.prediction_files import write_prediction_outputs
 from ..outputs.report_html import thumbnails
 from ..outputs.review_table import rows_from_report
 from ..outputs.slicer_scene import write_case_scene
+from ..quality.assessed import AssessedPrediction
+from .predict_job import run_prediction
 from .settings import PredictionSettings
 
 _bundles: dict[str, ModelBundle] = {}
@@ -37,27 +37,24 @@ class CaseResult:
     failure: str = ""
 
 
-def cached_bundle(model: Path) -> ModelBundle:
-    """The bundle at ``model``, loaded once per process (worker processes keep it between cases)."""
+def cached_bundle(model: Path, config: BundleConfig | None = None) -> ModelBundle:
+    """The bundle at ``model``, loaded once per process (worker processes keep it between cases);
+    ``config``: its config as the run read it."""
     key = str(Path(model).resolve())
     if key not in _bundles:
-        _bundles[key] = load_bundle(model)
+        _bundles[key] = load_bundle(model, config)
     return _bundles[key]
 
 
-def predict_case(bundle: ModelBundle, image: sitk.Image, settings: PredictionSettings) -> Prediction:
-    return predict_image(bundle, image, settings.method, settings.samples, settings.device)
-
-
-def finish_case(bundle: ModelBundle, prediction: Prediction, path: Path, case: str, out_dir: Path,
+def finish_case(bundle: ModelBundle, assessed: AssessedPrediction, case: str, out_dir: Path,
                 settings: PredictionSettings, overwrite: bool) -> CaseResult:
-    """Write a predicted case's files, overlay and Slicer scene; its rows and thumbnails."""
-    report = write_prediction_outputs(prediction, bundle, out_dir, case, path, overwrite, maps=settings.maps)
-    layers = layers_from_prediction(prediction, report)
-    write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", prediction.image, layers, overwrite, title=case,
+    """Write an assessed case's files, overlay and Slicer scene; its rows and thumbnails."""
+    report = write_prediction_outputs(assessed, bundle.path, out_dir, case, overwrite, maps=settings.maps)
+    layers = layers_from_prediction(assessed)
+    write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", assessed.image, layers, overwrite, title=case,
                   **overlay_options(report))
-    write_case_scene(out_dir, case, report, path, overwrite)
-    pictures = {(case, name): pair for name, pair in thumbnails(prediction.image, layers).items()}
+    write_case_scene(out_dir, case, report, assessed.source.path, overwrite)
+    pictures = {(case, name): pair for name, pair in thumbnails(assessed.image, layers).items()}
     return CaseResult(case, rows_from_report(case, report), pictures)
 
 
@@ -65,13 +62,13 @@ def review_case(bundle: ModelBundle, path: Path, case: str, out_dir: Path, setti
                 overwrite: bool) -> CaseResult:
     """Read, predict and finish one case; a user error becomes the case's ``failure``."""
     try:
-        prediction = predict_case(bundle, read_image(path), settings)
-        return finish_case(bundle, prediction, path, case, out_dir, settings, overwrite)
+        assessed = run_prediction(bundle, InputFacts.of(path), settings)
+        return finish_case(bundle, assessed, case, out_dir, settings, overwrite)
     except ConfidenceSegError as error:
         return CaseResult(case, failure=f"{path}: {error}")
 
 
-def review_case_in_worker(model: Path, path: Path, case: str, out_dir: Path, settings: PredictionSettings,
-                          overwrite: bool) -> CaseResult:
+def review_case_in_worker(model: Path, config: BundleConfig, path: Path, case: str, out_dir: Path,
+                          settings: PredictionSettings, overwrite: bool) -> CaseResult:
     """:func:`review_case` with the worker process's cached bundle (for process pools and Dask)."""
-    return review_case(cached_bundle(model), path, case, out_dir, settings, overwrite)
+    return review_case(cached_bundle(model, config), path, case, out_dir, settings, overwrite)

@@ -24,8 +24,10 @@ from tqdm import tqdm
 
 from ..contract import ConfidenceSegError
 from ..io.images import read_image
-from ..model.bundle_config import read_config
-from .review_case import CaseResult, cached_bundle, finish_case, predict_case, review_case_in_worker
+from ..io.inputs import InputFacts
+from ..model.bundle_config import BundleConfig
+from .predict_job import run_prediction
+from .review_case import CaseResult, cached_bundle, finish_case, review_case_in_worker
 from .settings import PredictionSettings
 
 #: Seconds to wait for a Dask scheduler to answer.
@@ -33,16 +35,18 @@ DASK_CONNECT_TIMEOUT = 10
 Cases = Sequence[tuple[Path, str]]
 
 
-def run_cases(model: Path, cases: Cases, out_dir: Path, settings: PredictionSettings, overwrite: bool,
-              workers: int = 1, dask_address: str | None = None, progress: bool = True) -> Iterator[CaseResult]:
-    """Process ``cases`` ((path, stem) pairs) where asked; report skipped cases as they fail."""
-    settings.check(len(read_config(model)["members"]))
+def run_cases(model: Path, config: BundleConfig, cases: Cases, out_dir: Path, settings: PredictionSettings,
+              overwrite: bool, workers: int = 1, dask_address: str | None = None,
+              progress: bool = True) -> Iterator[CaseResult]:
+    """Process ``cases`` ((path, stem) pairs) where asked with the bundle at ``model`` (its ``config`` as the
+    run read it: every worker gets it, none reads it again); report skipped cases as they fail."""
+    settings.check(len(config.members))
     if dask_address:
-        results = _on_dask(dask_address, model, cases, out_dir, settings, overwrite)
+        results = _on_dask(dask_address, model, config, cases, out_dir, settings, overwrite)
     elif workers > 1:
-        results = _in_processes(workers, model, cases, out_dir, settings, overwrite)
+        results = _in_processes(workers, model, config, cases, out_dir, settings, overwrite)
     else:
-        results = _in_process(model, cases, out_dir, settings, overwrite)
+        results = _in_process(model, config, cases, out_dir, settings, overwrite)
     with tqdm(total=len(cases), desc="review", unit="case", disable=not progress, dynamic_ncols=True) as bar:
         for result in results:
             bar.update(1)
@@ -59,9 +63,9 @@ def _outcome(future: Future, path: Path, case: str) -> CaseResult:
         return CaseResult(case, failure=f"{path}: {error}")
 
 
-def _in_process(model: Path, cases: Cases, out_dir: Path, settings: PredictionSettings,
+def _in_process(model: Path, config: BundleConfig, cases: Cases, out_dir: Path, settings: PredictionSettings,
                 overwrite: bool) -> Iterator[CaseResult]:
-    bundle = cached_bundle(model)
+    bundle = cached_bundle(model, config)
     with ThreadPoolExecutor(1, thread_name_prefix="reader") as reader, \
             ThreadPoolExecutor(1, thread_name_prefix="writer") as writer:
         reads = [reader.submit(read_image, cases[0][0])]
@@ -70,7 +74,7 @@ def _in_process(model: Path, cases: Cases, out_dir: Path, settings: PredictionSe
             if index + 1 < len(cases):
                 reads.append(reader.submit(read_image, cases[index + 1][0]))
             try:
-                prediction = predict_case(bundle, reads[index].result(), settings)
+                assessed = run_prediction(bundle, InputFacts.of(path), settings, image=reads[index].result())
             except ConfidenceSegError as error:
                 yield CaseResult(case, failure=f"{path}: {error}")
                 continue
@@ -78,7 +82,7 @@ def _in_process(model: Path, cases: Cases, out_dir: Path, settings: PredictionSe
                 reads[index] = None  # the image is no longer needed here
             if written is not None:
                 yield _outcome(*written)
-            written = (writer.submit(finish_case, bundle, prediction, path, case, out_dir, settings, overwrite),
+            written = (writer.submit(finish_case, bundle, assessed, case, out_dir, settings, overwrite),
                        path, case)
         if written is not None:
             yield _outcome(*written)
@@ -90,22 +94,22 @@ def _start_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _in_processes(workers: int, model: Path, cases: Cases, out_dir: Path, settings: PredictionSettings,
-                  overwrite: bool) -> Iterator[CaseResult]:
+def _in_processes(workers: int, model: Path, config: BundleConfig, cases: Cases, out_dir: Path,
+                  settings: PredictionSettings, overwrite: bool) -> Iterator[CaseResult]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                                initargs=(threads,))
     try:
-        futures = {pool.submit(review_case_in_worker, model, path, case, out_dir, settings, overwrite): (path, case)
-                   for path, case in cases}
+        futures = {pool.submit(review_case_in_worker, model, config, path, case, out_dir, settings, overwrite):
+                   (path, case) for path, case in cases}
         for future in as_completed(futures):
             yield _outcome(future, *futures[future])
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _on_dask(address: str, model: Path, cases: Cases, out_dir: Path, settings: PredictionSettings,
-             overwrite: bool) -> Iterator[CaseResult]:
+def _on_dask(address: str, model: Path, config: BundleConfig, cases: Cases, out_dir: Path,
+             settings: PredictionSettings, overwrite: bool) -> Iterator[CaseResult]:
     try:
         from distributed import Client
         from distributed import as_completed as dask_completed
@@ -116,7 +120,7 @@ def _on_dask(address: str, model: Path, cases: Cases, out_dir: Path, settings: P
     except (OSError, TimeoutError) as error:
         raise ConfidenceSegError(f"cannot reach the Dask scheduler at {address}: {error}") from None
     with client:
-        futures = {client.submit(review_case_in_worker, model.resolve(), path.resolve(), case, out_dir.resolve(),
-                                 settings, overwrite, pure=False): (path, case) for path, case in cases}
+        futures = {client.submit(review_case_in_worker, model.resolve(), config, path.resolve(), case,
+                                 out_dir.resolve(), settings, overwrite, pure=False): (path, case) for path, case in cases}
         for future in dask_completed(futures):
             yield _outcome(future, *futures[future])

@@ -12,8 +12,9 @@ on stdout. Requests (one per line on stdin; ``id`` is the caller's, echoed in ev
 
 Answers: ``{"event": "ready", "model": ..., "classes": [...]}`` once loaded; per job
 ``{"id", "event": "progress", "stage", "fraction", "message"}``, then exactly one of
-``{"id", "event": "result", "report": S.json, "classes": {CLASS: {"present", "predicted_dice",
-"dice_lower_bound", "badge", "reasons"}}, "seconds"}``, ``{"id", "event": "error", "message"}`` or
+``{"id", "event": "result", "report": S.json, "classes": {CLASS: {present and the quality fields of
+S.json}}, "seconds"}`` (:func:`~ConfidenceSegLib.outputs.report.verdict_json`), ``{"id", "event": "error",
+"message"}`` or
 ``{"id", "event": "cancelled"}``; ``{"event": "bye"}`` on exit. Jobs run one at a time, in order.
 SIGTERM and SIGINT stop the running job cleanly and end the worker (exit code 130).
 """
@@ -28,10 +29,12 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ..contract import DEFAULT_MAPS, QUALITY_KEYS, REPORT_SUFFIX, ConfidenceSegError
+from ..contract import DEFAULT_MAPS, REPORT_SUFFIX, ConfidenceSegError, Key
 from ..io.inputs import input_stem
 from ..io.safe_files import output_folder
 from ..io.stops import StopRequested, cancel_pending, clear_cancel, request_cancel
+from ..model.bundle_config import BundleConfig
+from ..outputs.report import PredictionReport, verdict_json
 from .predict_job import predict_input
 from .preflight import check_prediction_run
 from .progress import ProgressReporter, progress_record
@@ -67,11 +70,12 @@ class _JobProgress(ProgressReporter):
 class Worker:
     """Reads requests on ``requests`` (a text stream) and answers on ``answers``; the model stays loaded."""
 
-    def __init__(self, model: str | Path, requests: TextIO | None = None, answers: TextIO | None = None):
+    def __init__(self, model: str | Path, requests: TextIO | None = None, answers: TextIO | None = None,
+                 config: BundleConfig | None = None):
         from ..model.bundle import load_bundle
 
         self.model = Path(model)
-        self.bundle = load_bundle(self.model)
+        self.bundle = load_bundle(self.model, config)
         self.requests = requests or sys.stdin
         self.answers = _Answers(answers or sys.stdout)
         self.queue: queue.Queue = queue.Queue()
@@ -125,8 +129,8 @@ class Worker:
         started = time.perf_counter()
         try:
             report, report_path = self._predict(request, _JobProgress(self.answers, job_id))
-            classes = {name: {"present": result["present"], **{key: result[key] for key in QUALITY_KEYS},
-                              "reasons": result["reasons"]} for name, result in report["classes"].items()}
+            classes = {name: {Key.PRESENT: result.present, **verdict_json(result.verdict)}
+                       for name, result in report.classes.items()}
             self.answers.send(id=job_id, event="result", classes=classes, report=str(report_path),
                               seconds=round(time.perf_counter() - started, 4))
         except StopRequested:
@@ -141,13 +145,13 @@ class Worker:
             self.running_id = None
             clear_cancel()
 
-    def _predict(self, request: dict, progress: _JobProgress) -> tuple[dict, Path]:
+    def _predict(self, request: dict, progress: _JobProgress) -> tuple[PredictionReport, Path]:
         """Check and run one predict request; its report and the report's path."""
         path, out_dir = Path(request["input"]), Path(request["out"])
         settings = PredictionSettings(request.get("method", "auto"), request.get("samples"),
                                       request.get("device", "auto"), tuple(request.get("maps") or DEFAULT_MAPS))
         overwrite = bool(request.get("overwrite", False))
-        check_prediction_run(self.model, [path], out_dir, overwrite, maps=settings.maps)
+        check_prediction_run(self.model, [path], out_dir, overwrite, maps=settings.maps, config=self.bundle.config)
         settings.check(len(self.bundle.members))
         stem = input_stem(path)
         with output_folder(out_dir):

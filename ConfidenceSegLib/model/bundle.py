@@ -28,37 +28,37 @@ from safetensors.torch import load_file, save_file
 from ..contract import ConfidenceSegError
 from ..io.safe_files import atomic_output, give_default_permissions, write_text_atomic
 from ..io.stops import uninterruptible
-from .bundle_config import CONFIG_NAME, FORMAT_VERSION, member_path, read_config
+from .bundle_config import CONFIG_NAME, FORMAT_VERSION, BundleConfig, member_path, read_config
 from .networks import ConfidenceSegNet, build_network
 
 
 @dataclass
 class ModelBundle:
-    """A loaded bundle: its folder, its config and one network per ensemble member (on CPU, eval mode)."""
+    """A loaded bundle: its folder, its checked config and one network per ensemble member (CPU, eval mode)."""
 
     path: Path
-    config: dict
+    config: BundleConfig
     members: list[ConfidenceSegNet]
 
     @property
     def classes(self) -> list[str]:
-        return list(self.config["classes"])
+        return self.config.classes
 
     @property
     def spatial_dims(self) -> int:
-        return int(self.config["preprocessing"]["spatial_dims"])
+        return self.config.spatial_dims
 
 
-def load_bundle(path: str | os.PathLike) -> ModelBundle:
-    """Load a bundle's config and every member's weights (safetensors only)."""
+def load_bundle(path: str | os.PathLike, config: BundleConfig | None = None) -> ModelBundle:
+    """Load a bundle's every member's weights (safetensors only); ``config``: its config if already read."""
     folder = Path(path)
-    config = read_config(folder)
+    config = read_config(folder) if config is None else config
     members = []
-    for name in config["members"]:
+    for name in config.members:
         weights_path = member_path(folder, name)
         if not weights_path.is_file():
             raise ConfidenceSegError(f"model bundle {folder} is incomplete: weight file {name} is missing")
-        network = build_network(config["architecture"], len(config["classes"]))
+        network = build_network(config.architecture, len(config.classes))
         try:
             state = load_file(str(weights_path))
         except Exception as error:
@@ -68,7 +68,7 @@ def load_bundle(path: str | os.PathLike) -> ModelBundle:
         except RuntimeError as error:
             raise ConfidenceSegError(
                 f"weights {weights_path} do not fit the architecture in {CONFIG_NAME} "
-                f"({len(config['classes'])} classes): {str(error).splitlines()[0]}") from None
+                f"({len(config.classes)} classes): {str(error).splitlines()[0]}") from None
         members.append(network.eval())
     return ModelBundle(path=folder, config=config, members=members)
 
@@ -117,7 +117,6 @@ def update_config(path: str | os.PathLike, updates: dict, data_files: dict[str, 
     for name, data in (data_files or {}).items():
         with atomic_output(member_path(folder, name), overwrite=True) as tmp:
             tmp.write_bytes(data)
-    config = read_config(folder)
-    config.update(updates)
+    config = dict(read_config(folder).data, **updates)
     write_text_atomic(folder / CONFIG_NAME, json.dumps(config, indent=2) + "\n", overwrite=True)
     return config

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import ConfidenceSegError
@@ -107,7 +108,7 @@ def member_path(folder: Path, name) -> Path:
 
 
 def check_config(config, folder: Path) -> dict:
-    """Raise a one-line error for the first field of ``config`` that is missing or out of bounds."""
+    """Raise a one-line error for the first field of ``config`` that is missing or out of bounds; return it."""
     where = folder / CONFIG_NAME
     if not isinstance(config, dict):
         raise ConfidenceSegError(f"{where} is not a bundle config (not a JSON object)")
@@ -129,14 +130,134 @@ def check_config(config, folder: Path) -> dict:
         raise ConfidenceSegError(f"{where}: members must list {low}..{high} weight files, got {members!r}")
     for name in members:
         member_path(folder, name)
+    for key in ("postprocessing", "training", "metrics", "label_mode"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            raise ConfidenceSegError(f"{where}: {key} must be a JSON object, got {type(config[key]).__name__}")
+    if config.get("quality") is not None:
+        QualityConfig.checked(config["quality"], where)
     return config
 
 
-def read_config(path: str | os.PathLike) -> dict:
+@dataclass(frozen=True)
+class QualityConfig:
+    """A bundle's calibrated quality model (``quality`` in ``config.json``, written by calibration), or its
+    ``assessment`` part for given segmentations; the per-class models are read by :mod:`ConfidenceSegLib.quality`."""
+
+    data: dict
+
+    @classmethod
+    def checked(cls, section, where: str | Path) -> QualityConfig:
+        """The section after checking the fields every reader relies on (before any compute)."""
+        if not isinstance(section, dict):
+            raise ConfidenceSegError(f"{where}: quality must be a JSON object")
+        threshold = section.get("threshold")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
+            raise ConfidenceSegError(f"{where}: quality.threshold must be a number in (0, 1], got {threshold!r}")
+        for key in ("classes", "baseline", "measurements", "prediction", "assessment", "calibration_data"):
+            if section.get(key) is not None and not isinstance(section[key], dict):
+                raise ConfidenceSegError(f"{where}: quality.{key} must be a JSON object")
+        prediction = section.get("prediction") or {}
+        if prediction and (not isinstance(prediction.get("method"), str) or isinstance(prediction.get("samples"), bool)
+                           or not isinstance(prediction.get("samples"), int)):
+            raise ConfidenceSegError(f"{where}: quality.prediction must name a method and a number of samples")
+        bad = [name for name, model in {**(section.get("classes") or {}), **(section.get("baseline") or {})}.items()
+               if not isinstance(model, dict) or not isinstance(model.get("domain"), dict)
+               or not isinstance(model.get("features"), list)]
+        if bad:
+            raise ConfidenceSegError(f"{where}: the quality model of {bad[0]!r} is malformed; recalibrate the bundle")
+        if section.get("assessment"):
+            cls.checked(section["assessment"], f"{where} (quality.assessment)")
+        return cls(section)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.data["threshold"])
+
+    @property
+    def alpha(self) -> float | None:
+        return self.data.get("alpha")
+
+    def class_model(self, name: str, baseline: bool = False) -> dict | None:
+        """The fitted model of class ``name`` (the mean-entropy baseline's with ``baseline``), None if none."""
+        return (self.data.get("baseline" if baseline else "classes") or {}).get(name)
+
+    @property
+    def calibrated_settings(self) -> tuple[str, int] | None:
+        """(method, samples) the predictions of the calibration were made with."""
+        prediction = self.data.get("prediction") or {}
+        return (prediction["method"], prediction["samples"]) if prediction else None
+
+    def measurement_calibration(self, name: str) -> dict | None:
+        """``{measurement: {"scale", "margin"}}`` of class ``name``."""
+        return (self.data.get("measurements") or {}).get(name)
+
+    @property
+    def assessment(self) -> QualityConfig | None:
+        """The calibrated assessment of given segmentations, with the calibration's prediction settings."""
+        section = self.data.get("assessment")
+        if not section or not section.get("classes"):
+            return None
+        return QualityConfig(dict(section, prediction=self.data.get("prediction")))
+
+    @property
+    def calibration_data(self) -> dict:
+        return self.data.get("calibration_data") or {}
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    """A bundle's checked ``config.json`` (see :mod:`.bundle` for the fields), read once per process."""
+
+    folder: Path
+    data: dict
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.data["classes"])
+
+    @property
+    def architecture(self) -> dict:
+        return self.data["architecture"]
+
+    @property
+    def spatial_dims(self) -> int:
+        return int(self.data["preprocessing"]["spatial_dims"])
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.data["architecture"]["in_channels"])
+
+    @property
+    def preprocessing(self) -> dict:
+        return self.data["preprocessing"]
+
+    @property
+    def members(self) -> list[str]:
+        return list(self.data["members"])
+
+    @property
+    def postprocessing(self) -> dict:
+        return self.data.get("postprocessing") or {}
+
+    @property
+    def training(self) -> dict:
+        return self.data.get("training") or {}
+
+    @property
+    def metrics(self) -> dict:
+        return self.data.get("metrics") or {}
+
+    @property
+    def quality(self) -> QualityConfig | None:
+        section = self.data.get("quality")
+        return None if section is None else QualityConfig(section)
+
+
+def read_config(path: str | os.PathLike) -> BundleConfig:
     """Read and check a bundle's ``config.json`` (clear errors for a missing file, a newer format, ...)."""
     folder = Path(path)
     if not folder.is_dir():
         raise ConfidenceSegError(f"model bundle not found: {folder} is not a folder")
     config = read_json(folder / CONFIG_NAME, "bundle config",
                        missing=f"model bundle {folder} is incomplete: {CONFIG_NAME} is missing")
-    return check_config(config, folder)
+    return BundleConfig(folder, check_config(config, folder))

@@ -24,7 +24,7 @@ from ..contract import ConfidenceSegError
 from ..io.resources import resources_dir
 from ..io.safe_files import give_default_permissions
 from ..io.stops import uninterruptible
-from .bundle_config import CLASS_NAME, CONFIG_NAME, member_path, read_config
+from .bundle_config import CLASS_NAME, CONFIG_NAME, BundleConfig, member_path, read_config
 
 MODELS_ENV = "CONFIDENCESEG_MODELS"
 #: Largest zip accepted by ``models install`` once unpacked (bytes).
@@ -38,16 +38,16 @@ class ModelEntry:
     name: str
     path: Path
     source: str  # "installed" or "bundled"
-    config: dict
+    config: BundleConfig
 
     def summary(self) -> dict:
         """Name, classes, input kind, calibration and path, as ``models list`` prints them."""
-        quality = self.config.get("quality") or {}
-        data = quality.get("calibration_data") or {}
+        quality = self.config.quality
+        data = quality.calibration_data if quality else {}
         calibration = (f"calibrated on {data.get('n_cases', '?')} cases of {data.get('dataset', '?')}"
                        if quality else "not calibrated (no quality badge)")
-        return {"name": self.name, "source": self.source, "classes": list(self.config["classes"]),
-                "input": f"{self.config['preprocessing']['spatial_dims']}D", "calibration": calibration,
+        return {"name": self.name, "source": self.source, "classes": self.config.classes,
+                "input": f"{self.config.spatial_dims}D", "calibration": calibration,
                 "path": str(self.path)}
 
 
@@ -153,12 +153,12 @@ def install_model(source: str | os.PathLike, name: str | None = None, sha256: st
     try:
         bundle = _unpack(source, staging / "unpacked") if source.is_file() else source
         config = read_config(bundle)
-        for member in config["members"]:
+        for member in config.members:
             if not member_path(bundle, member).is_file():
                 raise ConfidenceSegError(f"model bundle {source} is incomplete: weight file {member} is missing")
         copy = staging / "bundle"
         copy.mkdir()
-        for file in [CONFIG_NAME, *config["members"]]:
+        for file in [CONFIG_NAME, *config.members]:
             shutil.copyfile(bundle / file, copy / file)
             give_default_permissions(copy / file)
         give_default_permissions(copy)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..contract import DECISION_COLUMNS, DECISIONS, DECISIONS_CSV, ConfidenceSegError
+from ..contract import DECISION_COLUMNS, DECISIONS, DECISIONS_CSV, ConfidenceSegError, Key
 from ..io.safe_files import write_text_atomic
 from .review_table import optional_float, read_review_table
 
@@ -38,10 +38,11 @@ class Decision:
     time: str
 
     def row(self) -> dict:
+        """The ``decisions.csv`` row (numbers with 4 decimals, empty cells for missing values)."""
         values = asdict(self)
-        values["class"] = values.pop("class_name")
-        values["predicted_dice"] = "" if self.predicted_dice is None else f"{self.predicted_dice:.4f}"
-        values["badge"] = self.badge or ""
+        values[Key.CLASS] = values.pop("class_name")
+        values[Key.PREDICTED_DICE] = "" if self.predicted_dice is None else f"{self.predicted_dice:.4f}"
+        values[Key.BADGE] = self.badge or ""
         return {key: values[key] for key in DECISION_COLUMNS}
 
 
@@ -71,8 +72,8 @@ def read_decisions(folder: str | os.PathLike) -> list[Decision]:
         if tuple(reader.fieldnames or ()) != DECISION_COLUMNS:
             raise ConfidenceSegError(f"{path} is not a ConfidenceSeg decisions file (columns {reader.fieldnames})")
         try:
-            return [Decision(r["case"], r["class"], r["decision"], r["note"], r["badge"] or None,
-                             optional_float(r["predicted_dice"]), r["time"]) for r in reader]
+            return [Decision(r[Key.CASE], r[Key.CLASS], r[Key.DECISION], r[Key.NOTE], r[Key.BADGE] or None,
+                             optional_float(r[Key.PREDICTED_DICE]), r[Key.TIME]) for r in reader]
         except ValueError:
             raise ConfidenceSegError(f"{path}: predicted Dice values must be numbers") from None
 

@@ -18,6 +18,7 @@ from .. import __version__
 from ..contract import ConfidenceSegError, badge_label
 from ..io.images import series_files
 from ..io.safe_files import atomic_output
+from ..quality.verdict import ClassResult, Verdict
 
 #: SNOMED CT "Tissue": a generic segmented property (the class name is the segment label).
 TISSUE = ("85756007", "SCT", "Tissue")
@@ -25,17 +26,17 @@ TISSUE = ("85756007", "SCT", "Tissue")
 DESCRIPTION_LENGTH = 64
 
 
-def quality_description(quality: dict) -> str:
+def quality_description(verdict: Verdict | None) -> str:
     """``PASS: predicted Dice 0.93, lower bound 0.88`` (or the badge alone), as a Segment Description."""
-    text = badge_label(quality.get("badge"))
-    if quality.get("predicted_dice") is not None:
-        text += f": predicted Dice {quality['predicted_dice']:.2f}"
-        if quality.get("dice_lower_bound") is not None:
-            text += f", lower bound {quality['dice_lower_bound']:.2f}"
+    text = badge_label(verdict.badge if verdict else None)
+    if verdict is not None and verdict.predicted_dice is not None:
+        text += f": predicted Dice {verdict.predicted_dice:.2f}"
+        if verdict.dice_lower_bound is not None:
+            text += f", lower bound {verdict.dice_lower_bound:.2f}"
     return text[:DESCRIPTION_LENGTH]
 
 
-def write_dicom_seg(path: str | os.PathLike, masks: dict[str, np.ndarray], qualities: dict[str, dict],
+def write_dicom_seg(path: str | os.PathLike, masks: dict[str, np.ndarray], results: dict[str, ClassResult],
                     series_folder: str | os.PathLike, model_name: str, overwrite: bool = False) -> None:
     """Write ``masks`` (class -> bool (Z, Y, X) on the series grid, SimpleITK order) as a DICOM SEG."""
     try:
@@ -57,7 +58,7 @@ def write_dicom_seg(path: str | os.PathLike, masks: dict[str, np.ndarray], quali
             segment_number=number, segment_label=name[:64], segmented_property_category=tissue,
             segmented_property_type=tissue, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
             algorithm_identification=algorithm)
-        description.SegmentDescription = quality_description(qualities.get(name, {}))
+        description.SegmentDescription = quality_description(results[name].verdict if name in results else None)
         descriptions.append(description)
     try:
         segmentation = hd.seg.Segmentation(

@@ -14,11 +14,9 @@ backend (no display needed, safe in threads).
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -28,11 +26,13 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..contract import FRAMES_REPORT_KEY, FRAMES_SUMMARY_KEY, QUALITY_KEYS, badge_color, badge_label
+from ..contract import badge_color, badge_label
 from ..io.images import as_scalar_image, read_image
 from ..io.safe_files import atomic_output
 from ..io.segfile import read_segmentation
-from ..quality.reasons import headline_measurement, quality_words
+from ..quality.reasons import headline_measurement, verdict_words
+from ..quality.verdict import ClassResult, Verdict
+from .report import PredictionReport, read_report
 
 #: Outline colours per class, chosen to stand out from grey images and the red-yellow heatmap.
 OUTLINE_COLORS = ("#00e5ff", "#76ff03", "#ff4dff", "#4d8dff", "#ffffff")
@@ -47,69 +47,56 @@ DPI = 100
 
 @dataclass
 class OverlayLayer:
-    """One class of a prediction as drawn: mask and entropy on the image grid, plus its quality."""
+    """One class of a prediction as drawn: mask and entropy on the image grid, plus its verdict."""
 
     name: str
     mask: np.ndarray
     entropy: np.ndarray
-    predicted_dice: float | None = None
-    dice_lower_bound: float | None = None
-    badge: str | None = None
-    reason: str = ""
+    verdict: Verdict
     #: Frame to show for a stack (the worst frame of a slice-by-slice assessment), else chosen by area.
     frame: int | None = None
-    #: Headline measurement in words (:func:`~ConfidenceSegLib.inference.measurements.measurement_words`).
+    #: Headline measurement in words (:func:`~ConfidenceSegLib.quality.reasons.measurement_words`).
     measurement: str = ""
 
 
-def _first_reason(result: dict) -> str:
-    reasons = result.get("reasons") or []
-    return reasons[0]["message"] if reasons else ""
+def _layer(result: ClassResult, mask: np.ndarray, entropy: np.ndarray,
+           frames: list[dict] | None) -> OverlayLayer:
+    """One class's layer with its result (a stack: its worst frame's measurement)."""
+    frame = result.worst_frame
+    measured = frames[frame][result.name].measurements if frame is not None and frames else None
+    return OverlayLayer(result.name, mask, entropy, result.verdict, frame, headline_measurement(result, measured))
 
 
-def _layer(name: str, mask: np.ndarray, entropy: np.ndarray, report: dict) -> OverlayLayer:
-    """One class's layer with the quality fields of its ``predict`` report (a stack: its worst frame's
-    measurement)."""
-    result = report["classes"][name]
-    frame = (result.get(FRAMES_SUMMARY_KEY) or {}).get("worst_frame")
-    measured = (report[FRAMES_REPORT_KEY][frame]["classes"][name] if frame is not None else result).get("measurements")
-    return OverlayLayer(name, mask, entropy, *(result.get(key) for key in QUALITY_KEYS), _first_reason(result), frame,
-                        headline_measurement(result, measured or {}))
+def layers_from_prediction(assessed) -> list[OverlayLayer]:
+    """Overlay layers of an :class:`~ConfidenceSegLib.quality.assessed.AssessedPrediction` in memory."""
+    return [_layer(result, assessed.maps(result.name).mask, assessed.maps(result.name).entropy, assessed.frames)
+            for result in assessed.classes]
 
 
-def layers_from_prediction(prediction, report: dict) -> list[OverlayLayer]:
-    """Overlay layers of a :class:`~ConfidenceSegLib.inference.predict.Prediction` in memory, with the
-    quality fields of its ``predict`` report."""
-    return [_layer(c.name, c.mask, c.entropy, report) for c in prediction.classes]
-
-
-def overlay_options(report: dict) -> dict:
-    """``render_overlay`` settings a ``predict`` report implies: the PASS threshold, and a scale bar
-    only when the image has physical spacing."""
-    no_spacing = any("note" in (result.get("measurements") or {}) for result in report["classes"].values())
-    return {"threshold": report.get("pass_threshold"), "scale_bar": not no_spacing}
+def overlay_options(report: PredictionReport) -> dict:
+    """``render_overlay`` settings a report implies: the PASS threshold, and a scale bar only when the
+    image has physical spacing."""
+    return {"threshold": report.pass_threshold, "scale_bar": report.has_spacing}
 
 
 def read_layers(json_path: str | os.PathLike, image: sitk.Image) -> list[OverlayLayer]:
     """The classes of a written ``predict`` report as overlay layers (masks from the .seg.nrrd, entropy map)."""
-    json_path = Path(json_path)
-    folder = json_path.parent
-    report = json.loads(json_path.read_text(encoding="utf-8"))
-    segments = read_segmentation(folder / report["segmentation"], image)
+    report = read_report(json_path)
+    segments = read_segmentation(report.folder / report.segmentation, image)
     layers = []
-    for class_name, result in report["classes"].items():
-        masks = [s.mask for s in segments if (s.class_name or s.name) == class_name]
+    for result in report.classes.values():
+        masks = [s.mask for s in segments if (s.class_name or s.name) == result.name]
         mask = np.any(masks, axis=0) if masks else np.zeros(image.GetSize()[::-1], dtype=bool)
-        entropy = sitk.GetArrayFromImage(read_image(folder / result["files"]["entropy"]))
-        layers.append(_layer(class_name, mask, entropy, report))
+        entropy = sitk.GetArrayFromImage(read_image(report.folder / result.files["entropy"]))
+        layers.append(_layer(result, mask, entropy, report.frames))
     return layers
 
 
 def quality_text(layer: OverlayLayer) -> str:
     """``fetal_head: circumference 172.4 mm (169.8-175.1); predicted Dice 0.96, lower bound 0.91`` (then
-    the reason unless PASS; see :func:`~ConfidenceSegLib.quality.reasons.quality_words`): the
+    the reason unless PASS; see :func:`~ConfidenceSegLib.quality.reasons.verdict_words`): the
     measurement first, so that a long reason is what gets shortened on the picture."""
-    words = quality_words(layer.badge, layer.predicted_dice, layer.dice_lower_bound, layer.reason)
+    words = verdict_words(layer.verdict)
     return f"{layer.name}: " + (f"{layer.measurement}; " if layer.measurement else "") + words
 
 
@@ -128,8 +115,7 @@ def _planes(image: sitk.Image, layers: Sequence[OverlayLayer]) -> tuple[np.ndarr
     chosen = [layer.frame for layer in layers if layer.frame is not None]
     index = chosen[0] if chosen else display_slice(layers, array.shape[0])
     planes = [OverlayLayer(layer.name, np.asarray(layer.mask)[index], np.asarray(layer.entropy)[index],
-                           layer.predicted_dice, layer.dice_lower_bound, layer.badge, layer.reason, index,
-                           layer.measurement) for layer in layers]
+                           layer.verdict, index, layer.measurement) for layer in layers]
     return array[index], planes, f"slice {index + 1} of {array.shape[0]}"
 
 
@@ -217,9 +203,9 @@ def _draw_band(figure: Figure, canvas: FigureCanvasAgg, planes: Sequence[Overlay
     margin = 0.5 * line / figure.bbox.width
     for row, layer in enumerate(planes):
         y = (line * (len(planes) - row + (1 if title or note else 0)) - 0.15 * line) / total_height
-        badge = figure.text(margin, y, f" {badge_label(layer.badge)} ", color="white", fontsize=font,
+        badge = figure.text(margin, y, f" {badge_label(layer.verdict.badge)} ", color="white", fontsize=font,
                             fontweight="bold", family="DejaVu Sans", va="center",
-                            bbox={"boxstyle": "round,pad=0.3", "facecolor": badge_color(layer.badge),
+                            bbox={"boxstyle": "round,pad=0.3", "facecolor": badge_color(layer.verdict.badge),
                                   "edgecolor": "none"})
         badge_right = badge.get_window_extent(renderer).x1 / figure.bbox.width
         swatch = OUTLINE_COLORS[row % len(OUTLINE_COLORS)]

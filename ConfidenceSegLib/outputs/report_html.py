@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import SimpleITK as sitk
 
-from ..contract import BADGE_PRIORITY, REVIEW, badge_color, badge_label
+from ..contract import BADGE_PRIORITY, REVIEW, Key, badge_color, badge_label
 from .overlay import OverlayLayer, render_overlay
 
 #: How to open a case where it can be corrected (the page itself only links the files).
@@ -59,7 +59,7 @@ td.num { font-variant-numeric: tabular-nums; text-align: right; }
 td img { display: block; border-radius: 3px; }
 .reason { color: #5f6368; font-size: 12px; max-width: 220px; margin-top: 4px; white-space: normal; }
 .measurement { color: #202124; font-size: 12px; margin-top: 2px; white-space: nowrap; }
-.badge { display: inline-block; color: white; font-weight: 700; padding: 3px 9px; border-radius: 10px;
+.pill { display: inline-block; color: white; font-weight: 700; padding: 3px 9px; border-radius: 10px;
          font-size: 12px; letter-spacing: .04em; }
 tr.REVIEW td:first-child { box-shadow: inset 4px 0 REVIEW_COLOR; }
 a { color: #1a73e8; }
@@ -125,14 +125,14 @@ def _number(value) -> str:
 
 def _row_html(rank: int, row: ReportRow) -> str:
     values = row.values
-    badge = values.get("badge") or None
-    case, class_name = str(values["case"]), str(values["class"])
+    badge = values.get(Key.BADGE) or None
+    case, class_name = str(values[Key.CASE]), str(values[Key.CLASS])
     text = html.escape
     attributes = {"rank": rank, "priority": BADGE_PRIORITY.get(badge, len(BADGE_PRIORITY)), "case": case, "class": class_name,
-                  "dice": _number(values.get("predicted_dice")), "bound": _number(values.get("dice_lower_bound"))}
+                  "dice": _number(values.get(Key.PREDICTED_DICE)), "bound": _number(values.get(Key.DICE_LOWER_BOUND))}
     data = " ".join(f'data-{key}="{text(str(value))}"' for key, value in attributes.items())
     links = "".join(f'<a href="{text(str(values[key]))}">{label}</a>'
-                    for key, label in (("segmentation", "segmentation"), ("entropy", "entropy"), ("json", "report"))
+                    for key, label in ((Key.SEGMENTATION, "segmentation"), ("entropy", "entropy"), (Key.JSON, "report"))
                     if values.get(key))
     if row.scene_link:
         links += f'<a href="{text(row.scene_link)}" title="open in 3D Slicer (drag onto Slicer)">Slicer scene</a>'
@@ -143,15 +143,15 @@ def _row_html(rank: int, row: ReportRow) -> str:
     return (
         f'<tr class="{text(badge_label(badge))}" {data}>'
         f'<td class="num">{rank + 1}</td>'
-        f'<td><span class="badge" style="background:{badge_color(badge)}">'
-        f'{text(badge_label(badge))}</span><div class="reason">{text(str(values.get("reason") or ""))}</div>'
-        f'<div class="measurement">{text(str(values.get("measurement") or ""))}</div>'
-        f'<div class="reason">{text(str(values.get("frames") or ""))}</div></td>'
+        f'<td><span class="pill" style="background:{badge_color(badge)}">'
+        f'{text(badge_label(badge))}</span><div class="reason">{text(str(values.get(Key.REASON) or ""))}</div>'
+        f'<div class="measurement">{text(str(values.get(Key.MEASUREMENT) or ""))}</div>'
+        f'<div class="reason">{text(str(values.get(Key.FRAMES) or ""))}</div></td>'
         f'<td class="name">{text(case)}</td><td class="name">{text(class_name)}</td>'
         f"<td>{thumbnail}</td>"
         f'<td><img src="{_data_uri(row.heatmap_png)}" alt="uncertainty heatmap of {text(label)}"></td>'
-        f'<td class="num">{_number(values.get("predicted_dice")) or "&ndash;"}</td>'
-        f'<td class="num">{_number(values.get("dice_lower_bound")) or "&ndash;"}</td>'
+        f'<td class="num">{_number(values.get(Key.PREDICTED_DICE)) or "&ndash;"}</td>'
+        f'<td class="num">{_number(values.get(Key.DICE_LOWER_BOUND)) or "&ndash;"}</td>'
         f'<td class="files">{links}</td></tr>')
 
 
@@ -161,7 +161,7 @@ def review_page(rows: Sequence[ReportRow], title: str, description: str = "",
     text = html.escape
     counts: dict[str, int] = {}
     for row in rows:
-        label = badge_label(row.values.get("badge") or None)
+        label = badge_label(row.values.get(Key.BADGE) or None)
         counts[label] = counts.get(label, 0) + 1
     count_html = "".join(f"<span><b>{n}</b> {text(label)}</span>" for label, n in sorted(counts.items()))
     header_cells = ['<th title="review priority">#</th>']

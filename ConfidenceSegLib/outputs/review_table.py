@@ -18,36 +18,35 @@ from pathlib import Path
 
 from ..contract import (
     BADGE_PRIORITY,
-    FRAMES_SUMMARY_KEY,
     MAP_KINDS,
     QUALITY_KEYS,
     REPORT_SUFFIX,
     REVIEW_COLUMNS,
     REVIEW_CSV,
     ConfidenceSegError,
+    Key,
 )
 from ..quality.reasons import frame_counts, headline_measurement
+from .report import PredictionReport
 
 #: Sorts unknown numbers (no quality model) after every known Dice.
 MISSING_NUMBER = 2.0
 #: Columns a review table must have to be opened.
-REQUIRED_COLUMNS = ("case", "class", *QUALITY_KEYS)
+REQUIRED_COLUMNS = (Key.CASE, Key.CLASS, *QUALITY_KEYS)
 #: Optional columns of words (older tables may lack them); the remaining columns hold file paths.
-TEXT_COLUMNS = ("reason", "measurement", "frames")
+TEXT_COLUMNS = (Key.REASON, Key.MEASUREMENT, Key.FRAMES)
 
 
-def rows_from_report(case: str, report: dict) -> list[dict]:
+def rows_from_report(case: str, report: PredictionReport) -> list[dict]:
     """``review.csv`` rows (one per class) from a ``predict`` report; paths relative to its folder."""
     rows = []
-    for class_name, result in report["classes"].items():
-        files = result.get("files", {})
-        reasons = result.get("reasons") or []
-        rows.append({"case": case, "class": class_name, **{key: result.get(key) for key in QUALITY_KEYS},
-                     "reason": reasons[0]["message"] if reasons else "",
-                     "measurement": headline_measurement(result),
-                     "frames": frame_counts(result.get(FRAMES_SUMMARY_KEY)),
-                     "segmentation": report["segmentation"], **{kind: files.get(kind, "") for kind in MAP_KINDS},
-                     "json": f"{case}{REPORT_SUFFIX}"})
+    for result in report.classes.values():
+        verdict = result.verdict
+        rows.append({Key.CASE: case, Key.CLASS: result.name, Key.PREDICTED_DICE: verdict.predicted_dice,
+                     Key.DICE_LOWER_BOUND: verdict.dice_lower_bound, Key.BADGE: verdict.badge,
+                     Key.REASON: verdict.first_reason, Key.MEASUREMENT: headline_measurement(result),
+                     Key.FRAMES: frame_counts(result.frames_summary), Key.SEGMENTATION: report.segmentation,
+                     **{kind: result.files.get(kind, "") for kind in MAP_KINDS}, Key.JSON: f"{case}{REPORT_SUFFIX}"})
     return rows
 
 
@@ -60,8 +59,8 @@ def review_sort_key(badge: str | None, bound: float | None, dice: float | None, 
 
 def review_order(row: dict) -> tuple:
     """Sort key of a ``review.csv`` row dict (see :func:`review_sort_key`)."""
-    return review_sort_key(row.get("badge"), row.get("dice_lower_bound"), row.get("predicted_dice"),
-                           row["case"], row["class"])
+    return review_sort_key(row.get(Key.BADGE), row.get(Key.DICE_LOWER_BOUND), row.get(Key.PREDICTED_DICE),
+                           row[Key.CASE], row[Key.CLASS])
 
 
 def review_csv(rows: Sequence[dict]) -> str:
@@ -120,12 +119,12 @@ def read_review_table(folder: str | os.PathLike) -> list[ReviewRow]:
         rows = []
         for record in reader:
             paths = {k: v for k, v in record.items() if k not in (*REQUIRED_COLUMNS, *TEXT_COLUMNS) and k and v}
-            words = {column: record.get(column) or "" for column in TEXT_COLUMNS}
+            words = {str(column): record.get(column) or "" for column in TEXT_COLUMNS}
             try:
-                rows.append(ReviewRow(record["case"], record["class"], optional_float(record["predicted_dice"]),
-                                      optional_float(record["dice_lower_bound"]), record["badge"] or None,
-                                      _report_path(folder, record["case"], paths), paths, **words))
+                rows.append(ReviewRow(record[Key.CASE], record[Key.CLASS], optional_float(record[Key.PREDICTED_DICE]),
+                                      optional_float(record[Key.DICE_LOWER_BOUND]), record[Key.BADGE] or None,
+                                      _report_path(folder, record[Key.CASE], paths), paths, **words))
             except ValueError:
-                raise ConfidenceSegError(f"{path}, case {record['case']}: Dice values must be numbers") from None
+                raise ConfidenceSegError(f"{path}, case {record[Key.CASE]}: Dice values must be numbers") from None
     return sorted(rows, key=lambda row: review_sort_key(row.badge, row.dice_lower_bound, row.predicted_dice,
                                                         row.case, row.class_name))

@@ -14,13 +14,15 @@ import os
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from ..contract import DEFAULT_HEATMAP, SCENE_SUFFIX
+from ..contract import (
+    DEFAULT_HEATMAP,
+    HEATMAP_DISPLAY_THRESHOLD,
+    HEATMAP_OPACITY,
+    INFERNO_COLOR_NODE_ID,
+    SCENE_SUFFIX,
+)
 from ..io.safe_files import write_text_atomic
-
-#: Slicer's Inferno colour table (loaded at start-up) and the heatmap's transparent range.
-INFERNO_NODE_ID = "vtkMRMLColorTableNodeFileInferno.txt"
-HEATMAP_THRESHOLD = 0.1
-HEATMAP_OPACITY = 0.5
+from .report import PredictionReport
 
 
 def _node(tag: str, **attributes) -> str:
@@ -33,7 +35,7 @@ def _volume(number: int, name: str, path: str, display: str, single_file: bool =
             _node("VolumeArchetypeStorage", id=storage_id, name=f"{name} storage", fileName=path, singleFile=int(single_file))]
 
 
-def case_scene(case: str, report: dict, image_path: str | os.PathLike, scene_dir: Path) -> str:
+def case_scene(case: str, report: PredictionReport, image_path: str | os.PathLike, scene_dir: Path) -> str:
     """The MRML text of one case: image (grey), segmentation, and the first class's heatmap over it."""
     image_path = Path(image_path)
     single = not image_path.is_dir()  # a DICOM series folder: its first file, read as the series
@@ -48,18 +50,18 @@ def case_scene(case: str, report: dict, image_path: str | os.PathLike, scene_dir
     nodes += [_node("Segmentation", id="vtkMRMLSegmentationNode1", name=f"{case} segmentation",
                     references="display:vtkMRMLSegmentationDisplayNode1;storage:vtkMRMLSegmentationStorageNode1;"),
               _node("SegmentationStorage", id="vtkMRMLSegmentationStorageNode1", name=f"{case} segmentation storage",
-                    fileName=report["segmentation"]),
+                    fileName=report.segmentation),
               _node("SegmentationDisplay", id="vtkMRMLSegmentationDisplayNode1", name=f"{case} segmentation display",
                     Visibility2DFill="false", Visibility2DOutline="true")]
-    heatmaps = [(name, result["files"][DEFAULT_HEATMAP]) for name, result in report["classes"].items()
-                if DEFAULT_HEATMAP in result.get("files", {})]
+    heatmaps = [(name, result.files[DEFAULT_HEATMAP]) for name, result in report.classes.items()
+                if DEFAULT_HEATMAP in result.files]
     composite = {"backgroundVolumeID": "vtkMRMLScalarVolumeNode1"}
     if heatmaps:
         name, path = heatmaps[0]
         nodes += _volume(2, f"{case} {name} {DEFAULT_HEATMAP}", path, "vtkMRMLScalarVolumeDisplayNode2")
         nodes.append(_node("VolumeDisplay", id="vtkMRMLScalarVolumeDisplayNode2", name=f"{case} heatmap display",
-                           colorNodeID=INFERNO_NODE_ID, autoWindowLevel=0, window=1, level=0.5, autoThreshold=0,
-                           lowerThreshold=HEATMAP_THRESHOLD, upperThreshold=1, applyThreshold=1, interpolate=0))
+                           colorNodeID=INFERNO_COLOR_NODE_ID, autoWindowLevel=0, window=1, level=0.5, autoThreshold=0,
+                           lowerThreshold=HEATMAP_DISPLAY_THRESHOLD, upperThreshold=1, applyThreshold=1, interpolate=0))
         composite.update(foregroundVolumeID="vtkMRMLScalarVolumeNode2", foregroundOpacity=HEATMAP_OPACITY)
     nodes.append(_node("SliceComposite", id="vtkMRMLSliceCompositeNodeRed", name="SliceComposite",
                        singletonTag="Red", **composite))
@@ -67,7 +69,7 @@ def case_scene(case: str, report: dict, image_path: str | os.PathLike, scene_dir
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<MRML version="Slicer5">\n {body}\n</MRML>\n'
 
 
-def write_case_scene(out_dir: Path, case: str, report: dict, image_path: str | os.PathLike,
+def write_case_scene(out_dir: Path, case: str, report: PredictionReport, image_path: str | os.PathLike,
                      overwrite: bool = False) -> Path:
     """Write ``out_dir/<case>.mrml`` atomically; return its path."""
     path = out_dir / f"{case}{SCENE_SUFFIX}"

@@ -1,6 +1,8 @@
 """Split conformal lower bounds for a predicted score (here: predicted Dice).
 
-Calibration: on n held-out cases, residuals ``s_i = predicted_i - true_i``. With
+Calibration: on n held-out cases, scores ``s_i = (predicted_i - true_i) / scale_i``: the badge normalises
+by the difficulty scale :func:`sigma` (bounds tight where a segment looks good, wide where it looks poor);
+the RCA assessment of given masks uses plain residuals (scale 1). With
 ``k = ceil((n + 1)(1 - alpha))`` the k-th smallest residual ``q`` (the ceil((n+1)(1-alpha))/n empirical
 quantile) gives, for a new exchangeable case, ``P(true >= predicted - q) >= 1 - alpha`` (marginal
 coverage; Vovk et al. 2005, Angelopoulos & Bates 2021). When ``k > n`` (fewer than ``1/alpha - 1``
@@ -15,6 +17,15 @@ import math
 import numpy as np
 
 from ..contract import ConfidenceSegError
+
+#: Floor of the difficulty scale :func:`sigma` (a predicted Dice of 1 still gets a margin).
+SIGMA_FLOOR = 0.05
+
+
+def sigma(predicted):
+    """Difficulty scale of the badge's conformal scores: ``1 - predicted + 0.05``, larger where the predicted
+    Dice is lower. ``predicted``: a number or an array of any shape."""
+    return 1.0 - np.asarray(predicted, np.float64) + SIGMA_FLOOR
 
 
 def conformal_rank(n: int, alpha: float) -> int:
@@ -34,7 +45,12 @@ def conformal_quantile(residuals, alpha: float) -> float:
     return float(residuals[rank - 1]) if rank <= len(residuals) else math.inf
 
 
-def lower_bound(predicted, quantile: float, floor: float = 0.0, ceiling: float = 1.0):
-    """``predicted - quantile`` clipped to [floor, ceiling] (``quantile = inf`` gives ``floor``)."""
-    bound = np.clip(np.asarray(predicted, np.float64) - quantile, floor, ceiling)
+def lower_bound(predicted, quantile: float | None, scale=1.0):
+    """The conformal lower bound ``predicted - quantile * scale`` clipped to [0, 1]: the one formula of every
+    bound the product shows (the badge passes ``scale=sigma(predicted)``). ``quantile`` None or inf (too few
+    calibration cases) gives 0. ``predicted`` and ``scale``: numbers or arrays of one shape."""
+    if quantile is None or math.isinf(quantile):
+        bound = np.zeros_like(np.asarray(predicted, np.float64))
+    else:
+        bound = np.clip(np.asarray(predicted, np.float64) - quantile * np.asarray(scale, np.float64), 0.0, 1.0)
     return float(bound) if bound.ndim == 0 else bound

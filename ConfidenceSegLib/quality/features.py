@@ -24,7 +24,6 @@ BASELINE_FEATURES = ("mean_entropy",)
 #: Domain descriptors, checked on both sides of their calibration range.
 TWO_SIDED_DOMAIN_FEATURES = ("log_size_fraction", "mean_entropy_image")
 SIZE_FRACTION_FLOOR = 1e-6
-SIGMA_FLOOR = 0.05
 
 
 #: Features computed from the summary rather than read from it.
@@ -63,11 +62,6 @@ def feature_value(summary: dict, key: str) -> float:
 def feature_values(summary: dict, names) -> np.ndarray:
     """The named features of one summary (``log_size_fraction`` derived, see the module)."""
     return np.array([feature_value(summary, name) for name in names], np.float64)
-
-
-def sigma(predicted):
-    """Difficulty scale of the conformal scores: larger where the predicted Dice is lower."""
-    return 1.0 - np.asarray(predicted, np.float64) + SIGMA_FLOOR
 
 
 def predict_dice(regressor: dict, x: np.ndarray) -> np.ndarray:

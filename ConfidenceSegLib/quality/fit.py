@@ -38,7 +38,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..annotation.datasets import subject_folds
 from ..contract import ConfidenceSegError
-from .conformal import conformal_quantile
+from .conformal import conformal_quantile, sigma
 from .features import (
     BASELINE_FEATURES,
     FEATURES,
@@ -47,7 +47,6 @@ from .features import (
     in_domain,
     is_absent,
     predict_dice,
-    sigma,
 )
 
 FORMAT_VERSION = 1

@@ -9,7 +9,8 @@ Standard library only (every front end formats with it). Codes (in :data:`~Confi
 
 from __future__ import annotations
 
-from ..contract import ABSENT, CIRCUMFERENCE, PASS, PIXEL_NAMES, REVIEW, VOLUME, ConfidenceSegError
+from ..contract import ABSENT, CIRCUMFERENCE, PASS, PIXEL_NAMES, REVIEW, VOLUME
+from .verdict import ClassResult, FrameResult, Reason, Verdict
 
 #: Readable names of the quality descriptors (others are shown as they are named).
 DESCRIPTOR_NAMES = {"mean_entropy_image": "image entropy", "log_size_fraction": "segment size (log10 fraction of the image)",
@@ -19,12 +20,11 @@ DESCRIPTOR_NAMES = {"mean_entropy_image": "image entropy", "log_size_fraction": 
                     "mean_mutual_information": "mutual information", "mean_probability": "mean probability"}
 
 
-def reason(code: str, message: str) -> dict:
-    # "|" separates tags in a .seg.nrrd, where the first reason is stored too
-    return {"code": code, "message": message.replace("|", "/")}
+def reason(code: str, message: str) -> Reason:
+    return Reason(code, message)
 
 
-def out_of_domain(domain: dict, values) -> dict | None:
+def out_of_domain(domain: dict, values) -> Reason | None:
     """The first descriptor outside its calibrated range (value and range in the message), or None."""
     for name, value, low, high in zip(domain["features"], values, domain["low"], domain["high"], strict=True):
         if (low is not None and value < low) or (high is not None and value > high):
@@ -35,54 +35,43 @@ def out_of_domain(domain: dict, values) -> dict | None:
     return None
 
 
-def method_mismatch(quality_config: dict, settings: dict | None) -> dict | None:
-    """A reason when the prediction's method or sample count differs from the calibration's."""
-    calibrated = quality_config.get("prediction") or {}
-    if not settings or not calibrated:
+def method_mismatch(calibrated: tuple[str, int] | None, used: tuple[str, int] | None) -> Reason | None:
+    """A reason when the prediction's (method, samples) differ from the calibration's."""
+    if not used or not calibrated:
         return None
-    used = (settings.get("method"), settings.get("samples"))
-    expected = (calibrated.get("method"), calibrated.get("samples"))
-    if used == expected:
+    expected = tuple(calibrated)
+    if tuple(used) == expected:
         return None
     return reason("method_differs_from_calibration",
                   f"predicted with {used[0]}, {used[1]} samples; the badge was calibrated with {expected[0]}, "
                   f"{expected[1]} samples")
 
 
-def quality_words(badge: str | None, predicted_dice: float | None, dice_lower_bound: float | None,
-                  first_reason: str = "") -> str:
-    """``predicted Dice 0.96, lower bound 0.91`` (then the reason, unless PASS), or the reason alone
+def verdict_words(verdict: Verdict) -> str:
+    """``predicted Dice 0.96, lower bound 0.91`` (then the first reason, unless PASS), or the reason alone
     when there is no number (absent, out of the calibration domain, no quality model)."""
-    if badge == ABSENT:
+    if verdict.badge == ABSENT:
         return "not found in this image"
-    if predicted_dice is None:
-        return first_reason or "no quality model in this bundle"
-    bound = "n/a" if dice_lower_bound is None else f"{dice_lower_bound:.2f}"
-    text = f"predicted Dice {predicted_dice:.2f}, lower bound {bound}"
-    return text if badge == PASS or not first_reason else f"{text}; {first_reason}"
+    if verdict.predicted_dice is None:
+        return verdict.first_reason
+    bound = "n/a" if verdict.dice_lower_bound is None else f"{verdict.dice_lower_bound:.2f}"
+    text = f"predicted Dice {verdict.predicted_dice:.2f}, lower bound {bound}"
+    return text if verdict.badge == PASS else f"{text}; {verdict.first_reason}"
 
 
-def result_words(result: dict) -> str:
-    """:func:`quality_words` of one class of a ``predict`` report, then its headline measurement."""
-    reasons = result.get("reasons") or []
-    words = quality_words(result.get("badge"), result.get("predicted_dice"), result.get("dice_lower_bound"),
-                          reasons[0]["message"] if reasons else "")
+def result_words(result: ClassResult) -> str:
+    """:func:`verdict_words` of one class, then its headline measurement."""
+    words = verdict_words(result.verdict)
     measured = headline_measurement(result)
     return f"{words}; {measured}" if measured else words
 
 
-def headline_measurement(result: dict, measurements: dict | None = None) -> str:
-    """:func:`measurement_words` of one class of a report ("" when the class is ABSENT); ``measurements``:
-    another entry to word (e.g. a stack's worst frame's)."""
-    if result.get("badge") == ABSENT:
+def headline_measurement(result: ClassResult | FrameResult, measurements: dict | None = None) -> str:
+    """:func:`measurement_words` of one class or frame ("" when it is ABSENT); ``measurements``: another
+    entry to word (e.g. a stack's worst frame's)."""
+    if result.verdict.badge == ABSENT:
         return ""
-    return measurement_words(result.get("measurements") if measurements is None else measurements)
-
-
-def first_message(reasons: list[dict]) -> str:
-    if not reasons:
-        raise ConfidenceSegError("an assessment without a reason")
-    return reasons[0]["message"]
+    return measurement_words(result.measurements if measurements is None else measurements)
 
 
 def measurement_words(measurements: dict | None) -> str:

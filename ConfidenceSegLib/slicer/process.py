@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..contract import DEVICE_CHOICES, MAP_KINDS, METHODS, SEG_SUFFIX, ConfidenceSegError
 from ..io.images import write_image
+from ..outputs.report import read_report
 from .storage import image_from_volume, save_segmentation
 
 #: Folder that holds the ``ConfidenceSegLib`` package (added to the subprocess's PYTHONPATH).
@@ -173,10 +174,10 @@ def find_report(out_dir: str | os.PathLike) -> Path:
     reports = []
     for path in sorted(Path(out_dir).glob("*.json")):
         try:
-            if "segmentation" in json.loads(path.read_text(encoding="utf-8")):
-                reports.append(path)
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            read_report(path)
+        except ConfidenceSegError:
             continue
+        reports.append(path)
     if len(reports) != 1:
         raise ConfidenceSegError(f"expected one prediction report in {out_dir}, found {len(reports)}")
     return reports[0]

@@ -18,8 +18,8 @@ from ..contract import (
     CLASS_TAG,
     DEFAULT_HEATMAP,
     DICE_LOWER_BOUND_TAG,
-    FRAMES_REPORT_KEY,
-    FRAMES_SUMMARY_KEY,
+    HEATMAP_DISPLAY_THRESHOLD,
+    INFERNO_COLOR_NODE_ID,
     MAP_KINDS,
     PASS,
     PREDICTED_DICE_TAG,
@@ -28,14 +28,14 @@ from ..contract import (
     ConfidenceSegError,
     badge_color,
 )
-from ..io.safe_files import read_json, write_text_atomic
+from ..io.safe_files import write_text_atomic
+from ..outputs.report import PredictionReport, read_report
 from ..outputs.review_table import optional_float
 from ..quality.reasons import frame_counts, headline_measurement
+from ..quality.verdict import ClassResult, FrameResult
 from .mrml import segment_tags
 from .storage import load_segmentation, load_volume
 
-#: ID that Slicer gives its Inferno colour table (loaded at startup from its ColorFiles).
-INFERNO_NODE_ID = "vtkMRMLColorTableNodeFileInferno.txt"
 INFERNO_NAME = "Inferno"
 #: Heatmap choices in the module, the default first.
 HEATMAP_MAPS = (DEFAULT_HEATMAP, *(kind for kind in MAP_KINDS if kind != DEFAULT_HEATMAP))
@@ -56,7 +56,7 @@ def inferno_color_node(scene, color_logic=None):
     colour files), the same table (matplotlib's inferno, as in Slicer's ``Inferno.txt``) is written
     as a Slicer colour file and loaded with ``color_logic``.
     """
-    node = scene.GetNodeByID(INFERNO_NODE_ID) or scene.GetFirstNode(INFERNO_NAME, "vtkMRMLColorTableNode")
+    node = scene.GetNodeByID(INFERNO_COLOR_NODE_ID) or scene.GetFirstNode(INFERNO_NAME, "vtkMRMLColorTableNode")
     if node is not None:
         return node
     if color_logic is None:
@@ -80,7 +80,7 @@ def _inferno_color_file() -> Path:
     return path
 
 
-def setup_heatmap_display(volume_node, color_node, lower_threshold: float = 0.1):
+def setup_heatmap_display(volume_node, color_node, lower_threshold: float = HEATMAP_DISPLAY_THRESHOLD):
     """Show an uncertainty map (values in [0, 1]) as a heatmap: Inferno colours, window/level fixed
     to 0..1, values below ``lower_threshold`` transparent (so certain areas stay clear)."""
     if not 0.0 <= lower_threshold < 1.0:
@@ -114,6 +114,13 @@ class Badge:
     measurement: str = ""
     #: For a stack assessed frame by frame: ``frames 14 PASS, 2 REVIEW, 0 ABSENT`` ("" otherwise).
     frames: str = ""
+
+    @classmethod
+    def of(cls, name: str, result: ClassResult | FrameResult, frames: str = "") -> Badge:
+        """The badge of one class of a report (whole input or one frame)."""
+        verdict = result.verdict
+        return cls(name, verdict.badge, verdict.predicted_dice, verdict.dice_lower_bound, verdict.first_reason,
+                   headline_measurement(result), frames)
 
     @property
     def color(self) -> str:
@@ -168,7 +175,7 @@ def flag_review_segments(segmentation_node) -> list[str]:
 class LoadedPrediction:
     """Nodes created from one ``predict`` result."""
 
-    report: dict
+    report: PredictionReport
     volume_node: object
     segmentation_node: object
     heatmap_nodes: dict[str, object] = field(default_factory=dict)  # class name -> map volume node
@@ -179,74 +186,56 @@ class LoadedPrediction:
 
 
 def heatmap_node(scene, loaded: LoadedPrediction, class_name: str, kind: str, color_node,
-                 lower_threshold: float = 0.1):
+                 lower_threshold: float = HEATMAP_DISPLAY_THRESHOLD):
     """The (class, map kind) heatmap of a loaded prediction, loaded from its file the first time (then
     kept); None when the prediction has no such map."""
     if (class_name, kind) not in loaded.map_nodes:
-        map_file = ((loaded.report["classes"].get(class_name) or {}).get("files") or {}).get(kind)
+        result = loaded.report.classes.get(class_name)
+        map_file = result.files.get(kind) if result is not None else None
         if not map_file:
             return None
-        stem = loaded.report["segmentation"].removesuffix(".seg.nrrd")
-        node = load_volume(scene, loaded.folder / map_file, f"{stem} {class_name} {kind}")
+        node = load_volume(scene, loaded.folder / map_file, f"{loaded.report.stem} {class_name} {kind}")
         setup_heatmap_display(node, color_node, lower_threshold)
         loaded.map_nodes[(class_name, kind)] = node
     return loaded.map_nodes[(class_name, kind)]
 
 
-def read_prediction_report(json_path: str | os.PathLike) -> dict:
-    """Read a ``predict`` report (``S.json``) with a clear error for a missing or malformed file."""
-    path = Path(json_path)
-    report = read_json(path, "prediction report")
-    if not isinstance(report, dict) or not isinstance(report.get("classes"), dict) or "segmentation" not in report:
-        raise ConfidenceSegError(f"{path} is not a ConfidenceSeg prediction report (no 'classes'/'segmentation')")
-    return report
-
-
 def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatmap: str = "entropy",
-                    color_logic=None, lower_threshold: float = 0.1) -> LoadedPrediction:
+                    color_logic=None, lower_threshold: float = HEATMAP_DISPLAY_THRESHOLD) -> LoadedPrediction:
     """Load a ``predict`` result: segmentation (REVIEW segments flagged), one heatmap per class, badges.
 
     Without ``volume_node`` the report's input image is loaded too.
     """
     if heatmap not in HEATMAP_MAPS:
         raise ConfidenceSegError(f"unknown heatmap {heatmap!r}; choose one of {', '.join(HEATMAP_MAPS)}")
-    json_path = Path(json_path)
-    report = read_prediction_report(json_path)
-    folder = json_path.parent
-    stem = report["segmentation"].removesuffix(".seg.nrrd")
+    report = read_report(json_path)
+    folder, stem = report.folder, report.stem
     if volume_node is None:
-        image_path = Path(report["input"])
+        image_path = Path(report.input)
         if not image_path.is_absolute() and (folder / image_path).is_file():
             image_path = folder / image_path  # a relative input that the JSON's folder resolves
         volume_node = load_volume(scene, image_path, stem)
-    segmentation_node = load_segmentation(scene, folder / report["segmentation"], f"{stem} segmentation")
+    segmentation_node = load_segmentation(scene, folder / report.segmentation, f"{stem} segmentation")
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
     flag_review_segments(segmentation_node)
-    badges = [_badge(name, info, frame_counts(info.get(FRAMES_SUMMARY_KEY))) for name, info in report["classes"].items()]
+    badges = [Badge.of(name, result, frame_counts(result.frames_summary)) for name, result in report.classes.items()]
     loaded = LoadedPrediction(report, volume_node, segmentation_node, badges=badges, folder=folder)
     color_node = inferno_color_node(scene, color_logic)
-    for class_name in report["classes"]:
+    for class_name in report.classes:
         node = heatmap_node(scene, loaded, class_name, heatmap, color_node, lower_threshold)
         if node is not None:
             loaded.heatmap_nodes[class_name] = node
     return loaded
 
 
-def _badge(name: str, info: dict, frames: str = "") -> Badge:
-    """The badge of one class entry of a report (whole input or one frame)."""
-    return Badge(name, info.get("badge"), info.get("predicted_dice"), info.get("dice_lower_bound"),
-                 (info.get("reasons") or [{"message": ""}])[0]["message"], headline_measurement(info), frames)
-
-
 # --- per-frame badges in the slice views -------------------------------------------------------
 
-def frame_badges(report: dict, frame: int | None) -> list[Badge]:
-    """The badges to show at ``frame`` of a stack run slice by slice (``report["frames"]``), else the
-    whole input's (a single image, a 3D model, or ``frame`` None / out of range)."""
-    frames = report.get(FRAMES_REPORT_KEY) or []
-    source = frames[frame]["classes"] if frame is not None and 0 <= frame < len(frames) else report["classes"]
-    prefix = f"frame {frame}: " if source is not report["classes"] else ""
-    return [_badge(f"{prefix}{name}", info) for name, info in source.items()]
+def frame_badges(report: PredictionReport, frame: int | None) -> list[Badge]:
+    """The badges to show at ``frame`` of a stack run slice by slice, else the whole input's (a single
+    image, a 3D model, or ``frame`` None / out of range)."""
+    results = report.frame_results(frame)
+    prefix = "" if all(isinstance(r, ClassResult) for r in results.values()) else f"frame {frame}: "
+    return [Badge.of(f"{prefix}{name}", result) for name, result in results.items()]
 
 
 def frame_at_slice(volume_node, slice_node) -> int | None:

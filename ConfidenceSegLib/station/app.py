@@ -26,7 +26,7 @@ from trame_slicer.core import LayoutManager, SlicerApp
 from trame_slicer.rca_view import register_rca_factories
 from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition
 
-from ..contract import ConfidenceSegError
+from ..contract import HEATMAP_OPACITY, ConfidenceSegError, Key
 from .access import secure_server
 from .cohort import Cohort
 from .viewer import CaseView
@@ -64,7 +64,7 @@ class ReviewStation:
     def _initial_state(self) -> None:
         self.state.update({
             "items": self.cohort.items(), "selected": None, "classes": [], "heatmap_class": None, "maps": [],
-            "heatmap_map": None, "opacity": 0.6, "heatmap_visible": True, "frame": 0, "frame_count": 1,
+            "heatmap_map": None, "opacity": HEATMAP_OPACITY, "heatmap_visible": True, "frame": 0, "frame_count": 1,
             "badge_lines": [], "note": "", "note_open": False, "message": "", "message_color": "", "files": {}, "trame__mousetrap": [],
             "trame__title": f"ConfidenceSeg review: {self.cohort.folder.name}"})
 
@@ -213,7 +213,7 @@ class ReviewStation:
                 v3.VBtn(label, color=color, classes="me-2", click=self._decision_call(decision))
             v3.VTextField(v_model=("note",), label="note (n)", density="compact", hide_details=True, id="note",
                           classes="mx-2")
-            for name, label in (("json", "report"), ("segmentation", "segmentation")):
+            for name, label in ((Key.JSON, "report"), (Key.SEGMENTATION, "segmentation")):
                 html.A(label, href=(f"files.{name}",), v_if=f"files.{name}", target="_blank", classes="mx-2")
 
     def _note_dialog(self) -> None:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract import REVIEW, ConfidenceSegError, badge_color
+from ..contract import REVIEW, ConfidenceSegError, Key, badge_color
 from ..outputs.decisions import load_decisions, record_decision
 from ..outputs.review_table import ReviewRow, read_review_table
 
@@ -48,12 +48,13 @@ class Cohort:
         items = []
         for row in self.rows:
             decided = decisions.get((row.case, row.class_name))
-            items.append({"key": row_key(row), "case": row.case, "class": row.class_name,
-                          "badge": row.badge or "unrated", "color": badge_color(row.badge),
+            items.append({"key": row_key(row), Key.CASE: row.case, Key.CLASS: row.class_name,
+                          Key.BADGE: row.badge or "unrated", "color": badge_color(row.badge),
                           "dice": "" if row.predicted_dice is None else f"{row.predicted_dice:.2f}",
                           "bound": "" if row.dice_lower_bound is None else f"{row.dice_lower_bound:.2f}",
-                          "reason": row.reason, "measurement": row.measurement, "frames": row.frames,
-                          "decision": decided.decision if decided else "", "note": decided.note if decided else ""})
+                          Key.REASON: row.reason, Key.MEASUREMENT: row.measurement, Key.FRAMES: row.frames,
+                          Key.DECISION: decided.decision if decided else "",
+                          Key.NOTE: decided.note if decided else ""})
         return items
 
     def step(self, key: str | None, offset: int, flagged_only: bool = False) -> str:

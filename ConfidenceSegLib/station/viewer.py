@@ -44,7 +44,7 @@ class CaseView:
         display.SetOpacity2DOutline(1.0)
         display.SetSliceIntersectionThickness(2)
         self.view.set_background_volume_id(loaded.volume_node.GetID())
-        self.show_heatmap(class_name or next(iter(loaded.report["classes"]), None), self.kind)
+        self.show_heatmap(class_name or next(iter(loaded.report.classes), None), self.kind)
         self.fit()
         self.show_frame(0)
         return loaded
@@ -70,13 +70,14 @@ class CaseView:
     # --- heatmap -------------------------------------------------------------------------------
 
     def classes(self) -> list[str]:
-        return list(self.loaded.report["classes"]) if self.loaded else []
+        return list(self.loaded.report.classes) if self.loaded else []
 
     def map_kinds(self, class_name: str | None) -> list[str]:
         """The map kinds written for ``class_name`` (the default heatmap first)."""
         if self.loaded is None or class_name is None:
             return []
-        files = (self.loaded.report["classes"].get(class_name) or {}).get("files") or {}
+        result = self.loaded.report.classes.get(class_name)
+        files = result.files if result is not None else {}
         return sorted(files, key=lambda kind: (kind != DEFAULT_HEATMAP, kind))
 
     def show_heatmap(self, class_name: str | None, kind: str) -> bool:

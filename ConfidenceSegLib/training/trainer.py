@@ -8,7 +8,7 @@ validation subjects (:mod:`ConfidenceSegLib.inference.postprocessing`; 2D models
 settings, data summary and metrics in ``config.json``, and (by default) calibrate its quality
 model on the calibration subjects, which the networks never saw and which chose nothing, each
 image also degraded once per kind (:mod:`ConfidenceSegLib.quality.degradations`)
-(:func:`ConfidenceSegLib.quality.calibration.calibrate_bundle`).
+(:func:`ConfidenceSegLib.jobs.calibrate.calibrate_bundle`).
 
 Default model (2D): a MONAI UNet of widths 16-32-64-128-256 (four 2x downsamplings: the deepest
 features see most of the frame), frames resized to a long side of 256 px (multiples of 16),
@@ -33,11 +33,13 @@ from ..annotation.datasets import Dataset, load_dataset, split_subjects_by_role,
 from ..contract import ConfidenceSegError
 from ..inference.postprocessing import choose_postprocessing
 from ..io.safe_files import check_output_folder
+from ..jobs.calibrate import calibrate_bundle
+from ..jobs.labelled import LabelledRun
+from ..jobs.settings import PredictionSettings
 from ..model.bundle import save_bundle
-from ..model.bundle_config import FORMAT_VERSION, read_config
+from ..model.bundle_config import FORMAT_VERSION, BundleConfig, read_config
 from ..model.devices import describe_device, pick_device
 from ..model.preprocessing import spacing_zyx
-from ..quality.calibration import calibrate_bundle
 from ..quality.degradations import DEGRADATIONS
 from ..quality.metrics import dice
 from .augment import AUGMENTATION_SUMMARY
@@ -209,7 +211,7 @@ def split_summary(dataset: Dataset, subjects: list[str]) -> dict:
     return {"subjects": len(subjects), "cases": len(dataset.cases_of_subjects(subjects)), "subject_ids": subjects}
 
 
-def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
+def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> BundleConfig:
     """Train the ensemble described by ``options`` and write the bundle to ``options.out``; returns its config.
 
     ``dataset``: ``options.dataset`` already loaded (the command line loads it before the training stack).
@@ -314,6 +316,7 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> dict:
     config["training"]["time_seconds"] = round(time.perf_counter() - started, 1)
     save_bundle(options.out, config, networks, overwrite=options.overwrite)
     if options.calibrate and split.get("calibration"):
-        calibrate_bundle(options.out, dataset, dataset.cases_of_subjects(split["calibration"]), device=device,
-                         show_progress=options.show_progress, degradations=list(DEGRADATIONS), seed=options.seed)
+        run = LabelledRun(PredictionSettings(device=device, maps=()), tuple(DEGRADATIONS), options.seed,
+                          options.show_progress)
+        calibrate_bundle(options.out, dataset, dataset.cases_of_subjects(split["calibration"]), run=run)
     return read_config(options.out)

@@ -18,10 +18,10 @@ def test_bundle_folder_and_files_follow_the_umask(tmp_path):
         save_bundle(folder, {"architecture": ARCHITECTURE, "classes": ["a"],
                              "preprocessing": {"spatial_dims": 2, "input_size": [16, 16]}},
                     [build_network(ARCHITECTURE, 1)])
-        update_config(folder, {"quality": {"alpha": 0.1}})
+        update_config(folder, {"quality": {"alpha": 0.1, "threshold": 0.8}})
     finally:
         os.umask(mask)
     assert folder.stat().st_mode & 0o777 == 0o755
     assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {
         "config.json": 0o644, "member_0.safetensors": 0o644}
-    assert load_bundle(folder).config["quality"] == {"alpha": 0.1}
+    assert load_bundle(folder).config.quality.alpha == 0.1

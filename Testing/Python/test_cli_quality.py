@@ -14,10 +14,12 @@ from test_training import tiny_options, write_disc_dataset
 from ConfidenceSegLib.annotation.datasets import load_dataset
 from ConfidenceSegLib.cli import main
 from ConfidenceSegLib.inference.predict import predict_image
+from ConfidenceSegLib.jobs.calibrate import calibrate_bundle
+from ConfidenceSegLib.jobs.labelled import LabelledRun
+from ConfidenceSegLib.jobs.settings import PredictionSettings
 from ConfidenceSegLib.model.bundle import load_bundle
 from ConfidenceSegLib.model.bundle_config import read_config
 from ConfidenceSegLib.quality import metrics
-from ConfidenceSegLib.quality.calibration import calibrate_bundle
 from ConfidenceSegLib.training.trainer import train_bundle
 
 
@@ -38,7 +40,7 @@ def test_calibrate_then_evaluate(discs, tmp_path, capsys):
     assert main(["calibrate", "--model", str(bundle), "--dataset", str(labelled), "--device", "cpu",
                  "--alpha", "0.2", "--threshold", "0.7", "--degrade", "blur", "shadow"]) == 0
     assert "each also degraded (blur, shadow)" in capsys.readouterr().out
-    quality = read_config(bundle)["quality"]
+    quality = read_config(bundle).quality.data
     assert quality["alpha"] == 0.2 and quality["threshold"] == 0.7
     data = quality["calibration_data"]
     assert (data["dataset"], data["n_cases"], data["n_subjects"], data["n_segments"]) == ("synthetic_discs", 9, 9, 27)
@@ -100,11 +102,11 @@ def test_calibrate_bundle_on_chosen_cases_and_clear_errors(discs, tmp_path, caps
     labelled, _, bundle = discs
     dataset = load_dataset(labelled)
     quality = calibrate_bundle(bundle, dataset, cases=dataset.cases[:6], alpha=0.1, threshold=0.8,
-                               device="cpu", show_progress=False)
+                               run=LabelledRun(PredictionSettings(device="cpu", maps=()), show_progress=False))
     assert quality["calibration_data"]["n_cases"] == 6
     for model in quality["classes"].values():  # 6 cases: ceil(7 * 0.9) = 7 > 6, no finite quantile
         assert model["score_quantile"] is None
-    assert read_config(bundle)["quality"] == json.loads(json.dumps(quality))
+    assert read_config(bundle).quality.data == json.loads(json.dumps(quality))
 
     other = tmp_path / "other"
     other.mkdir()
@@ -129,8 +131,8 @@ def test_calibrate_into_a_new_bundle_leaves_the_source_untouched(discs, tmp_path
                  "--alpha", "0.3", "--samples", "4"]) == 0
     assert folder_hashes(bundle) == before
     config = read_config(new)
-    assert config["quality"]["alpha"] == 0.3 and config["derived_from"] == str(bundle)
-    assert load_bundle(new).members and len(config["members"]) == len(read_config(bundle)["members"])
+    assert config.quality.alpha == 0.3 and config.data["derived_from"] == str(bundle)
+    assert load_bundle(new).members and config.members == read_config(bundle).members
     assert main(["calibrate", "--model", str(bundle), "--dataset", str(labelled), "--out", str(new)]) == 2
     assert "output exists" in capsys.readouterr().err
 

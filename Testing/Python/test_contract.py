@@ -60,7 +60,8 @@ def test_contract_values_agree_with_each_other():
     assert set(contract.BADGE_COLORS) == set(contract.BADGES) | {None}
     assert all(re.fullmatch(r"#[0-9a-f]{6}", colour) for colour in contract.BADGE_COLORS.values())
     assert len(set(contract.BADGE_COLORS[b] for b in (contract.PASS, contract.REVIEW, contract.ABSENT))) == 3
-    assert set(contract.QUALITY_TAGS.values()) <= set(contract.KNOWN_TAGS)
+    assert set(contract.QUALITY_TAG_NAMES) <= set(contract.KNOWN_TAGS)
+    assert len(contract.QUALITY_TAG_NAMES) == len(contract.QUALITY_KEYS)
     assert contract.DEFAULT_HEATMAP in contract.MAP_KINDS
     names = contract.prediction_file_names("case", ["a", "b"])
     assert len(names) == len(set(names)) == 2 + 2 * len(contract.DEFAULT_MAPS)

@@ -30,7 +30,7 @@ def cross_validated(tmp_path_factory):
     root = tmp_path_factory.mktemp("cv")
     dataset = write_disc_dataset(root / "data", n_subjects=6, frames_per_subject=3, absent_every=3)
     out = root / "model"
-    config = train_bundle(tiny_options(dataset, out, folds=FOLDS, members=FOLDS, epochs=10))
+    config = train_bundle(tiny_options(dataset, out, folds=FOLDS, members=FOLDS, epochs=10)).data
     return dataset, out, config
 
 

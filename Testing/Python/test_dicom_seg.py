@@ -4,7 +4,6 @@ the ``.seg.nrrd`` result on every source instance."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -14,9 +13,10 @@ import SimpleITK as sitk
 from tiny_bundles import make_bundle
 
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.contract import DICOM_REPORT_KEY, MAP_KINDS
+from ConfidenceSegLib.contract import MAP_KINDS
 from ConfidenceSegLib.io.images import read_image
 from ConfidenceSegLib.io.segfile import read_segmentation
+from ConfidenceSegLib.outputs.report import read_report
 
 hd = pytest.importorskip("highdicom", reason="the [dicom] extra (highdicom, pydicom) is not installed")
 pydicom = pytest.importorskip("pydicom", reason="the [dicom] extra is not installed")
@@ -57,8 +57,8 @@ def test_predict_on_a_dicom_series_writes_a_matching_dicom_seg(tmp_path):
     out = tmp_path / "out"
     assert main(["predict", "--model", str(tmp_path / "model"), "--input", str(series), "--out", str(out),
                  "--samples", "3", "--maps", ",".join(MAP_KINDS)]) == 0
-    report = json.loads((out / "ct_series.json").read_text())
-    seg_path = out / report[DICOM_REPORT_KEY]
+    report = read_report(out / "ct_series.json")
+    seg_path = out / report.dicom_segmentation
     assert seg_path.name == "ct_series.seg.dcm"
 
     dataset = pydicom.dcmread(seg_path)
@@ -74,7 +74,7 @@ def test_predict_on_a_dicom_series_writes_a_matching_dicom_seg(tmp_path):
     pixels = segmentation.get_pixels_by_source_instance(
         source_sop_instance_uids=[source.SOPInstanceUID for source in sources],
         segment_numbers=list(range(1, len(CLASSES) + 1)), assert_missing_frames_are_empty=True)
-    segments = {s.name: s.mask for s in read_segmentation(out / report["segmentation"], read_image(series))}
+    segments = {s.name: s.mask for s in read_segmentation(out / report.segmentation, read_image(series))}
     image = read_image(series)  # z order of the NRRD result = position along the normal
     order = np.argsort([image.TransformPhysicalPointToIndex(tuple(map(float, s.ImagePositionPatient)))[2]
                         for s in sources])

@@ -7,20 +7,21 @@ import pytest
 from test_quality import synthetic_records
 
 from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.model.bundle_config import QualityConfig
 from ConfidenceSegLib.outputs import plots
 from ConfidenceSegLib.quality import metrics
 from ConfidenceSegLib.quality.apply import assess_segment
-from ConfidenceSegLib.quality.evaluation import class_metrics
+from ConfidenceSegLib.quality.evaluation import SegmentRow, class_metrics
 from ConfidenceSegLib.quality.features import baseline_confidence
 from ConfidenceSegLib.quality.fit import fit_quality_model
 
 
 def rows_from_records(records, quality_config):
-    return [{"case": f"c{i}", "subject": r.subject, "class": r.class_name, "true_dice": r.dice,
-             **assess_segment(quality_config, r.class_name, r.summary),
-             "baseline": assess_segment(quality_config, r.class_name, r.summary, baseline=True),
-             "baseline_confidence": baseline_confidence(r.summary), "ece": 0.1, "uncertainty": r.summary,
-             "reference_present": True}
+    quality = None if quality_config is None else QualityConfig(quality_config)
+    return [SegmentRow(f"c{i}", r.subject, r.class_name, "clean", r.dice, True,
+                       assess_segment(quality, r.class_name, r.summary),
+                       assess_segment(quality, r.class_name, r.summary, baseline=True),
+                       baseline_confidence(r.summary), r.summary, ece=0.1)
             for i, r in enumerate(records)]
 
 
@@ -32,8 +33,8 @@ def test_class_metrics_method_beats_baseline_and_counts_absent():
     absent_summary = dict(records[0].summary, volume_voxels=0.0, size_fraction=0.0, present_fraction=0.0)
     rows += rows_from_records([type(records[0])("organ", "x", absent_summary, 1.0),
                                type(records[0])("organ", "y", absent_summary, 0.0)], quality)
-    rows[-2]["reference_present"] = False  # "x": nothing to find, rightly found nothing
-    rows[0]["reference_present"] = False  # a segment predicted where the reference has none: a false positive
+    rows[-2].reference_present = False  # "x": nothing to find, rightly found nothing
+    rows[0].reference_present = False  # a segment predicted where the reference has none: a false positive
     result = class_metrics(rows, None, threshold=0.8)
     assert result["n_cases"] == 122 and result["n_present"] == 120
     assert result["absent"] == {"n": 2, "reference_empty_fraction": 0.5}
@@ -42,7 +43,7 @@ def test_class_metrics_method_beats_baseline_and_counts_absent():
     true = [r.dice for r in records]
     assert result["mean_dice"] == pytest.approx((sum(true) + 1.0) / 122)
     method, baseline = result["method"], result["baseline_mean_entropy"]
-    assert method["aurc"] == pytest.approx(metrics.aurc([r["predicted_dice"] for r in rows[:120]], true))
+    assert method["aurc"] == pytest.approx(metrics.aurc([r.verdict.predicted_dice for r in rows[:120]], true))
     assert method["aurc"] < baseline["aurc"]
     assert method["auroc_dice_below_threshold"] > baseline["auroc_dice_below_threshold"]
     assert method["lower_bound_coverage"] >= 0.85 and method["pass_precision"] >= 0.95

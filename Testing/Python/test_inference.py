@@ -73,7 +73,7 @@ def test_mc_dropout_on_a_stack_matches_direct_computation(bundle, monkeypatch):
     member = bundle.members[0]
     masks = draw_dropout_masks(member.head, 7, torch.Generator().manual_seed(runner.SEED))
     with torch.inference_mode():
-        x = to_model_input(sitk.GetArrayFromImage(stack), bundle.config["preprocessing"]).double()
+        x = to_model_input(sitk.GetArrayFromImage(stack), bundle.config.preprocessing).double()
         features = member.double().features(x)
         logits = torch.stack([explicit_dropout_logits(member.head, features, masks, s) for s in range(7)])
         member.float()
@@ -83,7 +83,7 @@ def test_mc_dropout_on_a_stack_matches_direct_computation(bundle, monkeypatch):
 
 def test_tta_and_ensemble_match_direct_computation(bundle, ensemble):
     image = random_image((32, 40), seed=4)
-    x = to_model_input(sitk.GetArrayFromImage(image)[None], bundle.config["preprocessing"])
+    x = to_model_input(sitk.GetArrayFromImage(image)[None], bundle.config.preprocessing)
     with torch.inference_mode():
         tta = np.stack([torch.sigmoid(bundle.members[0](x.flip(f) if f else x)).flip(f).numpy() if f else
                         torch.sigmoid(bundle.members[0](x)).numpy() for f in TTA_FLIPS])
@@ -187,7 +187,7 @@ def test_dimension_mismatch_is_refused(volume_bundle, tmp_path):
     with pytest.raises(ConfidenceSegError, match="2D but model .* is a 3D model"):
         predict_image(volume_bundle, random_image((20, 20)), device="cpu")
     three_channel_model = make_bundle(tmp_path / "rgb", extra={})
-    three_channel_model.config["architecture"]["in_channels"] = 3
+    three_channel_model.config.architecture["in_channels"] = 3
     with pytest.raises(ConfidenceSegError, match="expects 3 input channels"):
         predict_image(three_channel_model, random_image((20, 20)), device="cpu")
 
@@ -208,7 +208,7 @@ def test_uncertainty_is_higher_where_the_bundled_model_is_wrong():
     except ConfidenceSegError as error:
         pytest.skip(f"the bundled fetal_head model is not there yet: {error}")
     bundle = load_bundle(model_dir)
-    split = bundle.config.get("training", {}).get("split", {})
+    split = bundle.config.training.get("split", {})
     if "subject_ids" not in split.get("training", {}):
         pytest.skip("the bundled model's config does not record its training subjects")
     trained_on = set(split["training"]["subject_ids"])

@@ -14,12 +14,12 @@ from conftest import REPO_ROOT, dataset_dir
 from ConfidenceSegLib.cli import main
 from ConfidenceSegLib.inference.measurements import (
     area_and_circumference,
-    calibrated,
     frame_measurements,
     interval,
     mask_moments,
     reference_measurements,
 )
+from ConfidenceSegLib.quality.measurement_intervals import calibrated
 
 BUNDLED = REPO_ROOT / "Resources" / "models" / "fetal_head"
 

@@ -16,14 +16,14 @@ from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib.cli import main
 from ConfidenceSegLib.contract import (
+    BADGE_TAG,
     CLASS_REPORT_KEYS,
     CLASS_TAG,
-    FRAMES_REPORT_KEY,
-    FRAMES_SUMMARY_KEY,
+    DICE_LOWER_BOUND_TAG,
     MAP_KINDS,
-    QUALITY_TAGS,
+    PREDICTED_DICE_TAG,
     REPORT_KEYS,
-    SLICE_BY_SLICE_KEY,
+    Key,
     prediction_file_names,
 )
 from ConfidenceSegLib.inference.predict import predict_image
@@ -31,6 +31,8 @@ from ConfidenceSegLib.inference.uncertainty import SUMMARY_KEYS
 from ConfidenceSegLib.io.images import read_image, same_geometry
 from ConfidenceSegLib.io.segfile import read_segmentation
 from ConfidenceSegLib.model.bundle import update_config
+from ConfidenceSegLib.model.bundle_config import read_config
+from ConfidenceSegLib.outputs.report import read_report
 from ConfidenceSegLib.quality.apply import assess_segment
 from ConfidenceSegLib.quality.fit import QualityRecord, fit_quality_model
 
@@ -78,13 +80,13 @@ def test_writes_every_output_on_the_input_grid(model, tmp_path, capsys):
         reference = read_image(source)
         report = json.loads((out / f"{stem}.json").read_text())
         stack = stem == "clip"  # a 3D stack given to a 2D model: predicted slice by slice
-        assert tuple(report) == REPORT_KEYS + ((FRAMES_REPORT_KEY,) if stack else ())
-        assert report[SLICE_BY_SLICE_KEY] is stack
-        assert all(tuple(result) == CLASS_REPORT_KEYS + ((FRAMES_SUMMARY_KEY,) if stack else ())
+        assert tuple(report) == REPORT_KEYS + ((Key.FRAMES,) if stack else ())
+        assert report[Key.SLICE_BY_SLICE] is stack
+        assert all(tuple(result) == CLASS_REPORT_KEYS + ((Key.FRAMES_SUMMARY,) if stack else ())
                    for result in report["classes"].values())
         if stack:
-            assert [frame["index"] for frame in report[FRAMES_REPORT_KEY]] == [0, 1, 2]
-            assert all(set(frame["classes"]) == set(CLASSES) for frame in report[FRAMES_REPORT_KEY])
+            assert [frame["index"] for frame in report[Key.FRAMES]] == [0, 1, 2]
+            assert all(set(frame["classes"]) == set(CLASSES) for frame in report[Key.FRAMES])
         assert report["method"] == "mcdropout" and report["samples"] == 4 and report["device"] == "cpu"
         assert report["segmentation"] == f"{stem}.seg.nrrd" and report["input"] == source
         assert set(report["timings"]) >= {"inference_s", "write_s"}
@@ -111,20 +113,22 @@ def test_quality_fields_and_flags(calibrated_model, tmp_path):
     out = tmp_path / "out"
     assert main(["predict", "--model", str(calibrated_model), "--input", image, "--out", str(out),
                  "--samples", "4"]) == 0
-    report = json.loads((out / "case.json").read_text())
-    quality_config = json.loads((calibrated_model / "config.json").read_text())["quality"]
+    report = read_report(out / "case.json")
+    quality = read_config(calibrated_model).quality
     segments = {s.name: s for s in read_segmentation(out / "case.seg.nrrd", read_image(image))}
-    for name, result in report["classes"].items():
-        assert result["badge"] in ("PASS", "REVIEW", "ABSENT")
-        expected = assess_segment(quality_config, name, result["uncertainty"])
-        assert {key: result[key] for key in expected} == pytest.approx(expected)
+    for name, result in report.classes.items():
+        verdict = result.verdict
+        assert verdict.badge in ("PASS", "REVIEW", "ABSENT")
+        expected = assess_segment(quality, name, result.uncertainty, used=(report.method, report.samples))
+        assert (verdict.badge, verdict.reasons) == (expected.badge, expected.reasons)
+        assert (verdict.predicted_dice, verdict.dice_lower_bound) == pytest.approx(
+            (expected.predicted_dice, expected.dice_lower_bound))
         tags = segments[name].tags
-        assert tags[QUALITY_TAGS["badge"]] == result["badge"]
-        if result["predicted_dice"] is not None:
-            assert float(tags[QUALITY_TAGS["predicted_dice"]]) == pytest.approx(result["predicted_dice"], abs=1e-4)
-            assert float(tags[QUALITY_TAGS["dice_lower_bound"]]) == pytest.approx(result["dice_lower_bound"],
-                                                                                 abs=1e-4)
-        assert (segments[name].status == "flagged") == (result["badge"] == "REVIEW")
+        assert tags[BADGE_TAG] == verdict.badge
+        if verdict.predicted_dice is not None:
+            assert float(tags[PREDICTED_DICE_TAG]) == pytest.approx(verdict.predicted_dice, abs=1e-4)
+            assert float(tags[DICE_LOWER_BOUND_TAG]) == pytest.approx(verdict.dice_lower_bound, abs=1e-4)
+        assert (segments[name].status == "flagged") == (verdict.badge == "REVIEW")
 
 
 def test_json_progress_lines(model, tmp_path, capsys):

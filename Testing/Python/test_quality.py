@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ConfidenceSegLib.contract import ConfidenceSegError
+from ConfidenceSegLib.model.bundle_config import QualityConfig
 from ConfidenceSegLib.quality import metrics
 from ConfidenceSegLib.quality.apply import assess_frames, assess_segment
 from ConfidenceSegLib.quality.features import baseline_confidence, is_absent
@@ -42,16 +43,16 @@ def synthetic_records(seed: int, n_subjects: int, per_subject: int = 2, class_na
 
 @pytest.fixture(scope="module")
 def fitted():
-    return fit_quality_model(synthetic_records(0, 60), alpha=0.1, threshold=0.8)
+    return QualityConfig(fit_quality_model(synthetic_records(0, 60), alpha=0.1, threshold=0.8))
 
 
 def test_predicted_dice_bound_and_badge_on_new_subjects(fitted):
     test = synthetic_records(1, 150)
     results = [assess_segment(fitted, r.class_name, r.summary) for r in test]
     true = np.array([r.dice for r in test])
-    predicted = np.array([r["predicted_dice"] for r in results])
-    lower = np.array([r["dice_lower_bound"] for r in results])
-    badges = [r["badge"] for r in results]
+    predicted = np.array([r.predicted_dice for r in results])
+    lower = np.array([r.dice_lower_bound for r in results])
+    badges = [r.badge for r in results]
     assert np.all((predicted >= 0) & (predicted <= 1))
     assert metrics.mean_absolute_error(predicted, true) < 0.05
     assert metrics.spearman(predicted, true) > 0.9
@@ -66,11 +67,11 @@ def test_predicted_dice_bound_and_badge_on_new_subjects(fitted):
 def test_disagreement_beats_mean_entropy_baseline(fitted):
     test = synthetic_records(2, 100)
     true = [r.dice for r in test]
-    method = [assess_segment(fitted, r.class_name, r.summary)["predicted_dice"] for r in test]
+    method = [assess_segment(fitted, r.class_name, r.summary).predicted_dice for r in test]
     baseline = [baseline_confidence(r.summary) for r in test]
     assert metrics.aurc(method, true) < metrics.aurc(baseline, true)
     calibrated_baseline = [assess_segment(fitted, r.class_name, r.summary, baseline=True) for r in test]
-    assert all(r["badge"] in ("PASS", "REVIEW") for r in calibrated_baseline)
+    assert all(r.badge in ("PASS", "REVIEW") for r in calibrated_baseline)
 
 
 def test_threshold_is_stored_and_used():
@@ -78,14 +79,14 @@ def test_threshold_is_stored_and_used():
     strict = fit_quality_model(records, alpha=0.1, threshold=0.99)
     lenient = fit_quality_model(records, alpha=0.1, threshold=0.5)
     test = synthetic_records(3, 40)
-    passes = [sum(assess_segment(config, r.class_name, r.summary)["badge"] == "PASS" for r in test)
+    passes = [sum(assess_segment(QualityConfig(config), r.class_name, r.summary).badge == "PASS" for r in test)
               for config in (strict, lenient)]
     assert strict["threshold"] == 0.99
     assert passes[0] < passes[1]
 
 
 def test_json_round_trip_gives_same_assessment(fitted):
-    restored = json.loads(json.dumps(fitted))
+    restored = QualityConfig(json.loads(json.dumps(fitted.data)))
     summary = synthetic_records(4, 1)[0].summary
     assert assess_segment(restored, "organ", summary) == assess_segment(fitted, "organ", summary)
 
@@ -96,30 +97,30 @@ def test_absent_missing_class_and_no_model(fitted):
     flickering = dict(summary, present_fraction=0.4)
     assert is_absent(empty) and is_absent(flickering) and not is_absent(summary)
     absent = assess_segment(fitted, "organ", empty)
-    assert (absent["predicted_dice"], absent["dice_lower_bound"], absent["badge"]) == (None, None, "ABSENT")
-    assert [r["code"] for r in absent["reasons"]] == ["absent"]
-    assert assess_segment(fitted, "organ", flickering)["badge"] == "ABSENT"
+    assert (absent.predicted_dice, absent.dice_lower_bound, absent.badge) == (None, None, "ABSENT")
+    assert [r.code for r in absent.reasons] == ["absent"]
+    assert assess_segment(fitted, "organ", flickering).badge == "ABSENT"
     for nothing in (assess_segment(None, "organ", summary), assess_segment(fitted, "other", summary)):
-        assert (nothing["predicted_dice"], nothing["badge"]) == (None, None)
-        assert nothing["reasons"][0]["code"] == "no_quality_model"
+        assert (nothing.predicted_dice, nothing.badge) == (None, None)
+        assert nothing.reasons[0].code == "no_quality_model"
 
 
 def test_out_of_domain_never_passes(fitted):
     good = synthetic_records(6, 30)
     good_summary = max(good, key=lambda r: r.dice).summary
-    assert assess_segment(fitted, "organ", good_summary)["badge"] == "PASS"
+    assert assess_segment(fitted, "organ", good_summary).badge == "PASS"
     # A confident-looking segment of a structure 15 times larger than anything seen in calibration
     huge = dict(good_summary, size_fraction=good_summary["size_fraction"] * 15)
     result = assess_segment(fitted, "organ", huge)
-    assert result["badge"] == "REVIEW"
-    assert result["predicted_dice"] is None and result["dice_lower_bound"] is None  # not valid out of domain
-    assert result["reasons"][0]["code"] == "out_of_domain" and "segment size" in result["reasons"][0]["message"]
+    assert result.badge == "REVIEW"
+    assert result.predicted_dice is None and result.dice_lower_bound is None  # not valid out of domain
+    assert result.reasons[0].code == "out_of_domain" and "segment size" in result.reasons[0].message
     noisy_image = assess_segment(fitted, "organ", dict(good_summary, mean_entropy_image=0.5))
-    assert noisy_image["badge"] == "REVIEW"
-    assert noisy_image["reasons"][0]["message"].startswith("image unlike the calibration images (image entropy 0.5, ")
+    assert noisy_image.badge == "REVIEW"
+    assert noisy_image.reasons[0].message.startswith("image unlike the calibration images (image entropy 0.5, ")
     # Never extrapolate upwards: a feature beyond its calibration range on the side that raises the
     # predicted Dice makes the segment out of domain.
-    model = fitted["classes"]["organ"]
+    model = fitted.class_model("organ")
     domain = model["domain"]
     raising = [(name, domain["high"][domain["features"].index(name)])
                for name, coefficient in zip(model["features"], model["coefficients"], strict=True)
@@ -127,19 +128,19 @@ def test_out_of_domain_never_passes(fitted):
     assert raising
     for name, high in raising:
         result = assess_segment(fitted, "organ", dict(good_summary, **{name: high + 0.5}))
-        assert result["badge"] == "REVIEW" and result["dice_lower_bound"] is None, name
-        assert result["reasons"][0]["code"] == "out_of_domain", name
+        assert result.badge == "REVIEW" and result.dice_lower_bound is None, name
+        assert result.reasons[0].code == "out_of_domain", name
 
 
 def test_too_few_cases_are_conservative():
     # 6 cases of 3 subjects: ceil(7 * 0.9) = 7 > 6 -> no finite quantile -> bound 0 -> never PASS
-    small = fit_quality_model(synthetic_records(7, 3), alpha=0.1)
-    assert small["classes"]["organ"]["score_quantile"] is None
+    small = QualityConfig(fit_quality_model(synthetic_records(7, 3), alpha=0.1))
+    assert small.class_model("organ")["score_quantile"] is None
     for record in synthetic_records(8, 10):
         result = assess_segment(small, "organ", record.summary)
-        assert result["badge"] == "REVIEW" and result["dice_lower_bound"] in (0.0, None)
-        assert result["reasons"][0]["code"] in ("too_few_calibration_cases", "out_of_domain")
-    assert any(assess_segment(small, "organ", r.summary)["reasons"][0]["code"] == "too_few_calibration_cases"
+        assert result.badge == "REVIEW" and result.dice_lower_bound in (0.0, None)
+        assert result.reasons[0].code in ("too_few_calibration_cases", "out_of_domain")
+    assert any(assess_segment(small, "organ", r.summary).reasons[0].code == "too_few_calibration_cases"
                for r in synthetic_records(7, 3))
     # one subject: no held-out subject to calibrate on
     single = fit_quality_model(synthetic_records(9, 1, per_subject=20), alpha=0.1)
@@ -166,20 +167,20 @@ def test_every_badge_has_its_reason(fitted):
     records = synthetic_records(6, 30)
     best = max(records, key=lambda r: r.dice).summary
     passed = assess_segment(fitted, "organ", best)
-    assert passed["badge"] == "PASS" and passed["reasons"][0]["code"] == "lower_bound_above_threshold"
-    assert f"{passed['dice_lower_bound']:.2f}" in passed["reasons"][0]["message"]
+    assert passed.badge == "PASS" and passed.reasons[0].code == "lower_bound_above_threshold"
+    assert f"{passed.dice_lower_bound:.2f}" in passed.reasons[0].message
     worst = assess_segment(fitted, "organ", min(records, key=lambda r: r.dice).summary)
-    if worst["predicted_dice"] is not None:
-        assert worst["badge"] == "REVIEW" and worst["reasons"][0]["code"] == "lower_bound_below_threshold"
-    calibrated = dict(fitted, prediction={"method": "ensemble", "samples": 10})
-    same = assess_segment(calibrated, "organ", best, settings={"method": "ensemble", "samples": 10})
-    assert same["badge"] == "PASS"
-    other = assess_segment(calibrated, "organ", best, settings={"method": "tta", "samples": 4})
-    assert other["badge"] == "REVIEW" and other["reasons"][0]["code"] == "method_differs_from_calibration"
-    assert "tta, 4 samples" in other["reasons"][0]["message"]
+    if worst.predicted_dice is not None:
+        assert worst.badge == "REVIEW" and worst.reasons[0].code == "lower_bound_below_threshold"
+    calibrated = QualityConfig(dict(fitted.data, prediction={"method": "ensemble", "samples": 10}))
+    same = assess_segment(calibrated, "organ", best, used=("ensemble", 10))
+    assert same.badge == "PASS"
+    other = assess_segment(calibrated, "organ", best, used=("tta", 4))
+    assert other.badge == "REVIEW" and other.reasons[0].code == "method_differs_from_calibration"
+    assert "tta, 4 samples" in other.reasons[0].message
     no_spacing = assess_segment(fitted, "organ", best, has_spacing=False)
-    assert no_spacing["badge"] == "REVIEW" and [r["code"] for r in no_spacing["reasons"]] == ["no_spacing"]
-    assert no_spacing["predicted_dice"] == pytest.approx(passed["predicted_dice"])
+    assert no_spacing.badge == "REVIEW" and [r.code for r in no_spacing.reasons] == ["no_spacing"]
+    assert no_spacing.predicted_dice == pytest.approx(passed.predicted_dice)
 
 
 
@@ -188,14 +189,14 @@ def test_frames_of_a_stack_are_assessed_one_by_one(fitted):
     good, bad = records[-1].summary, records[0].summary
     empty = dict(good, volume_voxels=0.0, size_fraction=0.0, present_fraction=0.0)
     whole, frames, counts = assess_frames(fitted, "organ", [good, good, empty, good])
-    assert whole["badge"] == "PASS" and [f["badge"] for f in frames] == ["PASS", "PASS", "ABSENT", "PASS"]
+    assert whole.badge == "PASS" and [f.badge for f in frames] == ["PASS", "PASS", "ABSENT", "PASS"]
     assert counts == {"PASS": 3, "REVIEW": 0, "ABSENT": 1, "worst_frame": 0}
-    assert whole["reasons"][0]["message"].startswith("all 3 frames with organ pass")
+    assert whole.reasons[0].message.startswith("all 3 frames with organ pass")
     whole, frames, counts = assess_frames(fitted, "organ", [good, good, bad, good])
-    assert frames[2]["badge"] == "REVIEW" and whole["badge"] == "REVIEW" and counts["worst_frame"] == 2
-    assert whole["reasons"][0]["code"] == "frames_need_review" and "frames 2)" in whole["reasons"][0]["message"]
-    assert whole["dice_lower_bound"] == frames[2]["dice_lower_bound"]  # the worst frame's numbers
+    assert frames[2].badge == "REVIEW" and whole.badge == "REVIEW" and counts["worst_frame"] == 2
+    assert whole.reasons[0].code == "frames_need_review" and "frames 2)" in whole.reasons[0].message
+    assert whole.dice_lower_bound == frames[2].dice_lower_bound  # the worst frame's numbers
     whole, _, counts = assess_frames(fitted, "organ", [empty, empty])
-    assert whole["badge"] == "ABSENT" and counts["ABSENT"] == 2 and counts["worst_frame"] is None
+    assert whole.badge == "ABSENT" and counts["ABSENT"] == 2 and counts["worst_frame"] is None
     whole, frames, _ = assess_frames(None, "organ", [good, good])
-    assert whole["badge"] is None and whole["reasons"][0]["code"] == "no_quality_model"
+    assert whole.badge is None and whole.reasons[0].code == "no_quality_model"

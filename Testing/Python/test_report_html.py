@@ -19,14 +19,16 @@ import SimpleITK as sitk
 from conftest import dataset_dir
 from scipy.ndimage import gaussian_filter
 
-from ConfidenceSegLib.contract import CLASS_TAG
+from ConfidenceSegLib.contract import CLASS_TAG, Key
 from ConfidenceSegLib.io.images import image_from_array, read_image, write_image
 from ConfidenceSegLib.io.safe_files import write_text_atomic
 from ConfidenceSegLib.io.segfile import write_segmentation
 from ConfidenceSegLib.io.segments import Segment
 from ConfidenceSegLib.outputs.overlay import read_layers
+from ConfidenceSegLib.outputs.report import PredictionReport, report_json
 from ConfidenceSegLib.outputs.report_html import ReportRow, review_page, thumbnails
 from ConfidenceSegLib.outputs.review_table import review_order, rows_from_report
+from ConfidenceSegLib.quality.verdict import ClassResult, Reason, Verdict
 
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 #: (case, predicted Dice, lower bound, badge); the expected review order is REVIEW by bound, then PASS.
@@ -36,8 +38,8 @@ EXPECTED_ORDER = ["hc18-002", "hc18-007", "hc18-005", "hc18-000"]
 
 
 def write_predict_outputs(folder: Path, case: str, image_path: Path, label_path: Path, dice: float,
-                          bound: float, badge: str) -> dict:
-    """``predict``-format outputs of one case (contract 3) derived from its reference mask."""
+                          bound: float, badge: str) -> PredictionReport:
+    """``predict`` outputs of one case derived from its reference mask (the report written as ``predict`` does)."""
     image = read_image(image_path)
     reference = sitk.GetArrayFromImage(read_image(label_path)) > 0
     probability = gaussian_filter(reference.astype(np.float32), sigma=3 + 40 * (1 - dice))
@@ -48,12 +50,12 @@ def write_predict_outputs(folder: Path, case: str, image_path: Path, label_path:
     for kind, array in (("probability", probability), ("entropy", entropy), ("mutual_information", 0.3 * entropy)):
         files[kind] = f"{case}_fetal_head_{kind}.nrrd"
         write_image(image_from_array(array.astype(np.float32), image), folder / files[kind])
-    report = {"input": str(image_path), "model": "reference-derived", "method": "mc_dropout", "samples": 8,
-              "device": "cpu", "timings": {},
-              "classes": {"fetal_head": {"present": True, "uncertainty": {}, "predicted_dice": dice,
-                                         "dice_lower_bound": bound, "badge": badge, "files": files}},
-              "segmentation": f"{case}.seg.nrrd"}
-    write_text_atomic(folder / f"{case}.json", json.dumps(report, indent=2))
+    verdict = Verdict(badge, dice, bound, (Reason("lower_bound_below_threshold" if badge == "REVIEW" else
+                                                  "lower_bound_above_threshold", f"lower bound {bound:.2f}"),))
+    report = PredictionReport(str(image_path), "reference-derived", "mcdropout", 8, "cpu",
+                              {"fetal_head": ClassResult("fetal_head", True, {}, verdict, files=files)},
+                              segmentation=f"{case}.seg.nrrd")
+    write_text_atomic(folder / f"{case}.json", json.dumps(report_json(report), indent=2))
     return report
 
 
@@ -71,7 +73,7 @@ def review_folder(tmp_path_factory) -> Path:
         for name, pair in thumbnails(image, read_layers(folder / f"{case}.json", image)).items():
             pictures[(case, name)] = pair
     rows.sort(key=review_order)
-    page = review_page([ReportRow(row, *pictures[(row["case"], row["class"])]) for row in rows],
+    page = review_page([ReportRow(row, *pictures[(row[Key.CASE], row[Key.CLASS])]) for row in rows],
                        title="ConfidenceSeg review: test", description="four HC18 cases")
     write_text_atomic(folder / "index.html", page)
     return folder
@@ -87,7 +89,7 @@ def test_page_is_self_contained_and_ordered_for_review(review_folder):
     sources = re.findall(r'src="([^"]*)"', page)
     assert len(sources) == 2 * len(CASES) and all(s.startswith("data:image/png;base64,") for s in sources)
     assert not re.search(r'(src|href)="(https?:)?//', page), "the page must not load anything from the network"
-    assert page.count('class="badge" style="background:#e8710a">REVIEW') == 2
+    assert page.count('class="pill" style="background:#e8710a">REVIEW') == 2
 
 
 def test_names_are_escaped():

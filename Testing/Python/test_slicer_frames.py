@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 vtk = pytest.importorskip("vtk")
 
+from ConfidenceSegLib.outputs.report import PredictionReport, report_from_json, report_json  # noqa: E402
+from ConfidenceSegLib.quality.verdict import ClassResult, FrameResult, Reason, Verdict  # noqa: E402
 from ConfidenceSegLib.slicer.results import frame_at_slice, frame_badges  # noqa: E402
 
 
@@ -28,16 +32,18 @@ def axial_slice(scene, offset: float):
     return node
 
 
-def report(frames: int = 16) -> dict:
-    per_frame = [{"index": k, "classes": {"fetal_head": {
-        "badge": "REVIEW" if k == 7 else "PASS", "predicted_dice": 0.5 if k == 7 else 0.95,
-        "dice_lower_bound": 0.3 if k == 7 else 0.9,
-        "reasons": [{"code": "x", "message": f"frame {k} reason"}],
-        "measurements": {"ellipse_circumference_mm": {"value": 100.0 + k, "p05": 99.0 + k, "p95": 101.0 + k}}}}}
-        for k in range(frames)]
-    return {"classes": {"fetal_head": {"badge": "REVIEW", "predicted_dice": 0.5, "dice_lower_bound": 0.3,
-                                       "reasons": [{"code": "frames_need_review", "message": "1 of 16"}]}},
-            "frames": per_frame}
+def report(frames: int = 16) -> PredictionReport:
+    """A stack's report as the writer makes it: frame 7 REVIEW, the others PASS."""
+    def verdict(k):
+        return Verdict("REVIEW" if k == 7 else "PASS", 0.5 if k == 7 else 0.95, 0.3 if k == 7 else 0.9,
+                       (Reason("x", f"frame {k} reason"),))
+
+    per_frame = [{"fetal_head": FrameResult(True, verdict(k), {"ellipse_circumference_mm": {
+        "value": 100.0 + k, "p05": 99.0 + k, "p95": 101.0 + k}})} for k in range(frames)]
+    whole = ClassResult("fetal_head", True, {}, Verdict("REVIEW", 0.5, 0.3, (Reason("frames_need_review", "1 of 16"),)))
+    written = PredictionReport("stack.nrrd", "model", "ensemble", 3, "cpu", {"fetal_head": whole},
+                               segmentation="stack.seg.nrrd", frames=per_frame)
+    return report_from_json(json.loads(json.dumps(report_json(written))))  # as read back from S.json
 
 
 def test_the_slice_offset_selects_the_frame_and_its_badge():

@@ -29,7 +29,9 @@ from ConfidenceSegLib.contract import (  # noqa: E402
 from ConfidenceSegLib.io import segfile  # noqa: E402
 from ConfidenceSegLib.io.images import write_image  # noqa: E402
 from ConfidenceSegLib.io.segments import Segment  # noqa: E402
+from ConfidenceSegLib.outputs.report import PredictionReport, report_json  # noqa: E402
 from ConfidenceSegLib.outputs.review_table import read_review_table  # noqa: E402
+from ConfidenceSegLib.quality.verdict import ClassResult, Reason, Verdict  # noqa: E402
 from ConfidenceSegLib.slicer import mrml  # noqa: E402
 from ConfidenceSegLib.slicer.annotation import (  # noqa: E402
     AnnotatedCase,
@@ -196,7 +198,7 @@ def test_heatmap_display_uses_inferno_fixed_window_and_lower_threshold(scene):
 
 
 def write_prediction(folder, image, with_status=True):
-    """Outputs in the format of ``confidenceseg predict`` (contract 3), written with the library's writers."""
+    """Outputs in the format of ``confidenceseg predict``, written with the library's writers."""
     shape = sitk.GetArrayViewFromImage(image).shape
     write_image(image, folder / "case.nrrd")
     classes = {"head": ("PASS", 0.93, 0.88), "skull": ("REVIEW", 0.71, 0.55)}
@@ -212,12 +214,12 @@ def write_prediction(folder, image, with_status=True):
             values.CopyInformation(image)
             files[kind] = f"case_{name}_{kind}.nrrd"
             write_image(values, folder / files[kind])
-        report_classes[name] = {"present": True, "uncertainty": {}, "predicted_dice": dice, "dice_lower_bound": bound,
-                                "badge": badge, "files": files}
+        why = Reason("lower_bound_above_threshold" if badge == "PASS" else "lower_bound_below_threshold",
+                     f"lower bound {bound:.2f}")
+        report_classes[name] = ClassResult(name, True, {}, Verdict(badge, dice, bound, (why,)), files=files)
     segfile.write_segmentation(folder / "case.seg.nrrd", segments, image)
-    report = {"input": "case.nrrd", "model": "m", "method": "mcdropout", "samples": 8,
-              "device": "cpu", "timings": {}, "classes": report_classes, "segmentation": "case.seg.nrrd"}
-    (folder / "case.json").write_text(json.dumps(report))
+    report = PredictionReport("case.nrrd", "m", "mcdropout", 8, "cpu", report_classes, segmentation="case.seg.nrrd")
+    (folder / "case.json").write_text(json.dumps(report_json(report)))
     return folder / "case.json"
 
 
@@ -233,7 +235,8 @@ def test_loading_predict_outputs_gives_segments_badges_flags_and_heatmaps(scene,
                 for i in range(2)}
     assert statuses == {"head": None, "skull": "flagged"}
     assert [b.badge for b in segment_badges(loaded.segmentation_node)] == ["PASS", "REVIEW"]
-    assert [b.text() for b in loaded.badges] == ["head: PASS (Dice 0.93, >= 0.88)", "skull: REVIEW (Dice 0.71, >= 0.55)"]
+    assert [b.text() for b in loaded.badges] == ["head: PASS (Dice 0.93, >= 0.88)",
+                                                 "skull: REVIEW (Dice 0.71, >= 0.55): lower bound 0.55"]
     assert badge_text(loaded.badges).count("\n") == 1
     assert sorted(loaded.heatmap_nodes) == ["head", "skull"]
     heatmap = loaded.heatmap_nodes["skull"]
@@ -380,7 +383,7 @@ def test_predict_in_a_subprocess_then_load_in_the_scene(scene, tmp_path):
     stages = [p.stage for p in map(parse_progress, result.stdout.splitlines()) if p is not None]
     assert stages and stages[-1] == "done"
     loaded = load_prediction(scene, find_report(out_dir), volume_node=volume, color_logic=scene.color_logic)
-    assert loaded.report["samples"] == 3
+    assert loaded.report.samples == 3
     assert loaded.volume_node is volume
     assert sorted(loaded.heatmap_nodes) == ["fetal_head"]
     segments = mrml.read_segments(loaded.segmentation_node, image)

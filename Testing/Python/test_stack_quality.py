@@ -11,7 +11,8 @@ import SimpleITK as sitk
 from conftest import REPO_ROOT, dataset_dir
 
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.contract import FRAMES_REPORT_KEY, QUALITY_KEYS
+from ConfidenceSegLib.contract import Key
+from ConfidenceSegLib.outputs.report import read_report
 from ConfidenceSegLib.outputs.review_table import rows_from_report
 
 BUNDLED = REPO_ROOT / "Resources" / "models" / "fetal_head"
@@ -37,25 +38,25 @@ def test_a_stack_gets_one_assessment_per_frame_equal_to_the_frame_alone(stack_an
     assert main(["predict", "--model", str(BUNDLED), "--input", str(folder / "stack.nrrd"), "--out",
                  str(folder / "out")]) == 0
     assert "2D model slice by slice on 16 frames" in capsys.readouterr().out
-    report = json.loads((folder / "out" / "stack.json").read_text())
-    frames = report[FRAMES_REPORT_KEY]
-    assert [frame["index"] for frame in frames] == list(range(FRAMES))
-    whole = report["classes"]["fetal_head"]
-    badges = [frame["classes"]["fetal_head"]["badge"] for frame in frames]
-    assert whole["frames_summary"]["PASS"] == badges.count("PASS")
+    report = read_report(folder / "out" / "stack.json")
+    frames = [frame["fetal_head"].verdict for frame in report.frames]
+    assert len(frames) == FRAMES
+    whole = report.classes["fetal_head"]
+    badges = [frame.badge for frame in frames]
+    assert whole.frames_summary["PASS"] == badges.count("PASS")
     row = rows_from_report("stack", report)[0]  # the review table lists the stack as one row with its counts
-    assert row["frames"] == (f"frames {badges.count('PASS')} PASS, {badges.count('REVIEW')} REVIEW, "
-                             f"{badges.count('ABSENT')} ABSENT")
+    assert row[Key.FRAMES] == (f"frames {badges.count('PASS')} PASS, {badges.count('REVIEW')} REVIEW, "
+                               f"{badges.count('ABSENT')} ABSENT")
     expected = "REVIEW" if "REVIEW" in badges else "PASS" if "PASS" in badges else "ABSENT"
-    assert whole["badge"] == expected
+    assert whole.verdict.badge == expected
     for index in (0, 7, 15):  # the same frame predicted alone, as a 2D image
         out = folder / f"alone{index}"
         assert main(["predict", "--model", str(BUNDLED), "--input", str(frame_paths[index]), "--out", str(out)]) == 0
-        alone = json.loads(next(out.glob("*.json")).read_text())["classes"]["fetal_head"]
-        in_stack = frames[index]["classes"]["fetal_head"]
-        assert in_stack["badge"] == alone["badge"], index
-        for key in QUALITY_KEYS[:2]:
-            if alone[key] is None:
-                assert in_stack[key] is None
+        alone = read_report(next(out.glob("*.json"))).classes["fetal_head"].verdict
+        in_stack = frames[index]
+        assert in_stack.badge == alone.badge, index
+        for key in ("predicted_dice", "dice_lower_bound"):
+            if getattr(alone, key) is None:
+                assert getattr(in_stack, key) is None
             else:
-                assert in_stack[key] == pytest.approx(alone[key], abs=0.02), (index, key)
+                assert getattr(in_stack, key) == pytest.approx(getattr(alone, key), abs=0.02), (index, key)

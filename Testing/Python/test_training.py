@@ -136,7 +136,7 @@ def tiny_options(dataset, out, **changes) -> TrainOptions:
 @pytest.fixture(scope="module")
 def trained_bundle(disc_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("bundles") / "discs"
-    config = train_bundle(tiny_options(disc_dataset, out, calibrate=True))
+    config = train_bundle(tiny_options(disc_dataset, out, calibrate=True)).data  # the recorded config.json
     return out, config
 
 
@@ -173,7 +173,7 @@ def test_training_is_deterministic_for_a_seed(disc_dataset, tmp_path, monkeypatc
 
 def test_soft_mode_trains_on_rater_fractions(tmp_path):
     dataset = write_disc_dataset(tmp_path / "raters", raters=3, seed=2)
-    config = train_bundle(tiny_options(dataset, tmp_path / "soft", label_mode="soft"))
+    config = train_bundle(tiny_options(dataset, tmp_path / "soft", label_mode="soft")).data
     assert config["label_mode"] == {"mode": "soft", "threshold": None, "ignore_band": None}
     assert config["metrics"]["validation"]["dice"]["disc"] > 0.7
 
@@ -184,7 +184,7 @@ def test_bundle_round_trip_reproduces_the_validation_dice(disc_dataset, trained_
     out, config = trained_bundle
     bundle = load_bundle(out)
     assert bundle.classes == ["disc"] and bundle.spatial_dims == 2
-    assert bundle.config["preprocessing"]["input_size"] == [32, 48]
+    assert bundle.config.preprocessing["input_size"] == [32, 48]
     validation = set(config["training"]["split"]["validation"]["subject_ids"])
     scores = []
     for case in load_dataset(disc_dataset).cases:
@@ -193,7 +193,7 @@ def test_bundle_round_trip_reproduces_the_validation_dice(disc_dataset, trained_
         image = case.read_image()
         frames = image_frames(image)
         with torch.no_grad():
-            probability = torch.sigmoid(bundle.members[0](to_model_input(frames, bundle.config["preprocessing"])))
+            probability = torch.sigmoid(bundle.members[0](to_model_input(frames, bundle.config.preprocessing)))
         mask = to_image_grid(probability, frames.shape[-2:])[0, 0].numpy() > 0.5
         scores.append(dice(mask, case.confidence_map("disc", image) > 0.5))
     assert np.mean(scores) == pytest.approx(config["metrics"]["validation"]["dice"]["disc"], abs=1e-6)
@@ -267,7 +267,7 @@ def test_minimal_3d_training_path(tmp_path):
     dataset = write_ball_volumes(tmp_path / "balls")
     architecture = dict(TINY_ARCHITECTURE, spatial_dims=3)
     config = train_bundle(tiny_options(dataset, tmp_path / "model3d", spatial_dims=3, input_size=None,
-                                       roi_size=[16, 16, 16], architecture=architecture, batch_size=2, epochs=8))
+                                       roi_size=[16, 16, 16], architecture=architecture, batch_size=2, epochs=8)).data
     assert config["preprocessing"]["spatial_dims"] == 3
     assert config["preprocessing"]["spacing"] == [2.0, 1.0, 1.0]
     assert config["preprocessing"]["roi_size"] == [16, 16, 16]
@@ -280,7 +280,7 @@ def test_cli_trains_with_chosen_widths_and_records_the_command(disc_dataset, tmp
     assert main(["train", "--dataset", str(disc_dataset), "--out", str(out), "--channels", "8", "16",
                  "--input-size", "32", "48", "--epochs", "2", "--members", "2", "--no-calibrate"]) == 0
     assert "wrote" in capsys.readouterr().out
-    config = load_bundle(out).config
+    config = load_bundle(out).config.data
     assert config["architecture"]["channels"] == [8, 16] and config["architecture"]["strides"] == [2]
     assert "--channels 8 16" in config["training"]["command"] and "--no-calibrate" in config["training"]["command"]
     assert len(config["members"]) == 2 and "quality" not in config
