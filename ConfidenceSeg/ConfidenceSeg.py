@@ -130,7 +130,8 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.calibration = CalibrationSection(self.layout, self.selectedModel, self.onCalibrated)
-        self.assessment = AssessmentSection(self.layout, lambda: (self._parameterNode.inputVolume, self.selectedModel()),
+        self.assessment = AssessmentSection(self.layout,
+                                            lambda: (self._parameterNode.inputVolume, self.selectedModel()),
                                             self.showBadges)
         self.initializeParameterNode()
         self.probeDevice()
@@ -187,8 +188,9 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.observeAnnotation(node.annotation)
         colors = slicer_results.inferno_color_node(slicer.mrmlScene)
         if self._loaded is not None:  # class and map kind switch the heatmap at once
-            shown = slicer_results.heatmap_node(slicer.mrmlScene, self._loaded, self.ui.heatmapClassComboBox.currentText,
-                                                node.heatmap, colors, node.heatmapThreshold)
+            shown = slicer_results.heatmap_node(slicer.mrmlScene, self._loaded,
+                                                self.ui.heatmapClassComboBox.currentText, node.heatmap, colors,
+                                                node.heatmapThreshold)
             if shown is not None and shown is not node.heatmapVolume:
                 node.heatmapVolume = shown
                 slicer.util.setSliceViewerLayers(foreground=shown)
@@ -223,7 +225,8 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._observedAnnotation.GetSegmentation().RemoveObserver(self._annotationObserverTag)
         self._observedAnnotation = segmentationNode
         if segmentationNode is not None:
-            self._annotationObserverTag = slicer_annotation.observe_segment_edits(segmentationNode, self.onSegmentEdited)
+            self._annotationObserverTag = slicer_annotation.observe_segment_edits(segmentationNode,
+                                                                                  self.onSegmentEdited)
 
     def onSegmentEdited(self, segmentId):
         if not self._editedSegmentIds:
@@ -399,7 +402,8 @@ class ConfidenceSegTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         spec = importlib.util.spec_from_file_location(
-            "ConfidenceSegSelfTest", pathlib.Path(__file__).resolve().parent / "Testing/Python/ConfidenceSegSelfTest.py")
+            "ConfidenceSegSelfTest",
+            pathlib.Path(__file__).resolve().parent / "Testing/Python/ConfidenceSegSelfTest.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         module.ConfidenceSegSelfTest().runTest()

@@ -7,8 +7,8 @@ Each test image's reference mask is assessed as it is and after each realistic p
 boundary). Methods: ``agreement`` (the calibrated regressor of ``confidenceseg assess``), ``rca``
 (reverse classification accuracy against the bundle's reference masks, with its conformal bound),
 ``both`` (PASS only when both pass), the raw ``dice_with_prediction`` feature, and the mean-entropy
-baseline (the model's entropy inside the given mask, lower = better). Prints Spearman, MAE (where a method predicts a Dice), AUROC for
-Dice < 0.8, PASS rate and precision, and the time per case.
+baseline (the model's entropy inside the given mask, lower = better). Prints Spearman, MAE (where a
+method predicts a Dice), AUROC for Dice < 0.8, PASS rate and precision, and the time per case.
 
     python benchmarks/assess_methods.py                      # the bundled model on HC18
     python benchmarks/assess_methods.py --model M --dataset ../shared/data/qubiq_brain_growth
@@ -93,7 +93,8 @@ def main() -> int:
         bounds = [row[method].dice_lower_bound or 0.0 for row in rows]
         badges = [row[method].badge for row in rows]
         print(f"| {method} (calibrated) | {_fmt(metrics.spearman(predicted, true))} | "
-              f"{_fmt(metrics.mean_absolute_error(predicted, true))} | {_fmt(metrics.failure_auroc(predicted, true, 0.8))} | "
+              f"{_fmt(metrics.mean_absolute_error(predicted, true))} | "
+              f"{_fmt(metrics.failure_auroc(predicted, true, 0.8))} | "
               f"{_fmt(metrics.pass_rate(badges))} | {_fmt(metrics.pass_precision(badges, true, 0.8))} | "
               f"{_fmt(metrics.lower_bound_coverage(bounds, true))} |")
     raw = [row["raw"] for row in rows]
@@ -102,10 +103,12 @@ def main() -> int:
     entropy = [row["entropy"] for row in rows]
     print(f"| mean entropy inside the mask | {metrics.spearman(entropy, true):.3f} | - | "
           f"{metrics.failure_auroc(entropy, true, 0.8):.3f} | - | - | - |")
-    print("\n| perturbation | masks | mean true Dice | MAE (agreement) | PASS | PASS with Dice < 0.8 |\n|---|---:|---:|---:|---:|---:|")
+    print("\n| perturbation | masks | mean true Dice | MAE (agreement) | PASS | PASS with Dice < 0.8 |\n"
+          "|---|---:|---:|---:|---:|---:|")
     for kind in dict.fromkeys(row["kind"] if not row["kind"].startswith("rater ") else "single rater vs majority"
                               for row in rows):
-        part = [row for row in rows if row["kind"] == kind or (kind.startswith("single") and row["kind"].startswith("rater "))]
+        part = [row for row in rows
+                if row["kind"] == kind or (kind.startswith("single") and row["kind"].startswith("rater "))]
         errors = [abs((row["agreement"].predicted_dice or 0.0) - row["true"]) for row in part]
         passes = [row for row in part if row["agreement"].badge == "PASS"]
         print(f"| {kind} | {len(part)} | {np.mean([r['true'] for r in part]):.3f} | {np.mean(errors):.3f} | "

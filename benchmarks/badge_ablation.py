@@ -46,7 +46,8 @@ def main() -> int:
                 m = part["method"]
                 print(f"| {name} | {kind} | {_fmt(m['pass_rate'])} | {_fmt(m['pass_precision'])} | "
                       f"{_fmt(m['lower_bound_coverage'])} | {_fmt(m['auroc_dice_below_threshold'])} | "
-                      f"{_fmt(m['spearman'])} | {_fmt(m['mae_predicted_dice'])} | {m['aurc']:.4f} | {m['e_aurc']:.4f} |")
+                      f"{_fmt(m['spearman'])} | {_fmt(m['mae_predicted_dice'])} | {m['aurc']:.4f} | "
+                      f"{m['e_aurc']:.4f} |")
     return 0
 
 

@@ -85,8 +85,8 @@ def review(images: Path, out: Path, extra: list[str], env: dict | None = None, c
 def dask_review(images: Path, out: Path) -> float:
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                      env={"OMP_NUM_THREADS": "1"}) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", env={"OMP_NUM_THREADS": "1"}) as cluster:
         return review(images, out, ["--dask", cluster.scheduler_address])
 
 

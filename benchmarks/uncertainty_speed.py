@@ -12,10 +12,11 @@ member), plus a 3D bundle (roi 64^3). Speed does not depend on the weights.
 
 Every run is a fresh ``confidenceseg predict`` subprocess, so the numbers include start-up, reading
 and writing. Wall time is measured around the subprocess; "engine" is the inference + summary time
-and "writing" the time to write every output, both from the run's JSON report. Peak memory is the child's maximum resident set size (``os.wait4``
-rusage of that one process; tracemalloc does not see torch's allocations). Ratios are against
-``--method none`` of the same model in the same run; "peak / fewest samples" is against the
-smallest sample count (5 by default). With ``--repeats`` the fastest of the interleaved rounds is kept.
+and "writing" the time to write every output, both from the run's JSON report. Peak memory is the
+child's maximum resident set size (``os.wait4`` rusage of that one process; tracemalloc does not see
+torch's allocations). Ratios are against ``--method none`` of the same model in the same run;
+"peak / fewest samples" is against the smallest sample count (5 by default). With ``--repeats`` the
+fastest of the interleaved rounds is kept.
 
     python benchmarks/uncertainty_speed.py [--model BUNDLE] [--frames 64] [--samples 5 10 30] [--repeats 1]
 """

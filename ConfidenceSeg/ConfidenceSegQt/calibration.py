@@ -37,7 +37,8 @@ class CalibrationSection:
         rows = [("Cases:", self.sourceComboBox), ("Dataset folder:", self.datasetButton),
                 ("New model in:", self.outputButton), ("New model name:", self.nameLineEdit)]
         self.runButton, self.statusLabel = add_section(parent_layout, "Calibrate", rows, "Calibrate into a new model")
-        self.runButton.toolTip = "Fit the badge on these cases into a new model folder; the current model is not changed."
+        self.runButton.toolTip = ("Fit the badge on these cases into a new model folder; "
+                                  "the current model is not changed.")
         self.runButton.clicked.connect(self.run)
         self._current_model = current_model
         self._on_calibrated = on_calibrated

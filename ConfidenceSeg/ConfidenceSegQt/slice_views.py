@@ -45,7 +45,8 @@ class SliceBadges:
             self._layout_connected = True
         for name in layout_manager.sliceViewNames():
             self._add_view(name, layout_manager.sliceWidget(name))
-        self._scene_tag = slicer.mrmlScene.AddObserver(slicer.mrmlScene.EndCloseEvent, lambda caller, event: self.clear())
+        self._scene_tag = slicer.mrmlScene.AddObserver(slicer.mrmlScene.EndCloseEvent,
+                                                       lambda caller, event: self.clear())
 
     def _add_view(self, name, widget):
         view = widget.sliceView()

@@ -81,10 +81,6 @@ class Dataset:
     cases: tuple[Case, ...]
     metadata: dict
 
-    @property
-    def is_multi_rater(self) -> bool:
-        return any(case.rater_paths for case in self.cases)
-
     def subjects(self) -> list[str]:
         return sorted({case.subject for case in self.cases})
 

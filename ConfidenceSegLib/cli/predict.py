@@ -20,9 +20,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict", help="segment images with uncertainty maps and a quality badge",
         description="Run a model bundle on 2D images, multi-frame stacks (a 2D model runs frame by frame) or 3D "
-                    "volumes (3D model). Per input S writes S.seg.nrrd, S_<class>_probability.nrrd, "
-                    "S_<class>_entropy.nrrd, S_<class>_mutual_information.nrrd and S.json, on the input's grid. "
-                    "Existing outputs are kept unless --overwrite.")
+                    "volumes (3D model). Per input S writes S.seg.nrrd, S.json and per class the uncertainty maps "
+                    "of --maps (default S_<class>_entropy.nrrd; also probability, mutual_information), on the "
+                    "input's grid. Existing outputs are kept unless --overwrite.")
     add_model_option(parser)
     parser.add_argument("--input", required=True, nargs="+", metavar="IMG", help="input images")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")

@@ -15,8 +15,8 @@ def register(subparsers) -> None:
         description="Runs predict with the bundled HC18 fetal-head model on a bundled sample ultrasound image "
                     "(or --image / --model), writes the segmentation (.seg.nrrd), probability, entropy and "
                     "mutual-information maps, the JSON report and a PNG overlay, and prints the quality badge. "
-                    f"Without --out the outputs go to a new folder {QUICKSTART_FOLDER}/ (or {QUICKSTART_FOLDER}-2/, ... "
-                    "when it exists); files in an existing --out folder are replaced only with --overwrite.")
+                    f"Without --out the outputs go to a new folder {QUICKSTART_FOLDER}/ (or {QUICKSTART_FOLDER}-2/, "
+                    "... when it exists); files in an existing --out folder are replaced only with --overwrite.")
     parser.add_argument("--out", metavar="DIR", help=f"output folder (default: a new {QUICKSTART_FOLDER}[-N] folder)")
     parser.add_argument("--image", metavar="IMG", help="image to segment (default: the first bundled sample)")
     add_model_option(parser, required=False, note="; default: the bundled fetal_head")

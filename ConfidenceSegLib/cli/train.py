@@ -42,7 +42,8 @@ def register(subparsers) -> None:
                              "kept at its last epoch; every subject gets out-of-fold predictions, and the bundle "
                              "records per-fold and per-subject Dice and presence metrics (metrics.cross_validation). "
                              "No validation split; calibration only with an explicit --calibration-fraction")
-    parser.add_argument("--epochs", type=int, help=f"default {DEFAULT_EPOCHS}; with --folds, {FOLD_STEP_BUDGET} optimiser steps per "
+    parser.add_argument("--epochs", type=int,
+                        help=f"default {DEFAULT_EPOCHS}; with --folds, {FOLD_STEP_BUDGET} optimiser steps per "
                              "member in whole epochs (18 for 156 frames), so that more data does not train longer")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the data order")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto (CUDA, MPS, CPU)")

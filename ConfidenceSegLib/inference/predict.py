@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
@@ -23,6 +22,7 @@ from ..model.devices import describe_device, pick_device
 from ..model.preprocessing import image_frames, spacing_zyx
 from .measurements import frame_measurements, volume_measurement
 from .postprocessing import apply_per_frame, apply_steps, class_steps
+from .prediction import ClassPrediction, Prediction
 from .runner import SampleRunner
 from .sampling import plan_sampling
 from .uncertainty import MaskAgreement, segment_summary
@@ -31,32 +31,6 @@ from .uncertainty import MaskAgreement, segment_summary
 BYTES_PER_PIXEL, BYTES_PER_PIXEL_AND_CLASS, RUNTIME_BYTES = 8, 24, 512 * 2**20
 #: progress(stage, fraction 0..1, message); may raise to stop the run between batches.
 Progress = Callable[[str, float, str], None]
-
-
-@dataclass
-class ClassPrediction:
-    name: str
-    mask: np.ndarray
-    probability: np.ndarray
-    entropy: np.ndarray
-    mutual_information: np.ndarray
-    summary: dict[str, float]
-    #: Area / circumference (2D) or volume (3D), each {"value", "p05", "p95"} in mm (:mod:`.measurements`).
-    measurements: dict[str, dict[str, float]] | None = None
-    #: For a 2D model run slice by slice on a stack (or a volume): one summary per frame (as for a 2D image).
-    frame_summaries: list[dict[str, float]] | None = None
-    #: ... and each frame's area and circumference.
-    frame_measurements: list[dict[str, dict[str, float]]] | None = None
-
-
-@dataclass
-class Prediction:
-    image: sitk.Image
-    method: str
-    samples: int
-    device: str
-    timings: dict[str, float]
-    classes: list[ClassPrediction]
 
 
 def working_memory(pixels: int, n_classes: int) -> int:
@@ -91,7 +65,7 @@ def check_input(bundle: ModelBundle, image: sitk.Image, source: str = "input ima
 
 def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", samples: int | None = None,
                   device: str | torch.device | None = None, progress: Progress | None = None) -> Prediction:
-    """Segment ``image`` with uncertainty (contract 1); all arrays on the image grid, SimpleITK order."""
+    """Segment ``image`` with uncertainty: every map and summary on the image grid, SimpleITK order."""
     started = time.perf_counter()
     plan = plan_sampling(len(bundle.members), method, samples)
     array = check_input(bundle, image)

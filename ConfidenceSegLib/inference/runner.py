@@ -115,10 +115,9 @@ class SampleRunner:
             logits = (member.head_logits(features)[None] if batch_masks is None
                       else sample_head_logits(member.head, features, batch_masks))
             logits = _flip(logits, flip)
-            if crop is not None:
-                logits = logits[:, :, :, crop]
-            else:  # 2D frames: each sample postprocessed as the final mask will be
-                logits = postprocess_sample_logits(logits, self.class_steps)
+            # without crop (2D frames): each sample postprocessed as the final mask will be
+            logits = (logits[:, :, :, crop] if crop is not None
+                      else postprocess_sample_logits(logits, self.class_steps))
             chunk.add(logits)
 
     def _image_grid_maps(self, chunk: ChunkAccumulator, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:

@@ -34,7 +34,7 @@ LOG2 = math.log(2.0)
 GRAM_BLOCK = 1 << 20
 #: Half-width in pixels of the band around a segment's boundary.
 BOUNDARY_WIDTH = 2
-#: Keys of a per-segment summary (contract 1), in the order reports list them.
+#: Keys of a per-segment summary, in the order reports list them.
 SUMMARY_KEYS = ("volume_voxels", "size_fraction", "present_fraction", "mean_pairwise_dice", "samples_iou", "volume_cv",
                 "mean_entropy", "mean_entropy_boundary", "mean_entropy_image", "mean_mutual_information",
                 "mean_probability")

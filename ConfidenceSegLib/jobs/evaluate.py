@@ -75,8 +75,8 @@ def run_evaluation(args: argparse.Namespace, dataset: Dataset, config: BundleCon
         run = LabelledRun(PredictionSettings(args.method, args.samples, args.device, ()), tuple(degradations))
         evaluation = evaluate_cases(bundle, dataset, cases, run)
         check_can_write(planned, args.overwrite)
-        write_outputs(args, bundle, dataset, evaluation, plot_paths, {"selection": selection, "degradations": degradations,
-                                                                   "case_ids": [case.id for case in cases]})
+        write_outputs(args, bundle, dataset, evaluation, plot_paths,
+                      {"selection": selection, "degradations": degradations, "case_ids": [case.id for case in cases]})
     print_summary(evaluation.classes)
     return 0
 

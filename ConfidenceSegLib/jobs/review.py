@@ -1,10 +1,10 @@
 """Batch quality control: predict a cohort, rank it for review, write ``review.csv`` and ``index.html``.
 
 Every case gets the outputs of ``confidenceseg predict`` (``S.seg.nrrd``, ``S_<class>_<map>.nrrd``,
-``S.json``) plus ``S_overlay.png`` and a Slicer scene ``S.mrml``, all flat in the output folder, so the Slicer module's Review
-section opens them. ``review.csv`` lists one row per case and class in review order
-(:mod:`~ConfidenceSegLib.outputs.review_table`); ``index.html`` shows the same rows with
-thumbnails. A case that cannot be read or predicted is reported and skipped; the others go on.
+``S.json``) plus ``S_overlay.png`` and a Slicer scene ``S.mrml``, all flat in the output folder, so
+the Slicer module's Review section opens them. ``review.csv`` lists one row per case and class in
+review order (:mod:`~ConfidenceSegLib.outputs.review_table`); ``index.html`` shows the same rows
+with thumbnails. A case that cannot be read or predicted is reported and skipped; the others go on.
 
 Where the cases run (:mod:`.review_runners`): in this process, with reading, inference and
 writing overlapped (default); in ``workers`` local processes; or on a Dask distributed cluster

@@ -121,6 +121,7 @@ def _on_dask(address: str, model: Path, config: BundleConfig, cases: Cases, out_
         raise ConfidenceSegError(f"cannot reach the Dask scheduler at {address}: {error}") from None
     with client:
         futures = {client.submit(review_case_in_worker, model.resolve(), config, path.resolve(), case,
-                                 out_dir.resolve(), settings, overwrite, pure=False): (path, case) for path, case in cases}
+                                 out_dir.resolve(), settings, overwrite, pure=False): (path, case)
+                   for path, case in cases}
         for future in dask_completed(futures):
             yield _outcome(future, *futures[future])

@@ -48,11 +48,3 @@ def build_network(architecture: dict, n_classes: int) -> ConfidenceSegNet:
     """Network from a bundle's ``architecture`` config, checked first (see :mod:`.bundle_config`)."""
     check_architecture(architecture, "architecture")
     return ConfidenceSegNet(out_channels=n_classes, **{key: architecture[key] for key in ARCHITECTURE_KEYS})
-
-
-def enable_mc_dropout(model: nn.Module) -> None:
-    """Evaluation mode everywhere except dropout layers, which keep sampling."""
-    model.eval()
-    for module in model.modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd):
-            module.train()

@@ -110,7 +110,8 @@ COLUMNS = (("priority", "Badge", "number"), ("case", "Case", "text"), ("class", 
 
 def thumbnails(image: sitk.Image, layers: Sequence[OverlayLayer]) -> dict[str, tuple[bytes, bytes]]:
     """Per class: (overlay, heatmap) thumbnails as PNG bytes for the page."""
-    return {layer.name: (render_overlay(image, [layer], width=THUMBNAIL_WIDTH, text=False, palette=True, scale_bar=False),
+    return {layer.name: (render_overlay(image, [layer], width=THUMBNAIL_WIDTH, text=False, palette=True,
+                                        scale_bar=False),
                          render_overlay(image, [layer], width=THUMBNAIL_WIDTH, heatmap_only=True, palette=True))
             for layer in layers}
 
@@ -128,8 +129,9 @@ def _row_html(rank: int, row: ReportRow) -> str:
     badge = values.get(Key.BADGE) or None
     case, class_name = str(values[Key.CASE]), str(values[Key.CLASS])
     text = html.escape
-    attributes = {"rank": rank, "priority": BADGE_PRIORITY.get(badge, len(BADGE_PRIORITY)), "case": case, "class": class_name,
-                  "dice": _number(values.get(Key.PREDICTED_DICE)), "bound": _number(values.get(Key.DICE_LOWER_BOUND))}
+    attributes = {"rank": rank, "priority": BADGE_PRIORITY.get(badge, len(BADGE_PRIORITY)), "case": case,
+                  "class": class_name, "dice": _number(values.get(Key.PREDICTED_DICE)),
+                  "bound": _number(values.get(Key.DICE_LOWER_BOUND))}
     data = " ".join(f'data-{key}="{text(str(value))}"' for key, value in attributes.items())
     links = "".join(f'<a href="{text(str(values[key]))}">{label}</a>'
                     for key, label in ((Key.SEGMENTATION, "segmentation"), ("entropy", "entropy"), (Key.JSON, "report"))

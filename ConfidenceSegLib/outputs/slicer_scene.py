@@ -32,7 +32,8 @@ def _node(tag: str, **attributes) -> str:
 def _volume(number: int, name: str, path: str, display: str, single_file: bool = True) -> list[str]:
     volume_id, storage_id = f"vtkMRMLScalarVolumeNode{number}", f"vtkMRMLVolumeArchetypeStorageNode{number}"
     return [_node("Volume", id=volume_id, name=name, references=f"display:{display};storage:{storage_id};"),
-            _node("VolumeArchetypeStorage", id=storage_id, name=f"{name} storage", fileName=path, singleFile=int(single_file))]
+            _node("VolumeArchetypeStorage", id=storage_id, name=f"{name} storage", fileName=path,
+                  singleFile=int(single_file))]
 
 
 def case_scene(case: str, report: PredictionReport, image_path: str | os.PathLike, scene_dir: Path) -> str:

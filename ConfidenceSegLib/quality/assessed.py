@@ -1,7 +1,7 @@
 """The assessed prediction: a prediction with every class's quality verdict and reported measurements.
 
 :func:`assess_prediction` is the one function that turns a
-:class:`~ConfidenceSegLib.inference.predict.Prediction` into an :class:`AssessedPrediction`: per class
+:class:`~ConfidenceSegLib.inference.prediction.Prediction` into an :class:`AssessedPrediction`: per class
 (and per frame when a 2D model ran slice by slice on a stack) presence, verdict (:mod:`.apply`) and the
 measurements with the bundle's calibration applied (:mod:`.measurement_intervals`). Every output
 (files, overlay, review table, worker answer) serialises this object; none re-assesses.
@@ -10,18 +10,15 @@ measurements with the bundle's calibration applied (:mod:`.measurement_intervals
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+import SimpleITK as sitk
+
+from ..inference.prediction import ClassPrediction, Prediction
 from ..io.inputs import InputFacts
 from ..model.bundle_config import QualityConfig
 from .apply import assess_frames, assess_segment
 from .measurement_intervals import calibrated, report_names
 from .verdict import ClassResult, FrameResult
-
-if TYPE_CHECKING:
-    import SimpleITK as sitk
-
-    from ..inference.predict import ClassPrediction, Prediction
 
 
 @dataclass

@@ -101,7 +101,8 @@ def check_kinds(kinds) -> list[str]:
     kinds = list(DEGRADATIONS) if list(kinds) == ["all"] else list(kinds)
     unknown = [kind for kind in kinds if kind not in DEGRADATIONS]
     if unknown:
-        raise ConfidenceSegError(f"unknown degradation {', '.join(unknown)}; choose from all, {', '.join(DEGRADATIONS)}")
+        raise ConfidenceSegError(f"unknown degradation {', '.join(unknown)}; "
+                                 f"choose from all, {', '.join(DEGRADATIONS)}")
     return kinds
 
 

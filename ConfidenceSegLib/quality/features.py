@@ -3,8 +3,9 @@
 Features come from the uncertainty summary of a segment (``inference`` stage,
 :data:`~ConfidenceSegLib.inference.uncertainty.SUMMARY_KEYS`); ``log_size_fraction`` is derived as
 log10 of the segment's fraction of the image (floored at 1e-6). Every feature is spacing-free: the
-same pixels get the same predicted Dice with or without physical spacing. A stored regressor (plain numbers in the bundle, see :mod:`.fit`) maps them to
-a predicted Dice; its calibration range per feature defines the domain where it is trusted.
+same pixels get the same predicted Dice with or without physical spacing. A stored regressor (plain
+numbers in the bundle, see :mod:`.fit`) maps them to a predicted Dice; its calibration range per
+feature defines the domain where it is trusted.
 Shared by fitting (:mod:`.fit`) and applying (:mod:`.apply`).
 """
 

@@ -75,7 +75,8 @@ def transfer_dice(model_mask: np.ndarray, given: np.ndarray, pixel_mm, reference
     method.SetOptimizerScalesFromPhysicalShift()
     try:
         method.SetInitialTransform(sitk.CenteredTransformInitializer(
-            fixed, moving, sitk.Similarity2DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS), inPlace=False)
+            fixed, moving, sitk.Similarity2DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS),
+            inPlace=False)
         transform = method.Execute(fixed, moving)
     except RuntimeError:  # nothing to align
         return 0.0
@@ -110,7 +111,8 @@ def load_references(folder: Path, entry: dict) -> list[tuple[np.ndarray, tuple]]
     """A class's references from the bundle file named in its ``assessment.rca`` entry."""
     path = member_path(folder, entry["references"])
     if not path.is_file():
-        raise ConfidenceSegError(f"model bundle {folder} lacks its RCA references {entry['references']}: recalibrate it")
+        raise ConfidenceSegError(f"model bundle {folder} lacks its RCA references {entry['references']}: "
+                                 "recalibrate it")
     tensors = load(path.read_bytes())
     return [(tensors["masks"][i, :int(h), :int(w)].numpy() > 0, tuple(float(v) for v in tensors["pixel_mm"][i]))
             for i, (h, w) in enumerate(tensors["shapes"].tolist())]
@@ -133,7 +135,8 @@ def fit_rca(cases: Sequence[RcaCase], alpha: float, seed: int = 0) -> tuple[dict
         for case in rest:
             for kind in ("reference", *PERTURBATIONS):
                 given = case.reference if kind == "reference" else perturb(case.reference, kind, rng)
-                residuals.append(rca_dice(case.model_mask, given, case.pixel_mm, references)[0] - dice(given, case.reference))
+                residuals.append(rca_dice(case.model_mask, given, case.pixel_mm, references)[0]
+                                 - dice(given, case.reference))
         quantile = conformal_quantile(residuals, alpha)
         entry[class_name] = {"references": name, "reference_cases": [case.case_id for case in chosen],
                              "calibration_cases": [case.case_id for case in rest], "n_masks": len(residuals),

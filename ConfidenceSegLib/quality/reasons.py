@@ -1,7 +1,8 @@
 """Why a segment got its badge: reason codes with a message a reader understands.
 
 Every assessment carries ``reasons``: a list of ``{"code", "message"}``, the deciding one first.
-Standard library only (every front end formats with it). Codes (in :data:`~ConfidenceSegLib.contract.REASON_CODES`): ``lower_bound_above_threshold`` (PASS),
+Standard library only (every front end formats with it). Codes (in
+:data:`~ConfidenceSegLib.contract.REASON_CODES`): ``lower_bound_above_threshold`` (PASS),
 ``out_of_domain`` (which descriptor, its value, the calibrated range), ``lower_bound_below_threshold``,
 ``too_few_calibration_cases``, ``absent``, ``method_differs_from_calibration``, ``no_spacing``,
 ``no_quality_model``, ``frames_need_review`` and ``quality_model_outdated``.
@@ -13,7 +14,8 @@ from ..contract import ABSENT, CIRCUMFERENCE, PASS, PIXEL_NAMES, REVIEW, VOLUME
 from .verdict import ClassResult, FrameResult, Reason, Verdict
 
 #: Readable names of the quality descriptors (others are shown as they are named).
-DESCRIPTOR_NAMES = {"mean_entropy_image": "image entropy", "log_size_fraction": "segment size (log10 fraction of the image)",
+DESCRIPTOR_NAMES = {"mean_entropy_image": "image entropy",
+                    "log_size_fraction": "segment size (log10 fraction of the image)",
                     "mean_pairwise_dice": "agreement of the samples", "samples_iou": "IoU of all samples",
                     "volume_cv": "variation of the segment size", "mean_entropy": "entropy in the segment",
                     "mean_entropy_boundary": "entropy on the boundary",
@@ -77,7 +79,8 @@ def headline_measurement(result: ClassResult | FrameResult, measurements: dict |
 def measurement_words(measurements: dict | None) -> str:
     """The headline measurement of a reported class in words: ``circumference 172.4 mm (169.8-175.1)``
     (2D; the volume for 3D), pixels for images without spacing; "" when there is none."""
-    for name, label, unit in ((CIRCUMFERENCE, "circumference", "mm"), (PIXEL_NAMES[CIRCUMFERENCE], "circumference", "px"),
+    for name, label, unit in ((CIRCUMFERENCE, "circumference", "mm"),
+                              (PIXEL_NAMES[CIRCUMFERENCE], "circumference", "px"),
                               (VOLUME, "volume", "mm³"), (PIXEL_NAMES[VOLUME], "volume", "voxels")):
         entry = (measurements or {}).get(name)
         if entry and entry["value"] > 0:

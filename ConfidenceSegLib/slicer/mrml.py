@@ -100,7 +100,8 @@ def add_confidence_map_volume(scene, confidence: np.ndarray, reference: sitk.Ima
     """Put a confidence map (float32 in [0, 1]) in the scene as a scalar volume on the reference grid."""
     image = sitk.GetImageFromArray(np.ascontiguousarray(confidence, dtype=np.float32))
     if image.GetSize() != reference.GetSize():
-        raise ConfidenceSegError(f"confidence map of size {image.GetSize()} does not match the image {reference.GetSize()}")
+        raise ConfidenceSegError(f"confidence map of size {image.GetSize()} does not match the image "
+                                 f"{reference.GetSize()}")
     image.CopyInformation(reference)
     return add_volume_from_image(scene, image, name)
 

@@ -2,7 +2,8 @@
 
 The module never runs the model in the GUI process: it writes the input image, starts
 ``python -m ConfidenceSegLib predict ... --progress json`` (Slicer's ``PythonSlicer``), reads the
-progress lines (contract 4) and loads the report (contract 3) when the process ends. This module
+progress lines (:mod:`~ConfidenceSegLib.jobs.progress`) and loads the report (:mod:`~ConfidenceSegLib.outputs.report`)
+when the process ends. This module
 holds the parts of that flow that need no Qt: command lines, environment, progress parsing,
 finding the report, checking Python requirements.
 """

@@ -51,12 +51,6 @@ def folder_path(folder: Path, relative: str) -> Path | None:
     return path if path.is_relative_to(root) else None
 
 
-def folder_file(folder: Path, relative: str) -> Path | None:
-    """``folder/relative`` when it is a file inside ``folder`` once resolved, else None."""
-    path = folder_path(folder, relative)
-    return path if path is not None and path.is_file() else None
-
-
 def token_middleware(token: str):
     """An aiohttp middleware that answers 403 to every request without ``token``."""
     from aiohttp import web

@@ -65,8 +65,8 @@ class ReviewStation:
         self.state.update({
             "items": self.cohort.items(), "selected": None, "classes": [], "heatmap_class": None, "maps": [],
             "heatmap_map": None, "opacity": HEATMAP_OPACITY, "heatmap_visible": True, "frame": 0, "frame_count": 1,
-            "badge_lines": [], "note": "", "note_open": False, "message": "", "message_color": "", "files": {}, "trame__mousetrap": [],
-            "trame__title": f"ConfidenceSeg review: {self.cohort.folder.name}"})
+            "badge_lines": [], "note": "", "note_open": False, "message": "", "message_color": "", "files": {},
+            "trame__mousetrap": [], "trame__title": f"ConfidenceSeg review: {self.cohort.folder.name}"})
 
     def _watch_state(self) -> None:
         self.state.change("selected")(lambda selected, **_: self._select(selected))
@@ -150,7 +150,8 @@ class ReviewStation:
             with layout.content, html.Div(classes="pa-2 d-flex flex-column",
                                           style="height: calc(100vh - 90px); width: 100%;"):
                 self._controls()
-                with html.Div(id="slice-view", style="flex: 1 1 auto; min-height: 360px; width: 100%; position: relative;"):
+                with html.Div(id="slice-view",
+                              style="flex: 1 1 auto; min-height: 360px; width: 100%; position: relative;"):
                     self.layout_manager.initialize_layout_grid(layout)
                 self._decision_bar()
             self._note_dialog()
@@ -201,7 +202,8 @@ class ReviewStation:
             with v3.VCol(cols=3, v_show="frame_count > 1"):
                 v3.VSlider(label="frame", v_model=("frame",), min=0, max=("frame_count - 1",), step=1,
                            thumb_label=True, density="compact", hide_details=True, id="frame")
-        with html.Div(id="badges", classes="py-1"):
+        # a fixed height: the slice view below must not change size when a frame's badge lines differ
+        with html.Div(id="badges", classes="py-1", style="height: 4.8em; overflow-y: auto; flex: 0 0 auto;"):
             html.Div("{{ line.text }}", v_for="line in badge_lines", style=("{color: line.color}",),
                      classes="font-weight-bold badge-line")
 

@@ -36,8 +36,8 @@ SHADOW_DEPTH = (0.3, 0.8)  # intensity kept inside the shadow
 AUGMENTATION_SUMMARY = (f"horizontal flip, rotation {MAX_ROTATION_DEGREES:g} deg, scale {MAX_SCALE_CHANGE:.0%} "
                         f"(about the top centre with p {APEX_PROBABILITY}), "
                         f"shift {MAX_SHIFT:.0%}, gain/offset {MAX_INTENSITY_CHANGE:.0%}; each with p "
-                        f"{ULTRASOUND_PROBABILITY}: gamma {GAMMA_RANGE[0]}-{GAMMA_RANGE[1]}, depth gain +-{MAX_DEPTH_GAIN:.0%}, "
-                        f"speckle sigma <= {MAX_SPECKLE}, acoustic shadow")
+                        f"{ULTRASOUND_PROBABILITY}: gamma {GAMMA_RANGE[0]}-{GAMMA_RANGE[1]}, "
+                        f"depth gain +-{MAX_DEPTH_GAIN:.0%}, speckle sigma <= {MAX_SPECKLE}, acoustic shadow")
 
 
 def _uniform(generator: torch.Generator, n: int, bound: float) -> torch.Tensor:

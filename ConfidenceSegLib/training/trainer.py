@@ -117,7 +117,8 @@ def check_options(options: TrainOptions) -> None:
         raise ConfidenceSegError("--threshold does not apply to --label-mode soft")
     if options.epochs is None and options.folds is None:
         raise ConfidenceSegError("--epochs is needed without --folds")
-    if options.members < 1 or (options.epochs is not None and options.epochs < 1) or (options.batch_size is not None and options.batch_size < 1):
+    if options.members < 1 or (options.epochs is not None and options.epochs < 1) or (options.batch_size is not None
+                                                                                      and options.batch_size < 1):
         raise ConfidenceSegError("--members, --epochs and --batch-size must be at least 1")
     if options.spatial_dims not in (2, 3):
         raise ConfidenceSegError(f"--spatial-dims must be 2 or 3; got {options.spatial_dims}")
@@ -307,7 +308,8 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> Bundl
             "mean_dice": float(np.mean(ensemble_dice)),
             "member_mean_dice": [result.best_dice for result in results],
             "definition": "mean over validation frames (or volumes) of Dice(ensemble probability > 0.5, reference), "
-                          "on the image grid; reference = confidence > 0.5; absent in both = 1" if cross_validation is None
+                          "on the image grid; reference = confidence > 0.5; absent in both = 1"
+                          if cross_validation is None
                           else "out-of-fold mean over the training subjects' frames (see cross_validation)"}},
     }
     if cross_validation is not None:

@@ -71,7 +71,8 @@ def test_the_reference_mask_rates_high_and_an_eroded_one_low(unseen_case, capsys
     assert true_dice < 0.75
     code, report = assess(image_path, write_mask(folder, "eroded", eroded, image), folder / "eroded")
     bad = report["classes"]["fetal_head"]
-    assert bad["badge"] == "REVIEW" and (bad["predicted_dice"] is None or bad["predicted_dice"] < good["predicted_dice"] - 0.1)
+    assert bad["badge"] == "REVIEW" and (bad["predicted_dice"] is None
+                                         or bad["predicted_dice"] < good["predicted_dice"] - 0.1)
     assert "fetal_head REVIEW" in capsys.readouterr().out
 
 
@@ -95,7 +96,8 @@ def test_an_empty_mask_is_review_and_a_mask_on_another_grid_is_refused(unseen_ca
 def test_rca_rates_the_reference_above_a_shifted_copy(unseen_case):
     image_path, image, reference, folder = unseen_case
     shifted = np.roll(reference, 40, axis=1)
-    code, good = assess(image_path, write_mask(folder, "ref2", reference, image), folder / "rca_good", "--method", "both")
+    code, good = assess(image_path, write_mask(folder, "ref2", reference, image), folder / "rca_good",
+                        "--method", "both")
     code_bad, bad = assess(image_path, write_mask(folder, "shifted", shifted, image), folder / "rca_bad",
                            "--method", "rca")
     assert code == code_bad == 0

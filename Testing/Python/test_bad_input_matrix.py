@@ -202,8 +202,8 @@ CASES = {
     # --- predict: outputs and options
     "predict-out-is-a-file": (lambda d: ["predict", "--model", bundle(d), "--input", good_image(d), "--out",
                                          made(d / "f")], "is a file, not a folder"),
-    "issue18-1-predict-out-not-writable": (lambda d: ["predict", "--model", bundle(d), "--input", good_image(d), "--out",
-                                              unwritable_folder(d)], "cannot"),
+    "issue18-1-predict-out-not-writable": (lambda d: ["predict", "--model", bundle(d), "--input", good_image(d),
+                                                      "--out", unwritable_folder(d)], "cannot"),
     "predict-output-exists": (existing_output, "output exists"),
     "predict-duplicate-stems": (lambda d: ["predict", "--model", bundle(d), "--input", good_image(d),
                                            good_image(d, "scan.nii.gz"), "--out", str(d / "out")], "same outputs"),
@@ -255,16 +255,17 @@ CASES = {
     "confidence-seg-corrupt": (lambda d: then(lambda: (d / "x.seg.nrrd").write_text("NRRD0005\nnonsense"), [
         "confidence", "--seg", str(d / "x.seg.nrrd"), "--class", "organ", "--map-out", str(d / "map.nrrd")]),
         "cannot read segmentation"),
-    "confidence-seg-unknown-class": (lambda d: ["confidence", "--seg", layered_segmentation(d), "--class", "lung", "--map-out",
-                                     str(d / "map.nrrd")], "unknown class 'lung'"),
-    "confidence-raters-non-binary": (lambda d: ["confidence", "--raters", mask_file(d, "r1.nrrd", np.arange(16).reshape(4, 4)),
+    "confidence-seg-unknown-class": (lambda d: ["confidence", "--seg", layered_segmentation(d), "--class", "lung",
+                                     "--map-out", str(d / "map.nrrd")], "unknown class 'lung'"),
+    "confidence-raters-non-binary": (lambda d: ["confidence", "--raters",
+                                     mask_file(d, "r1.nrrd", np.arange(16).reshape(4, 4)),
                                      mask_file(d, "r2.nrrd", np.eye(4)), "--class", "organ", "--out",
                                      str(d / "o.seg.nrrd")], "not a binary mask"),
     "confidence-raters-different-grids": (lambda d: ["confidence", "--raters", mask_file(d, "r1.nrrd", np.eye(4)),
                                           mask_file(d, "r2.nrrd", np.eye(5)), "--class", "organ", "--out",
                                           str(d / "o.seg.nrrd")], "geometry mismatch"),
-    "confidence-raters-out-suffix": (lambda d: ["confidence", "--raters", mask_file(d, "r1.nrrd", np.eye(4)), "--class", "organ",
-                                     "--out", str(d / "o.nrrd")], "must end with .seg.nrrd"),
+    "confidence-raters-out-suffix": (lambda d: ["confidence", "--raters", mask_file(d, "r1.nrrd", np.eye(4)),
+                                     "--class", "organ", "--out", str(d / "o.nrrd")], "must end with .seg.nrrd"),
 }
 
 

@@ -63,8 +63,8 @@ def test_masks_of_different_geometry(tmp_path, raters, capsys):
 def test_non_binary_mask(tmp_path, raters, capsys):
     labels = _mask(tmp_path / "labels.nrrd", np.arange(120).reshape(10, 12) % 3)
     before = _files(tmp_path)
-    code, err = _run(["confidence", "--raters", raters[0], labels, "--class", "a", "--out", str(tmp_path / "o.seg.nrrd")],
-                     capsys)
+    code, err = _run(["confidence", "--raters", raters[0], labels, "--class", "a", "--out",
+                      str(tmp_path / "o.seg.nrrd")], capsys)
     assert code != 0 and "not a binary mask" in err and "labels.nrrd" in err
     assert _files(tmp_path) == before
 
@@ -73,7 +73,8 @@ def test_unknown_class(tmp_path, raters, capsys):
     seg = tmp_path / "c.seg.nrrd"
     main(["confidence", "--raters", *raters, "--class", "oocyte", "--out", str(seg)])
     before = _files(tmp_path)
-    code, err = _run(["confidence", "--seg", str(seg), "--class", "liver", "--map-out", str(tmp_path / "m.nrrd")], capsys)
+    code, err = _run(["confidence", "--seg", str(seg), "--class", "liver", "--map-out", str(tmp_path / "m.nrrd")],
+                     capsys)
     assert code != 0 and "unknown class 'liver'" in err and "oocyte" in err
     assert _files(tmp_path) == before
 

@@ -17,8 +17,9 @@ CONTRACT_FILE = REPO_ROOT / "ConfidenceSegLib" / "contract.py"
 SOURCES = sorted(p for folder in ("ConfidenceSegLib", "ConfidenceSeg") for p in (REPO_ROOT / folder).rglob("*.py")
                  if p != CONTRACT_FILE and "Testing" not in p.relative_to(REPO_ROOT).parts)
 #: Names that only the contract may assign at module or class level.
-RESERVED_NAME = re.compile(r"^_?([A-Z_]*_TAGS?|[A-Z_]*_SUFFIX|BADGES|[A-Z_]*BADGE_COLORS?|BADGE_(PRIORITY|ORDER)|METHODS|"
-                           r"DEVICES|DEVICE_CHOICES|MAP_KINDS|REVIEW_COLUMNS|CSV_COLUMNS|REPORT_KEYS|FLAGGED_STATUS)$")
+RESERVED_NAME = re.compile(r"^_?([A-Z_]*_TAGS?|[A-Z_]*_SUFFIX|BADGES|[A-Z_]*BADGE_COLORS?|BADGE_(PRIORITY|ORDER)|"
+                           r"METHODS|DEVICES|DEVICE_CHOICES|MAP_KINDS|REVIEW_COLUMNS|CSV_COLUMNS|REPORT_KEYS|"
+                           r"FLAGGED_STATUS)$")
 TAG_VALUE = re.compile(r"^(ConfidenceSeg\.[A-Z]\w*|Segmentation\.Status)$")
 
 

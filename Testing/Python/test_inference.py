@@ -230,7 +230,8 @@ def test_uncertainty_is_higher_where_the_bundled_model_is_wrong():
     for key, (on_wrong, on_right) in sums.items():
         mean_wrong, mean_right = on_wrong / counts[0], on_right / counts[1]
         print(f"{key}: {mean_wrong:.4f} on wrong pixels vs {mean_right:.4f} on right ones")
-        assert mean_wrong > 1.5 * mean_right, f"{key}: {mean_wrong:.4f} on wrong pixels vs {mean_right:.4f} on right ones"
+        assert mean_wrong > 1.5 * mean_right, (f"{key}: {mean_wrong:.4f} on wrong pixels vs "
+                                               f"{mean_right:.4f} on right ones")
 
 
 def test_heatmap_is_smooth_at_image_resolution_without_block_edges(tmp_path):

@@ -60,7 +60,8 @@ def test_ui_file_parses_and_declares_its_custom_widgets():
     assert len(names) == len(set(names)), "widget names must be unique"
     mrml_widgets = {w.get("name") for w in root.iter("widget") if w.get("class", "").startswith("qMRML")} - {
         "ConfidenceSeg"}
-    connected = {c.findtext("receiver") for c in root.iter("connection") if c.findtext("slot") == "setMRMLScene(vtkMRMLScene*)"}
+    connected = {c.findtext("receiver") for c in root.iter("connection")
+                 if c.findtext("slot") == "setMRMLScene(vtkMRMLScene*)"}
     assert mrml_widgets == connected, "every MRML widget must get the scene"
 
 
@@ -176,7 +177,8 @@ def test_icon_licence_and_requirements():
     dependencies = re.search(r"dependencies = \[(.*?)\]", pyproject, re.S).group(1)
     needed = {re.split(r"[<>=!~ ]", d, maxsplit=1)[0].lower() for d in re.findall(r'"([^"]+)"', dependencies)}
     bundled_with_slicer = {"numpy", "simpleitk", "torch"}  # torch comes through the PyTorch extension
-    assert needed - bundled_with_slicer <= names, f"missing from requirements.txt: {needed - bundled_with_slicer - names}"
+    assert needed - bundled_with_slicer <= names, ("missing from requirements.txt: "
+                                                   f"{needed - bundled_with_slicer - names}")
     assert "torch" not in names
     from ConfidenceSegLib.slicer.process import torch_requirement
 

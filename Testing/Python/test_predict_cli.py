@@ -1,4 +1,4 @@
-"""``confidenceseg predict``: contract-3 outputs, quality tags, progress, bad input, SIGTERM and SIGINT."""
+"""``confidenceseg predict``: every output and its report, quality tags, progress, bad input, SIGTERM and SIGINT."""
 
 from __future__ import annotations
 

@@ -110,8 +110,9 @@ def chromium_dom(url: str, tmp_path: Path) -> str:
     return result.stdout
 
 
-@pytest.mark.skipif(not CHROMIUM.is_file(), reason="headless Chromium not found (chromium on PATH or /usr/bin/chromium; "
-                    "Debian: apt-get install chromium; .ci/run installs it)")
+@pytest.mark.skipif(not CHROMIUM.is_file(),
+                    reason="headless Chromium not found (chromium on PATH or /usr/bin/chromium; "
+                           "Debian: apt-get install chromium; .ci/run installs it)")
 def test_chromium_shows_every_case_and_sorts(review_folder, tmp_path):
     url = (review_folder / "index.html").as_uri()
     dom = chromium_dom(url, tmp_path)

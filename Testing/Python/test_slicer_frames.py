@@ -69,5 +69,6 @@ def test_the_panel_text_has_the_frame_counts():
 
     counts = frame_counts({"PASS": 14, "REVIEW": 2, "ABSENT": 0, "worst_frame": 3})
     assert counts == "frames 14 PASS, 2 REVIEW, 0 ABSENT" and frame_counts(None) == ""
-    text = Badge("fetal_head", "REVIEW", 0.7, 0.5, "2 of 16 frames need review", "circumference 1 mm (1-2)", counts).text()
+    text = Badge("fetal_head", "REVIEW", 0.7, 0.5, "2 of 16 frames need review", "circumference 1 mm (1-2)",
+                 counts).text()
     assert text.endswith("; circumference 1 mm (1-2); frames 14 PASS, 2 REVIEW, 0 ABSENT")

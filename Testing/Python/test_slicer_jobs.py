@@ -34,8 +34,8 @@ def test_recalibration_from_slicer_goes_into_a_new_bundle(tmp_path):
     before = hashes(model)
     command = calibrate_command(sys.executable, model, dataset, tmp_path / "new")
     assert command[command.index("--out") + 1] == str(tmp_path / "new") and "--degrade" in command
-    done = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", env=subprocess_environment(),
-                          timeout=600)
+    done = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace",
+                          env=subprocess_environment(), timeout=600)
     assert done.returncode == 0, done.stderr
     assert hashes(model) == before  # the source is never modified
     config = json.loads((tmp_path / "new" / "config.json").read_text())
@@ -68,11 +68,13 @@ def test_assessing_a_segmentation_node_runs_assess_on_what_the_module_writes(tmp
     mask = sitk.GetArrayFromImage(sitk.ReadImage(str(dataset / "labels" / "s0-f0_disc.nrrd"))) > 0
     segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
     segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
-    mrml.add_segments(segmentation, [Segment("painted by hand", mask, (1.0, 0.0, 0.0))], sitk.ReadImage(str(image_path)))
+    mrml.add_segments(segmentation, [Segment("painted by hand", mask, (1.0, 0.0, 0.0))],
+                      sitk.ReadImage(str(image_path)))
     (tmp_path / "job").mkdir()
     image, seg = write_assessment_input(volume, segmentation, tmp_path / "job")
     command = assess_command(sys.executable, tmp_path / "calibrated", image, seg, tmp_path / "job" / "results", "disc")
-    done = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", env=subprocess_environment())
+    done = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace",
+                          env=subprocess_environment())
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "job" / "results" / f"{image.stem}.json").read_text())
     assert report["assessed_segmentation"] == str(seg) and report["classes"]["disc"]["present"]

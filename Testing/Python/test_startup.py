@@ -58,5 +58,6 @@ def test_no_heavy_module_before_it_is_needed(argv):
 def test_the_check_sees_a_heavy_import():
     modules, _ = loaded_heavy_modules(["confidence", "--raters", "/no/such.nrrd", "--class", "x", "--out", "x.nrrd"])
     assert modules == []
-    modules, code = loaded_heavy_modules(["evaluate", "--model", BUNDLED, "--dataset", str(REPO_ROOT), "--out", "/tmp/x"])
+    modules, code = loaded_heavy_modules(["evaluate", "--model", BUNDLED, "--dataset", str(REPO_ROOT),
+                                          "--out", "/tmp/x"])
     assert code == 2 and "numpy" in modules  # reading dataset.json needs numpy: the check does see imports

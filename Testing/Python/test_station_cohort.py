@@ -11,7 +11,7 @@ import pytest
 from ConfidenceSegLib.contract import DECISIONS_CSV, ConfidenceSegError
 from ConfidenceSegLib.outputs.decisions import load_decisions
 from ConfidenceSegLib.outputs.review_table import review_csv
-from ConfidenceSegLib.station.access import folder_file, is_loopback, station_token
+from ConfidenceSegLib.station.access import folder_path, is_loopback, station_token
 from ConfidenceSegLib.station.cohort import Cohort
 
 #: (case, badge, predicted Dice, bound); review order: REVIEW by bound, ABSENT, PASS.
@@ -73,9 +73,9 @@ def test_only_files_inside_the_folder_resolve(tmp_path):
     (inside / "a.json").write_text("{}")
     (tmp_path / "secret.txt").write_text("secret")
     (inside / "link.txt").symlink_to(tmp_path / "secret.txt")
-    assert folder_file(inside, "a.json") == (inside / "a.json").resolve()
-    for relative in ("../secret.txt", "link.txt", str(tmp_path / "secret.txt"), "missing.json", "."):
-        assert folder_file(inside, relative) is None, relative
+    assert folder_path(inside, "a.json") == (inside / "a.json").resolve()
+    for relative in ("../secret.txt", "link.txt", str(tmp_path / "secret.txt")):
+        assert folder_path(inside, relative) is None, relative
 
 
 def run_cli(*arguments: str) -> subprocess.CompletedProcess:
