@@ -1,50 +1,37 @@
 """ConfidenceSeg: segmentation with honest uncertainty in 3D Slicer.
 
-A thin GUI over ``ConfidenceSegLib``: every action calls a library function that takes the scene or
-nodes as arguments (tested outside Slicer with slicer-core). The model runs in a background
-``PythonSlicer`` process, never in the GUI process: a warm ``confidenceseg worker`` that keeps the model
-loaded between predictions, or a one-shot ``confidenceseg predict --progress json`` if the worker fails.
+A thin GUI: every action is one method of the logic (``ConfidenceSegQt/logic.py``), which calls the
+library (``ConfidenceSegLib``, tested outside Slicer with slicer-core) and the background runs
+(``ConfidenceSegQt/runs.py``, tested on a real PythonQt). The model runs in a background ``PythonSlicer``
+process, never in the GUI process: a warm ``confidenceseg worker`` that keeps the model loaded between
+predictions, or a one-shot ``confidenceseg predict --progress json`` once a worker failed. Qt signals are
+connected by signature: PythonQt binds a signal attribute to its first overload.
 """
 
 import importlib.util
 import pathlib
 import sys
-import tempfile
-from typing import Annotated
 
 import qt
 import slicer
 import vtk
-from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
-    ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
 
 from ConfidenceSegLib.annotation.layers import DEFAULT_LEVELS, format_level
-from ConfidenceSegLib.contract import (
-    DEVICE_CHOICES,
-    HEATMAP_DISPLAY_THRESHOLD,
-    HEATMAP_OPACITY,
-    METHODS,
-    ConfidenceSegError,
-)
-from ConfidenceSegLib.io.resources import default_model_dir
+from ConfidenceSegLib.contract import ConfidenceSegError
 from ConfidenceSegLib.model.registry import available_models, resolve_model
-from ConfidenceSegLib.outputs.decisions import load_decisions, record_decision
-from ConfidenceSegLib.outputs.review_table import read_review_table
 from ConfidenceSegLib.slicer import annotation as slicer_annotation
-from ConfidenceSegLib.slicer import mrml
-from ConfidenceSegLib.slicer import process as slicer_process
 from ConfidenceSegLib.slicer import results as slicer_results
+from ConfidenceSegLib.slicer.sample_data import sample_data_sources
 from ConfidenceSegQt import dependencies, slice_views
 from ConfidenceSegQt.assessment import AssessmentSection
 from ConfidenceSegQt.calibration import CalibrationSection
-from ConfidenceSegQt.predictions import Predictions
+from ConfidenceSegQt.logic import ConfidenceSegLogic
 from ConfidenceSegQt.review_table import DECISION_COLUMN, fill_review_table
 
 #: The model selector's last entry: use the bundle folder chosen beside it.
@@ -65,43 +52,34 @@ class ConfidenceSeg(ScriptedLoadableModule):
         self.parent.acknowledgementText = (
             "The bundled sample images and default model come from the HC18 challenge data "
             "(van den Heuvel et al., PLOS ONE 2018, CC BY 4.0).")
+        slicer.app.connect("startupCompleted()", registerSampleData)
 
 
-@parameterNodeWrapper
-class ConfidenceSegParameterNode:
-    """Module state, saved with the scene."""
+def registerSampleData():
+    """The bundled HC18 samples in the Sample Data module (local files, checked by SHA-256)."""
+    import SampleData
 
-    inputVolume: vtkMRMLScalarVolumeNode
-    annotation: vtkMRMLSegmentationNode
-    className: str = "structure"
-    exportDirectory: pathlib.Path
-    exportName: str = "annotations"
-    modelPath: pathlib.Path
-    method: Annotated[str, Choice(list(METHODS))] = "auto"
-    samples: Annotated[int, WithinRange(0, 200)] = 0
-    device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
-    heatmap: Annotated[str, Choice(list(slicer_results.HEATMAP_MAPS))] = slicer_results.HEATMAP_MAPS[0]
-    heatmapOpacity: Annotated[float, WithinRange(0.0, 1.0)] = HEATMAP_OPACITY
-    heatmapThreshold: Annotated[float, WithinRange(0.0, 0.95)] = HEATMAP_DISPLAY_THRESHOLD
-    heatmapVolume: vtkMRMLScalarVolumeNode
-    result: vtkMRMLSegmentationNode
-    reviewFolder: pathlib.Path
+    icon = pathlib.Path(__file__).resolve().parent / "Resources" / "Icons" / "ConfidenceSeg.png"
+    for source in sample_data_sources(icon):
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(**source)
 
 
 class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    def __init__(self, parent=None):
+    """``logic``: the logic to use (tests pass their own); by default a new :class:`ConfidenceSegLogic`."""
+
+    def __init__(self, parent=None, logic=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
+        self.logic = logic
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._observedAnnotation = None
+        self._annotationObserverTag = None
         self._editedSegmentIds = set()
         self._reviewRows = []
-        self._loaded = None  # the prediction shown (its maps are loaded on demand)
         self.sliceBadges = slice_views.SliceBadges()
 
-    # --- set-up ------------------------------------------------------------------------------
+    # --- set-up and lifetime -------------------------------------------------------------------
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -109,56 +87,84 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.logic = ConfidenceSegLogic()
+        self.logic = self.logic or ConfidenceSegLogic()
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
+        self.effectFactory = slicer.qSlicerSegmentEditorEffectFactory.instance()
+        self.effectFactory.connect("effectRegistered(QString)", self.onEffectRegistered)
         for name, level in DEFAULT_LEVELS.items():
             button = qt.QPushButton(f"{name} ({format_level(level)})")
-            button.clicked.connect(lambda _checked=False, level=level: self.onLevelClicked(level))
+            button.connect("clicked(bool)", lambda _checked=False, level=level: self.onLevelClicked(level))
             self.ui.paletteFrame.layout().addWidget(button)
-        self.ui.importRatersButton.clicked.connect(self.onImportRaters)
-        self.ui.exportButton.clicked.connect(self.onExport)
+        self.ui.importRatersButton.connect("clicked(bool)", self.onImportRaters)
+        self.ui.exportButton.connect("clicked(bool)", self.onExport)
         self.ui.modelComboBox.addItems([entry.name for entry in available_models()] + [MODEL_FOLDER_CHOICE])
-        self.ui.modelComboBox.currentIndexChanged.connect(lambda _index: self.onParameterNodeModified())
-        self.ui.heatmapClassComboBox.currentTextChanged.connect(lambda _text: self.onParameterNodeModified())
-        self.ui.runButton.clicked.connect(self.onRun)
-        self.ui.cancelButton.clicked.connect(self.onCancel)
-        self.ui.openReviewButton.clicked.connect(self.onOpenReview)
-        self.ui.reviewTable.cellClicked.connect(self.onReviewRowClicked)
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
+        self.ui.heatmapClassComboBox.connect("currentTextChanged(QString)",
+                                             lambda _text: self.onParameterNodeModified())
+        self.ui.runButton.connect("clicked(bool)", self.onRun)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+        self.ui.openReviewButton.connect("clicked(bool)", self.onOpenReview)
+        self.ui.reviewTable.connect("cellClicked(int,int)", self.onReviewRowClicked)
         for button, decision in ((self.ui.acceptButton, "accept"), (self.ui.needsCorrectionButton, "needs_correction"),
                                  (self.ui.rejectButton, "reject")):
-            button.clicked.connect(lambda _checked=False, decision=decision: self.onDecision(decision))
+            button.connect("clicked(bool)", lambda _checked=False, decision=decision: self.onDecision(decision))
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.calibration = CalibrationSection(self.layout, self.selectedModel, self.onCalibrated)
-        self.assessment = AssessmentSection(self.layout,
-                                            lambda: (self._parameterNode.inputVolume, self.selectedModel()),
-                                            self.showBadges)
+        self.calibration = CalibrationSection(self.layout, self.logic, self.selectedModel, self.prepareDependencies,
+                                              self.onCalibrated)
+        self.assessment = AssessmentSection(self.layout, self.logic, lambda: (self._parameterNode.inputVolume,
+                                                                              self.selectedModel()),
+                                            self.prepareDependencies, self.showBadges)
         self.initializeParameterNode()
         self.probeDevice()
 
+    def onEffectRegistered(self, _name):
+        self.ui.segmentEditorWidget.updateEffectList()
+
+    def releaseViewsAndObservers(self):
+        """What the embedded Segment Editor and the observers hold on to (exit, scene close, cleanup)."""
+        editor = self.ui.segmentEditorWidget
+        editor.setActiveEffect(None)
+        editor.removeViewObservations()
+        self.observeAnnotation(None)
+
+    def cleanup(self):
+        """Module cleanup and application exit: no process, no observer, no temporary folder is left."""
+        self.releaseViewsAndObservers()
+        self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
+        self.effectFactory.disconnect("effectRegistered(QString)", self.onEffectRegistered)
+        self.sliceBadges.clear()
+        self.logic.shutdown(wait=True)
+        self.setParameterNode(None)
+        self.removeObservers()
+
     def onReload(self):
         """Reload and Test picks up edits of the library too, not only of this file."""
-        self.sliceBadges.clear()
-        self.logic.shutdown()
+        self.cleanup()
         for name in [name for name in sys.modules if name.split(".")[0] in ("ConfidenceSegLib", "ConfidenceSegQt")]:
             del sys.modules[name]
         ScriptedLoadableModuleWidget.onReload(self)
 
-    def cleanup(self):
-        self.sliceBadges.clear()
-        self.logic.shutdown()
-        self.removeObservers()
-
     def enter(self):
         self.initializeParameterNode()
+        self.ui.segmentEditorWidget.installKeyboardShortcuts()
 
     def exit(self):
-        self.ui.segmentEditorWidget.setActiveEffect(None)
+        """Leaving the module: runs go on (their results load where they belong); the editor lets go."""
+        self.releaseViewsAndObservers()
+        self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
         self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event):
+        self.logic.sceneClosing()
+        self.setRunning(False)
+        self.ui.statusLabel.text = ""
+        for section in (self.assessment, self.calibration):
+            section.reset()
+        self.sliceBadges.clear()
+        self.releaseViewsAndObservers()
+        self.ui.segmentEditorWidget.setSegmentationNode(None)
         self.setParameterNode(None)
-        self._loaded = None
 
     def onSceneEndClose(self, caller, event):
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
@@ -178,37 +184,41 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+            if self._parameterNode.modelName and self.ui.modelComboBox.findText(self._parameterNode.modelName) >= 0:
+                self.ui.modelComboBox.currentText = self._parameterNode.modelName
             self.onParameterNodeModified()
+
+    def onModelChosen(self, _index):
+        if self._parameterNode:
+            self._parameterNode.modelName = self.ui.modelComboBox.currentText
 
     def onParameterNodeModified(self, caller=None, event=None):
         node = self._parameterNode
+        if node is None:
+            return
         self.ui.modelPathLineEdit.enabled = self.ui.modelComboBox.currentText == MODEL_FOLDER_CHOICE
         self.ui.runButton.enabled = bool(node.inputVolume) and not self.logic.isRunning()
         self.ui.paletteFrame.enabled = bool(node.inputVolume) and bool(node.className.strip())
         self.observeAnnotation(node.annotation)
         colors = slicer_results.inferno_color_node(slicer.mrmlScene)
-        if self._loaded is not None:  # class and map kind switch the heatmap at once
-            shown = slicer_results.heatmap_node(slicer.mrmlScene, self._loaded,
-                                                self.ui.heatmapClassComboBox.currentText, node.heatmap, colors,
-                                                node.heatmapThreshold)
-            if shown is not None and shown is not node.heatmapVolume:
-                node.heatmapVolume = shown
-                slicer.util.setSliceViewerLayers(foreground=shown)
-                slicer.modules.colors.logic().AddDefaultColorLegendDisplayNode(shown)
+        shown = self.logic.shown
+        if shown is not None:  # class and map kind switch the heatmap at once
+            heatmap = slicer_results.heatmap_node(slicer.mrmlScene, shown, self.ui.heatmapClassComboBox.currentText,
+                                                  node.heatmap, colors, node.heatmapThreshold)
+            if heatmap is not None and heatmap is not node.heatmapVolume:
+                node.heatmapVolume = heatmap
+                slicer.util.setSliceViewerLayers(foreground=heatmap)
+                slicer.modules.colors.logic().AddDefaultColorLegendDisplayNode(heatmap)
         if node.heatmapVolume:
             slicer_results.setup_heatmap_display(node.heatmapVolume, colors, node.heatmapThreshold)
             slicer.util.setSliceViewerLayers(foregroundOpacity=node.heatmapOpacity)
 
-    # --- annotate ----------------------------------------------------------------------------
+    # --- annotate ------------------------------------------------------------------------------
 
     def onLevelClicked(self, level):
         with slicer.util.tryWithErrorDisplay("Cannot select the confidence level.", waitCursor=True):
             node = self._parameterNode
-            if not node.annotation:
-                node.annotation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Annotation")
-            node.annotation.SetReferenceImageGeometryParameterFromVolumeNode(node.inputVolume)
-            node.annotation.CreateDefaultDisplayNodes()
-            segmentId = slicer_annotation.select_or_create_level_segment(node.annotation, node.className.strip(), level)
+            segmentId = self.logic.selectLevel(node, level)
             editor = self.ui.segmentEditorWidget
             editor.setSegmentationNode(node.annotation)
             editor.setSourceVolumeNode(node.inputVolume)
@@ -221,9 +231,9 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Enforce exclusivity between a class's levels after every edit of the annotation."""
         if segmentationNode is self._observedAnnotation:
             return
-        if self._observedAnnotation is not None:
+        if self._observedAnnotation is not None and self._annotationObserverTag is not None:
             self._observedAnnotation.GetSegmentation().RemoveObserver(self._annotationObserverTag)
-        self._observedAnnotation = segmentationNode
+        self._observedAnnotation, self._annotationObserverTag = segmentationNode, None
         if segmentationNode is not None:
             self._annotationObserverTag = slicer_annotation.observe_segment_edits(segmentationNode,
                                                                                   self.onSegmentEdited)
@@ -243,51 +253,52 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onImportRaters(self):
         with slicer.util.tryWithErrorDisplay("Cannot import the raters.", waitCursor=True):
-            node = self._parameterNode
-            if not node.annotation:
-                node.annotation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Annotation")
-            node.annotation.SetReferenceImageGeometryParameterFromVolumeNode(node.inputVolume)
-            raters = list(self.ui.raterNodesComboBox.checkedNodes())
-            reference = mrml.image_from_volume_node(node.inputVolume)
-            slicer_annotation.import_raters(node.annotation, node.className.strip(), raters, reference)
-            node.annotation.CreateDefaultDisplayNodes()
+            self.logic.importRaters(self._parameterNode, list(self.ui.raterNodesComboBox.checkedNodes()))
 
     def onExport(self):
         with slicer.util.tryWithErrorDisplay("Cannot export the dataset.", waitCursor=True):
-            node = self._parameterNode
-            path = slicer_annotation.export_scene_dataset(slicer.mrmlScene, node.exportDirectory, node.exportName)
+            path = self.logic.exportDataset(self._parameterNode)
             slicer.util.showStatusMessage(f"Training dataset written: {path}", 10000)
 
-    # --- segment -----------------------------------------------------------------------------
+    # --- segment -------------------------------------------------------------------------------
 
     def probeDevice(self):
         self.ui.deviceLabel.text = "detecting..."
-        self.logic.probeDevice(lambda text: setattr(self.ui.deviceLabel, "text", f"auto = {text}"))
+        self.logic.runs.probe_device(lambda text: setattr(self.ui.deviceLabel, "text", f"auto = {text}"))
+
+    def prepareDependencies(self):
+        """Install what the background processes need (asks first; never in testing mode); False: declined."""
+        return dependencies.ensure_dependencies(self.resourcePath("requirements.txt"),
+                                                self.resourcePath("torch-requirement.txt"))
 
     def onRun(self):
         node = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Cannot start the segmentation.", waitCursor=True):
-            if not dependencies.ensure_dependencies(self.resourcePath("requirements.txt"),
-                                                    self.resourcePath("torch-requirement.txt")):
+            model = self.selectedModel()
+            if not self.prepareDependencies():
                 return
-            self.logic.startPrediction(node.inputVolume, self.selectedModel(), node.method, node.samples, node.device,
+            self.logic.startPrediction(node.inputVolume, model, node.method, node.samples, node.device,
                                        self.onProgress, self.onPredictionFinished)
             self.setRunning(True)
 
     def selectedModel(self):
         name = self.ui.modelComboBox.currentText
-        return self._parameterNode.modelPath if name == MODEL_FOLDER_CHOICE else resolve_model(name)
+        if name == MODEL_FOLDER_CHOICE:
+            return self.logic.modelFolder(self._parameterNode.modelPath if self._parameterNode else None)
+        return resolve_model(name)
 
     def onCalibrated(self, modelFolder):
-        self.ui.modelComboBox.currentText, self._parameterNode.modelPath = MODEL_FOLDER_CHOICE, modelFolder
+        node = self.logic.getParameterNode()
+        node.modelPath, node.modelName = modelFolder, MODEL_FOLDER_CHOICE
+        self.ui.modelComboBox.currentText = MODEL_FOLDER_CHOICE
 
     def onCancel(self):
-        self.logic.cancel()
+        self.logic.cancelPrediction()
         self.ui.statusLabel.text = "Cancelled."
         self.setRunning(False)
 
     def setRunning(self, running):
-        self.ui.runButton.enabled = not running
+        self.ui.runButton.enabled = not running and bool(self._parameterNode and self._parameterNode.inputVolume)
         self.ui.cancelButton.enabled = running
         self.ui.progressBar.value = 0
 
@@ -295,37 +306,37 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.progressBar.value = int(100 * progress.fraction)
         self.ui.statusLabel.text = f"{progress.stage}: {progress.message}"
 
-    def onPredictionFinished(self, reportPath, errorText):
+    def onPredictionFinished(self, loaded, errorText):
+        """The result of the run, loaded on the image it was started with (even if the user left the module)."""
         self.setRunning(False)
         if errorText:
             self.ui.statusLabel.text = "Segmentation failed."
             slicer.util.errorDisplay("Segmentation failed.", detailedText=errorText)
             return
-        with slicer.util.tryWithErrorDisplay("Cannot load the results.", waitCursor=True):
-            self.showResult(self.logic.loadResult(reportPath, self._parameterNode.inputVolume))
-            self.ui.statusLabel.text = "Done."
+        self.showResult(loaded)
+        self.ui.statusLabel.text = "Done."
 
     def showResult(self, loaded):
-        node, self._loaded = self._parameterNode, loaded
+        node = self.logic.getParameterNode()
         wasBlocked = self.ui.heatmapClassComboBox.blockSignals(True)
         self.ui.heatmapClassComboBox.clear()
         self.ui.heatmapClassComboBox.addItems(list(loaded.report.classes))
         self.ui.heatmapClassComboBox.blockSignals(wasBlocked)
-        node.heatmapVolume = None
         slicer.util.setSliceViewerLayers(background=loaded.volume_node, foregroundOpacity=node.heatmapOpacity, fit=True)
-        node.result = loaded.segmentation_node  # onParameterNodeModified shows the selected class's heatmap
-        self.showBadges(loaded.report, loaded.volume_node, loaded.badges)
+        self.onParameterNodeModified()  # shows the selected class's heatmap
+        self.showBadges(loaded.report, loaded.volume_node)
 
-    def showBadges(self, report, volumeNode, badges):
+    def showBadges(self, report, volumeNode):
+        badges = slicer_results.frame_badges(report, None)
         self.ui.badgeLabel.text = "<br>".join(f'<span style="color:{b.color}"><b>{b.text()}</b></span>' for b in badges)
         self.sliceBadges.show(report, volumeNode)
 
-    # --- review ------------------------------------------------------------------------------
+    # --- review --------------------------------------------------------------------------------
 
     def onOpenReview(self):
         with slicer.util.tryWithErrorDisplay("Cannot open the batch QC folder.", waitCursor=True):
-            self._reviewRows = read_review_table(self._parameterNode.reviewFolder)
-            fill_review_table(self.ui.reviewTable, self._reviewRows, load_decisions(self._parameterNode.reviewFolder))
+            self._reviewRows, decisions = self.logic.openReview(self._parameterNode.reviewFolder)
+            fill_review_table(self.ui.reviewTable, self._reviewRows, decisions)
 
     def onDecision(self, decision):
         """Record the reviewer's decision on the selected row (written at once, atomically)."""
@@ -333,68 +344,16 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             row = self.ui.reviewTable.currentRow()
             if row < 0 or row >= len(self._reviewRows):
                 raise ConfidenceSegError("select a case in the review table first")
-            entry = self._reviewRows[row]
-            record_decision(self._parameterNode.reviewFolder, entry.case, entry.class_name, decision,
-                            self.ui.decisionNoteLineEdit.text)
+            self.logic.recordDecision(self._parameterNode.reviewFolder, self._reviewRows[row], decision,
+                                      self.ui.decisionNoteLineEdit.text)
             self.ui.reviewTable.setItem(row, DECISION_COLUMN, qt.QTableWidgetItem(decision))
             self.ui.decisionNoteLineEdit.text = ""
 
     def onReviewRowClicked(self, row, column):
         with slicer.util.tryWithErrorDisplay("Cannot load the case.", waitCursor=True):
-            loaded = self.logic.loadResult(self._reviewRows[row].report_path)
+            loaded = self.logic.loadCase(self._reviewRows[row])
             self._parameterNode.inputVolume = loaded.volume_node
             self.showResult(loaded)
-
-
-class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
-    """Slicer-side glue (parameter node, processes, views); the work is done by ConfidenceSegLib."""
-
-    def __init__(self):
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.predictions = Predictions()
-
-    def getParameterNode(self):
-        return ConfidenceSegParameterNode(super().getParameterNode())
-
-    def segmentEditorNode(self):
-        node = slicer.mrmlScene.GetSingletonNode("ConfidenceSeg", "vtkMRMLSegmentEditorNode")
-        if node is None:
-            node = slicer.vtkMRMLSegmentEditorNode()
-            node.SetSingletonTag("ConfidenceSeg")
-            node = slicer.mrmlScene.AddNode(node)
-        return node
-
-    def loadResult(self, reportPath, volumeNode=None):
-        parameters = self.getParameterNode()
-        return slicer_results.load_prediction(slicer.mrmlScene, reportPath, volumeNode, parameters.heatmap,
-                                              lower_threshold=parameters.heatmapThreshold)
-
-    # --- background predictions (ConfidenceSegQt.predictions) --------------------------------
-
-    def probeDevice(self, onFound):
-        self.predictions.probeDevice(onFound)
-
-    def startPrediction(self, volumeNode, model, method, samples, device, onProgress, onFinished):
-        """Write the image and predict it in the background; ``onFinished(reportPath, errorText)``."""
-        if volumeNode is None:
-            raise ConfidenceSegError("select an image first")
-        model = model if model is not None else default_model_dir()
-        workDir = pathlib.Path(tempfile.mkdtemp(prefix="ConfidenceSeg-"))
-        inputPath = slicer_process.write_prediction_input(volumeNode, workDir)
-        self.predictions.start(model, inputPath, workDir / "results", method, samples, device, onProgress, onFinished)
-
-    @property
-    def lastReportPath(self):
-        return self.predictions.lastReportPath
-
-    def isRunning(self):
-        return self.predictions.isRunning()
-
-    def cancel(self):
-        self.predictions.cancel()
-
-    def shutdown(self):
-        self.predictions.shutdown()
 
 
 class ConfidenceSegTest(ScriptedLoadableModuleTest):

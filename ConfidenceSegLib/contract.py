@@ -74,6 +74,14 @@ DEFAULT_HEATMAP = "entropy"
 #: large stack costs more than predicting it (docs/results.md, "Output cost"), so the others are opt-in.
 DEFAULT_MAPS = (DEFAULT_HEATMAP,)
 
+# --- background processes (the Slicer module) --------------------------------------------------
+
+#: Set in a background process's environment: its Python announces its own process ID as the first
+#: line on stdout (``{"event": "pid", "pid": N}``), so that a cancel reaches it through any launcher
+#: (Slicer's ``PythonSlicer`` does not pass signals on to the Python it starts).
+ANNOUNCE_PID_ENV = "CONFIDENCESEG_ANNOUNCE_PID"
+PID_EVENT = "pid"
+
 # --- segment tags (.seg.nrrd, MRML segments) ---------------------------------------------------
 
 CLASS_TAG = "ConfidenceSeg.Class"

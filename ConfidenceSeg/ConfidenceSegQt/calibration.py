@@ -5,30 +5,27 @@ layers to a temporary dataset, as Annotate's Export does) or a dataset folder (`
 The calibration runs in a background ``PythonSlicer`` process (``confidenceseg calibrate --out NEW
 --degrade all``: the same weights, a new quality model fitted on the cases and their degraded
 copies); the source model, bundled or not, is never modified. When it finishes the module switches
-to the new model (``on_calibrated(path)``).
+to the new model (``on_calibrated(path)``). The dependencies are checked first, as for a prediction.
 """
 
 import pathlib
-import tempfile
 
 import ctk
 import qt
 import slicer
 
-from ConfidenceSegLib.slicer import annotation as slicer_annotation
-from ConfidenceSegLib.slicer import process as slicer_process
+from ConfidenceSegLib.contract import ConfidenceSegError
 
 from .panel import add_section
-from .predictions import Predictions
-from .process_runner import BackgroundProcess
 
 SCENE_CASES, DATASET_FOLDER = "labelled cases in the scene", "a dataset folder"
 
 
 class CalibrationSection:
-    """A collapsible section appended to the module panel; ``current_model()`` gives the model folder."""
+    """A collapsible section appended to the module panel; ``current_model()`` gives the model folder,
+    ``prepare()`` installs what is missing (False: declined)."""
 
-    def __init__(self, parent_layout, current_model, on_calibrated):
+    def __init__(self, parent_layout, logic, current_model, prepare, on_calibrated):
         self.sourceComboBox = qt.QComboBox()
         self.sourceComboBox.addItems([SCENE_CASES, DATASET_FOLDER])
         self.datasetButton = ctk.ctkDirectoryButton()
@@ -37,32 +34,35 @@ class CalibrationSection:
         rows = [("Cases:", self.sourceComboBox), ("Dataset folder:", self.datasetButton),
                 ("New model in:", self.outputButton), ("New model name:", self.nameLineEdit)]
         self.runButton, self.statusLabel = add_section(parent_layout, "Calibrate", rows, "Calibrate into a new model")
-        self.runButton.toolTip = ("Fit the badge on these cases into a new model folder; "
-                                  "the current model is not changed.")
-        self.runButton.clicked.connect(self.run)
-        self._current_model = current_model
+        self.runButton.toolTip = ("Fit the badge on these cases into a new model folder; the current model is not "
+                                  "changed.")
+        self.runButton.connect("clicked(bool)", self.run)
+        self._logic, self._current_model, self._prepare = logic, current_model, prepare
         self._on_calibrated = on_calibrated
-        self._process = None
-
-    def _dataset(self):
-        if self.sourceComboBox.currentText == DATASET_FOLDER:
-            return pathlib.Path(self.datasetButton.directory)
-        folder = pathlib.Path(tempfile.mkdtemp(prefix="ConfidenceSeg-calibration-"))
-        return slicer_annotation.export_scene_dataset(slicer.mrmlScene, folder, "scene cases").parent
 
     def run(self):
         with slicer.util.tryWithErrorDisplay("Cannot calibrate.", waitCursor=True):
-            out = pathlib.Path(self.outputButton.directory) / self.nameLineEdit.text.strip()
-            command = slicer_process.calibrate_command(Predictions.pythonExecutable(), self._current_model(),
-                                                       self._dataset(), out)
+            name = self.nameLineEdit.text.strip()
+            if not name or not self.outputButton.directory:
+                raise ConfidenceSegError("choose a folder and a name for the new model")
+            out = pathlib.Path(self.outputButton.directory) / name
+            dataset = pathlib.Path(self.datasetButton.directory) if self.sourceComboBox.currentText == DATASET_FOLDER \
+                else None
+            model = self._current_model()
+            if not self._prepare():
+                return
+            self._logic.startCalibration(model, dataset, out, self._finished)
             self.runButton.enabled = False
             self.statusLabel.text = "Calibrating (predicts every case, clean and degraded)..."
-            self._process = BackgroundProcess(command, lambda line: None,
-                                              lambda code, errors: self._finished(code, errors, out))
 
-    def _finished(self, exit_code, errors, out):
+    def reset(self, text=""):
+        """After a cancel (closed scene, module cleanup): the button is usable again."""
         self.runButton.enabled = True
-        if exit_code != 0:
+        self.statusLabel.text = text
+
+    def _finished(self, out, errors):
+        self.reset()
+        if errors:
             self.statusLabel.text = "Calibration failed."
             slicer.util.errorDisplay("Calibration failed.", detailedText=errors)
             return

@@ -3,7 +3,9 @@
 torch comes from the PyTorch extension (``PyTorchUtils.installTorch``, given the version this
 project needs), so its CUDA build matches the driver; it is never installed or replaced from PyPI
 here: when the other packages are installed, the installed torch is pinned so that pip keeps it.
-Versions are compared with the requirements, not only names.
+Versions are compared with the requirements, not only names. In testing mode (Slicer's
+``--testing``, CTest) nothing is installed: PyTorchUtils skips its confirmation there and would pull
+torch from the network, so a missing package is an error that names what to install.
 """
 
 from importlib import metadata
@@ -22,6 +24,10 @@ def ensure_dependencies(requirements_path, torch_requirement_path):
         raise ConfidenceSegError("the PyTorch extension is required: install it from the Extensions Manager") from None
     torch_spec = slicer_process.torch_requirement(torch_requirement_path)
     torch_logic = PyTorchUtils.PyTorchUtilsLogic()
+    testing = slicer.app.commandOptions().testingEnabled
+    if testing and (not torch_logic.torchInstalled() or slicer_process.missing_requirements(requirements_path)):
+        raise ConfidenceSegError("ConfidenceSeg's Python packages (torch among them) are not installed, and "
+                                 "nothing is installed in testing mode: install them first")
     if not torch_logic.torchInstalled():
         if torch_logic.installTorch(askConfirmation=True, torchVersionRequirement=torch_spec) is None:
             return False

@@ -41,7 +41,7 @@ class SliceBadges:
         if layout_manager is None:
             return
         if not self._layout_connected:
-            layout_manager.layoutChanged.connect(self._on_layout_changed)
+            layout_manager.connect("layoutChanged(int)", self._on_layout_changed)
             self._layout_connected = True
         for name in layout_manager.sliceViewNames():
             self._add_view(name, layout_manager.sliceWidget(name))

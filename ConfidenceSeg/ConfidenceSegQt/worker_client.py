@@ -2,9 +2,11 @@
 
 Only the first prediction pays for starting Python, importing torch and loading the model; later
 ones send a JSON line and get their badge back in well under a second on a 2D frame. Requests go
-out with ``QProcess.write`` and answers come back through :class:`~.process_runner.BackgroundProcess`
-line by line, so the GUI never waits. If the worker cannot start or dies, ``on_lost`` is called
-(the logic then falls back to a one-shot ``predict`` process).
+out on the process's stdin and answers come back through
+:class:`~.process_runner.BackgroundProcess` line by line, so the GUI never waits. When the worker
+ends without being asked to (it could not start, its model is broken, it crashed), each job in flight
+gets its error and ``on_lost(client, errors)`` is called; a worker that is stopped on purpose (model
+switch, module exit) calls nothing. Output on stderr (warnings) is only kept for the error message.
 """
 
 import itertools
@@ -32,39 +34,37 @@ class WorkerClient:
     def is_alive(self):
         return self._alive and self._runner.is_running()
 
+    @property
+    def python_pid(self):
+        return self._runner.python_pid
+
     def predict(self, image, out_dir, method, samples, device, on_progress, on_finished):
-        """Send one predict request; ``on_finished(report_path, error_text)`` is called once. Returns its id."""
+        """Send one predict request; ``on_finished(report_path, error_text)`` is called once (not after a
+        cancel). Returns the job's id."""
         job_id = str(next(self._ids))
         self._jobs[job_id] = (on_progress, on_finished)
-        self._write(slicer_process.predict_request(job_id, image, out_dir, method, samples, device))
+        self._runner.write(slicer_process.predict_request(job_id, image, out_dir, method, samples, device))
         return job_id
 
     def cancel(self, job_id):
-        """Ask the worker to stop the job (it leaves no partial output); kill it if it does not answer."""
+        """Ask the worker to stop the job (it leaves no partial output); end the worker if it does not
+        answer within ``CANCEL_GRACE_MS`` (the next run starts a new one)."""
         if self._jobs.pop(job_id, None) is None:
             return
         self._cancelling = job_id
-        self._write(slicer_process.cancel_request(job_id))
-        qt.QTimer.singleShot(CANCEL_GRACE_MS, lambda: self._kill_if_busy(job_id))
+        self._runner.write(slicer_process.cancel_request(job_id))
+        qt.QTimer.singleShot(CANCEL_GRACE_MS, lambda: self._stop_if_still_cancelling(job_id))
 
-    def stop(self):
-        """Ask the worker to quit, and end its process tree if it is still there shortly after."""
+    def stop(self, wait=False):
+        """End the worker now (its jobs are dropped without a callback): a model switch, module exit or
+        application exit (``wait``: block until the process tree is gone)."""
         self._alive = False
         self._jobs.clear()
-        if self._runner.is_running():
-            self._write(slicer_process.QUIT_REQUEST)
-            qt.QTimer.singleShot(CANCEL_GRACE_MS, self._runner.stop)
+        self._runner.stop(wait)
 
-    def _write(self, line):
-        try:
-            self._runner.process.write(line.encode("utf-8"))
-        except Exception as error:  # noqa: BLE001 - whatever the Qt binding raises: use one-shot runs instead
-            self._runner.stop()
-            self._on_exit(-1, f"cannot send a request to the worker: {error}")
-
-    def _kill_if_busy(self, job_id):
+    def _stop_if_still_cancelling(self, job_id):
         if self._cancelling == job_id:  # no "cancelled" answer in time
-            self._runner.stop()
+            self.stop()
 
     def _on_line(self, line):
         event = slicer_process.parse_worker_event(line)
@@ -86,6 +86,7 @@ class WorkerClient:
     def _on_exit(self, exit_code, errors):
         self._alive = False
         jobs, self._jobs = self._jobs, {}
+        message = errors.strip() or f"the worker exited with code {exit_code}"
         for _, on_finished in jobs.values():
-            on_finished(None, errors.strip() or f"the worker exited with code {exit_code}")
-        self._on_lost(errors)
+            on_finished(None, message)
+        self._on_lost(self, message)

@@ -75,7 +75,7 @@ def rater_fraction(masks: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def check_binary(array: np.ndarray, source: str) -> None:
-    """Raise if ``array`` holds values other than 0 and one foreground value."""
+    """Raise if ``array`` (any shape) holds values other than 0 and one foreground value."""
     values = np.unique(array)
     if values.size > 2 or (values.size == 2 and values[0] != 0):
         shown = ", ".join(f"{v:g}" for v in values[:6]) + (" ..." if values.size > 6 else "")
@@ -83,7 +83,7 @@ def check_binary(array: np.ndarray, source: str) -> None:
 
 
 def check_confidence_map(confidence: np.ndarray, source: str = "confidence map") -> None:
-    """Raise for NaNs or values outside [0, 1]."""
+    """Raise for NaNs or values outside [0, 1] in ``confidence`` (any shape)."""
     if not np.all(np.isfinite(confidence)):
         raise ConfidenceSegError(f"{source} contains NaN or infinite values")
     if confidence.size and (confidence.min() < 0 or confidence.max() > 1):
@@ -92,7 +92,9 @@ def check_confidence_map(confidence: np.ndarray, source: str = "confidence map")
 
 
 def quantize_to_levels(confidence: np.ndarray, levels: Sequence[float]) -> np.ndarray:
-    """Round each pixel down to the highest level not above it (0 below the lowest level)."""
+    """Round each pixel down to the highest level not above it (0 below the lowest level).
+
+    ``confidence``: any shape; returns float32 of the same shape."""
     check_confidence_map(confidence)
     ordered = sorted(validate_levels(levels))
     result = np.zeros(confidence.shape, dtype=np.float32)
@@ -107,7 +109,8 @@ def segments_from_confidence_map(class_name: str, confidence: np.ndarray,
 
     Without ``levels`` every distinct non-zero value of the map is a level (the rater fractions
     k/R of a multi-rater map); with ``levels`` the map is first rounded down to them, and each
-    level gets a segment even where it is empty (a palette ready for painting).
+    level gets a segment even where it is empty (a palette ready for painting). ``confidence``: float
+    in [0, 1], (H, W) or (Z, Y, X) SimpleITK order; each segment's ``mask`` is bool of its shape.
     """
     check_confidence_map(confidence, f"confidence map of {class_name!r}")
     if levels is None:
@@ -128,7 +131,9 @@ def segments_from_confidence_map(class_name: str, confidence: np.ndarray,
 
 
 def segments_from_raters(class_name: str, masks: Sequence[np.ndarray]) -> list[Segment]:
-    """Layered segments from R raters' masks: one level per fraction k/R present, tagged exactly."""
+    """Layered segments from R raters' masks: one level per fraction k/R present, tagged exactly.
+
+    ``masks``: R binary arrays of one shape, (H, W) or (Z, Y, X) SimpleITK order."""
     fraction = rater_fraction(masks)
     present = {int(round(float(v) * len(masks))) for v in np.unique(fraction) if v > 0}
     levels = [k / len(masks) for k in sorted(present)]

@@ -16,7 +16,7 @@ import sys
 
 from .. import __version__
 from ..contract import ConfidenceSegError
-from ..io.stops import stop_on_signals, stop_requested, stop_signal_name
+from ..io.stops import announce_pid, stop_on_signals, stop_requested, stop_signal_name
 
 #: Exit status of a user error (one line on stderr) and of a run stopped by SIGTERM/SIGINT.
 USER_ERROR_EXIT_CODE = 2
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    announce_pid()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

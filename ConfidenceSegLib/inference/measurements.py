@@ -34,7 +34,7 @@ def moment_basis(shape: Sequence[int]) -> np.ndarray:
 
 
 def mask_moments(mask: np.ndarray) -> np.ndarray:
-    """Moment sums (6,) of a 2D boolean mask."""
+    """Moment sums (6,) float64 of a 2D boolean mask (H, W)."""
     y, x = np.nonzero(mask)
     y, x = y.astype(np.float64), x.astype(np.float64)
     return np.array([y.size, y.sum(), x.sum(), (y * y).sum(), (x * y).sum(), (x * x).sum()])
@@ -53,7 +53,8 @@ def moment_ellipse(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def area_and_circumference(moments: np.ndarray, pixel_mm: Sequence[float]) -> tuple[float, float]:
-    """Area and moment-ellipse circumference of moment sums (6,), pixels of ``pixel_mm`` (y, x) mm."""
+    """Area (mm^2) and moment-ellipse circumference (mm) of ``moments``, moment sums of shape (6,), pixels of
+    ``pixel_mm`` (y, x) mm."""
     count = moments[0]
     if count <= 0:
         return 0.0, 0.0

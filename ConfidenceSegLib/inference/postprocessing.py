@@ -39,7 +39,8 @@ MIN_AREA_FRACTIONS = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
 
 
 def keep_largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest connected component of a boolean mask (any dimension; full connectivity)."""
+    """The largest connected component of a boolean mask (any shape, e.g. (H, W) or (Z, Y, X); full
+    connectivity); bool, the same shape."""
     labels, count = ndimage.label(mask, structure=np.ones((3,) * mask.ndim, dtype=bool))
     if count <= 1:
         return mask.astype(bool, copy=True)
@@ -49,7 +50,8 @@ def keep_largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """The mask with every enclosed hole filled (background not connected to the border)."""
+    """The mask with every enclosed hole filled (background not connected to the border); ``mask``: bool,
+    any shape ((H, W) frame or (Z, Y, X) volume), returned bool of the same shape."""
     return ndimage.binary_fill_holes(mask)
 
 
@@ -82,7 +84,10 @@ def has_steps(steps: dict | None) -> bool:
 
 
 def apply_steps(mask: np.ndarray, steps: dict | None) -> np.ndarray:
-    """``mask`` after the chosen steps (``steps``: a class's postprocessing entry, None = nothing)."""
+    """``mask`` after the chosen steps (``steps``: a class's postprocessing entry, None = nothing).
+
+    ``mask``: bool, a 2D frame (H, W) or a 3D model's volume (Z, Y, X) (``fit_ellipse``: 2D only); same shape out.
+    """
     if not steps or not mask.any():
         return mask
     if steps.get("keep_largest_component"):
@@ -145,8 +150,9 @@ def postprocessing_scores(probabilities: Sequence[np.ndarray], references: Seque
 
 def choose_from_scores(scores: np.ndarray) -> dict:
     """Per class index, the steps and presence threshold with the best mean Dice over the cases of
-    ``scores`` (:func:`postprocessing_scores`); none unless one raises it; ties: fewer steps, lower
-    threshold. ``{c: {"keep_largest_component", "fill_holes", "min_area_fraction", "validation_dice"}}``."""
+    ``scores`` (N, C, combinations, fractions) (:func:`postprocessing_scores`); none unless one raises it;
+    ties: fewer steps, lower threshold.
+    ``{c: {"keep_largest_component", "fill_holes", "min_area_fraction", "validation_dice"}}``."""
     combinations = list(product((False, True), repeat=len(STEPS)))
     means = scores.mean(axis=0)  # (C, combinations, fractions)
     chosen = {}
@@ -164,7 +170,8 @@ def choose_from_scores(scores: np.ndarray) -> dict:
 
 def choose_postprocessing(probabilities: Sequence[np.ndarray], references: Sequence[np.ndarray],
                           dice: Callable[[np.ndarray, np.ndarray], float], threshold: float = 0.5) -> dict:
-    """:func:`choose_from_scores` of the validation cases' :func:`postprocessing_scores`."""
+    """:func:`choose_from_scores` of the validation cases' :func:`postprocessing_scores`; ``probabilities`` /
+    ``references``: one (C, H, W) float / bool array per validation frame (image grid)."""
     return choose_from_scores(postprocessing_scores(probabilities, references, dice, threshold))
 
 

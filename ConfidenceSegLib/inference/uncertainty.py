@@ -41,7 +41,7 @@ SUMMARY_KEYS = ("volume_voxels", "size_fraction", "present_fraction", "mean_pair
 
 
 def entropy_from_probability(probability: torch.Tensor) -> torch.Tensor:
-    """Binary entropy normalised to [0, 1] (0 log 0 = 0)."""
+    """Binary entropy normalised to [0, 1] (0 log 0 = 0); ``probability`` any shape, the result the same."""
     q = 1.0 - probability
     return -(torch.special.xlogy(probability, probability) + torch.special.xlogy(q, q)) / LOG2
 
@@ -50,7 +50,7 @@ def entropy_from_logits(logits: torch.Tensor, probability: torch.Tensor | None =
     """Normalised binary entropy of ``p = sigmoid(logits)`` (pass ``probability`` if already computed).
 
     ``H = softplus(z) - p * z`` (from ``log p = -softplus(-z)`` and ``log(1 - p) = -softplus(z)``),
-    stable for large logits.
+    stable for large logits. ``logits`` and ``probability``: any shape (one shape); the result the same.
     """
     probability = torch.sigmoid(logits) if probability is None else probability
     return (F.softplus(logits) - probability * logits).clamp_min_(0.0) / LOG2
@@ -73,6 +73,7 @@ class ChunkAccumulator:
         self.foreground = torch.zeros((shape[1], n_samples, pixels), device=device, dtype=torch.bool)
 
     def add(self, logits: torch.Tensor) -> None:
+        """Add the logits (S, B, C, *spatial) of S more samples of this chunk."""
         n_new = logits.shape[0]
         if self.count + n_new > self.n_samples:
             raise ValueError(f"more than the {self.n_samples} samples this accumulator was made for")
@@ -163,7 +164,7 @@ def boundary_band(mask: np.ndarray, width: int = BOUNDARY_WIDTH, in_plane: bool 
     """Pixels within ``width`` steps (4/6-connectivity) of the mask's boundary, on both sides.
 
     ``in_plane``: for a stack of 2D frames, the band is built in each frame separately. The image
-    border is not a boundary.
+    border is not a boundary. ``mask``: bool (H, W), (frames, H, W) or (Z, Y, X); the band: bool, the same shape.
     """
     band = np.zeros(mask.shape, dtype=bool)
     if not mask.any():
@@ -191,7 +192,8 @@ def segment_summary(mask: np.ndarray, probability: np.ndarray, entropy: np.ndarr
     Sizes are spacing-free: ``volume_voxels`` (pixels of the mask) and ``size_fraction`` (of the
     image's pixels), so the same pixels give the same summary with or without physical spacing
     (physical sizes are measurements, :mod:`.measurements`). The mean mutual information is taken
-    inside the predicted mask, or over the whole image when the mask is empty.
+    inside the predicted mask, or over the whole image when the mask is empty. ``mask`` (bool) and the float32
+    maps: one image-grid shape, (H, W), (frames, H, W) (``in_plane``) or (Z, Y, X).
     """
     band = boundary_band(mask, in_plane=in_plane)
     volume = int(mask.sum())

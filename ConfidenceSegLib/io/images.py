@@ -111,7 +111,8 @@ def as_scalar_image(image: sitk.Image, source: str = "image") -> sitk.Image:
 
 
 def image_from_array(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
-    """Wrap ``array`` (SimpleITK order) in an image with ``reference``'s geometry."""
+    """Wrap ``array`` ((H, W) or (Z, Y, X), SimpleITK order, ``reference``'s size) in an image with
+    ``reference``'s geometry."""
     image = sitk.GetImageFromArray(np.ascontiguousarray(array))
     if image.GetSize() != reference.GetSize():
         raise ConfidenceSegError(

@@ -11,9 +11,14 @@ stop to the end of the step. The state is per process: one process runs one comm
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
+
+from ..contract import ANNOUNCE_PID_ENV, PID_EVENT
 
 #: The name of a stop that a cancel request (not a signal) asked for.
 CANCEL = "cancel"
@@ -103,3 +108,10 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def announce_pid() -> None:
+    """Print this process's ID as the first stdout line when the parent asked for it (:data:`ANNOUNCE_PID_ENV`):
+    a launcher between the two does not pass a stop signal on, so the parent signals this process itself."""
+    if os.environ.pop(ANNOUNCE_PID_ENV, "") == "1":  # popped: the announcement is not inherited by children
+        print(json.dumps({"event": PID_EVENT, "pid": os.getpid()}), file=sys.stdout, flush=True)

@@ -80,7 +80,7 @@ def _empty_given(class_name: str, predicted_present: bool) -> Verdict | None:
 def rca_result(assessment: QualityConfig, folder: Path, class_prediction, given: np.ndarray,
                pixel_mm) -> tuple[Verdict, list[float]]:
     """One class's RCA assessment of a 2D mask (best transfer Dice, conformal bound, badge, reasons) and
-    the transfer Dice per reference."""
+    the transfer Dice per reference. ``given``: (H, W) bool on the image grid; ``pixel_mm``: (y, x) mm."""
     entry = (assessment.data.get("rca") or {}).get(class_prediction.name)
     if entry is None:
         return Verdict(None, reasons=(reason(
@@ -108,7 +108,9 @@ def combined(agreement: Verdict, rca: Verdict) -> Verdict:
 def assess_class(assessment: QualityConfig, class_prediction, given: np.ndarray, used: tuple[str, int],
                  has_spacing: bool, stack: bool, method: str = "agreement", folder: Path | None = None,
                  pixel_mm=(1.0, 1.0)) -> tuple[ClassResult, dict, list[Verdict]]:
-    """One class's result, its per-method details and (a stack, agreement only) its frames' verdicts."""
+    """One class's result, its per-method details and (a stack, agreement only) its frames' verdicts.
+
+    ``given``: bool on the image grid, (H, W), (Z, Y, X) or, when ``stack``, (frames, H, W)."""
     name = class_prediction.name
     if not stack:
         features = agreement_features(given, class_prediction)

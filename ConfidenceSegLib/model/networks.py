@@ -33,14 +33,17 @@ class ConfidenceSegNet(nn.Module):
             nn.PReLU(), drop(dropout), conv(head_channels, out_channels, 1))
 
     def features(self, image: torch.Tensor) -> torch.Tensor:
-        """Deterministic full-resolution features (no dropout here)."""
+        """Deterministic full-resolution features (no dropout here): ``image`` (B, in_channels, *spatial) ->
+        (B, head_channels, *spatial), the same spatial shape ((h, w) or (z, y, x))."""
         return self.backbone(image)
 
     def head_logits(self, features: torch.Tensor) -> torch.Tensor:
-        """Per-class logits from features; stochastic when dropout is enabled."""
+        """Per-class logits (B, C, *spatial) from ``features`` (B, head_channels, *spatial); stochastic when
+        dropout is enabled."""
         return self.head(features)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Per-class logits (B, C, *spatial) of ``image`` (B, in_channels, *spatial)."""
         return self.head_logits(self.features(image))
 
 

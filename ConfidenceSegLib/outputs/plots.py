@@ -28,7 +28,10 @@ def _save(figure: Figure, path: str | os.PathLike, overwrite: bool) -> None:
 
 def plot_risk_coverage(curves: dict[str, tuple[np.ndarray, np.ndarray]], path, title: str = "",
                        overwrite: bool = False) -> None:
-    """One line per method: selective risk (1 - Dice) against coverage; the label should carry the AURC."""
+    """One line per method: selective risk (1 - Dice) against coverage; the label should carry the AURC.
+
+    ``curves``: label -> (coverage, risk), each of shape (n,) float64
+    (:func:`~ConfidenceSegLib.quality.metrics.risk_coverage_curve`)."""
     figure = Figure(figsize=FIGURE_SIZE)
     axes = figure.add_subplot()
     for label, (coverage, risk) in curves.items():

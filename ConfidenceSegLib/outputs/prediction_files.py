@@ -59,12 +59,15 @@ def _tag_value(value) -> str:
 
 def quantized_map(values: np.ndarray) -> np.ndarray:
     """A map in [0, 1] rounded down to multiples of :data:`MAP_QUANTUM` (float32): floor keeps every
-    probability on its side of 0.5, and the file compresses several times better than full float32."""
+    probability on its side of 0.5, and the file compresses several times better than full float32.
+    ``values``: any shape; the result has the same shape."""
     return (np.floor(np.asarray(values, dtype=np.float32) / MAP_QUANTUM) * MAP_QUANTUM).astype(np.float32)
 
 
 def segment_of(result: ClassResult, mask: np.ndarray) -> Segment:
-    """The segment of one class: its quality fields and first reason as tags, flagged when REVIEW."""
+    """The segment of one class: its quality fields and first reason as tags, flagged when REVIEW.
+
+    ``mask``: bool on the image grid, (H, W), (frames, H, W) or (Z, Y, X)."""
     verdict = result.verdict
     numbers = (verdict.predicted_dice, verdict.dice_lower_bound, verdict.badge)
     tags = {CLASS_TAG: result.name, REASON_TAG: verdict.first_reason}

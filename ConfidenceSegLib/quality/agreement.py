@@ -39,7 +39,8 @@ def _mean(values: np.ndarray, region: np.ndarray) -> float:
 
 
 def agreement_features(given: np.ndarray, class_prediction, summary: dict | None = None) -> dict[str, float]:
-    """Features of a given mask (same grid as the prediction) against one class's prediction.
+    """Features of a given mask against one class's prediction; ``given``: bool on the prediction's grid,
+    (H, W) for a 2D image or one frame of a stack, (Z, Y, X) for a 3D model.
 
     ``summary``: the class's uncertainty summary for this image (default ``class_prediction.summary``;
     pass a frame's for one frame of a stack). Also carries ``volume_voxels`` / ``present_fraction`` of
@@ -52,7 +53,8 @@ def agreement_features(given: np.ndarray, class_prediction, summary: dict | None
 
 def agreement_from_maps(given: np.ndarray, mask: np.ndarray, probability: np.ndarray, entropy: np.ndarray,
                         summary: dict) -> dict[str, float]:
-    """:func:`agreement_features` from the arrays (all one grid, 2D or a frame)."""
+    """:func:`agreement_features` from the arrays (all one grid, 2D or a frame): ``given`` / ``mask`` bool,
+    ``probability`` / ``entropy`` float32, each (H, W) (or (Z, Y, X) for a 3D model)."""
     given = np.asarray(given, dtype=bool)
     area = int(given.sum())
     outside = ndimage.binary_dilation(given, iterations=BAND_WIDTH) & ~given if area else np.zeros_like(given)
@@ -72,7 +74,8 @@ def agreement_from_maps(given: np.ndarray, mask: np.ndarray, probability: np.nda
 
 def assessment_records(labelled, rng: np.random.Generator, class_prediction, reference: np.ndarray) -> list:
     """Calibration records of one class of one clean labelled prediction: the reference mask itself and
-    one realistic perturbation of it per kind (:mod:`.perturbations`), each with its true Dice."""
+    one realistic perturbation of it per kind (:mod:`.perturbations`), each with its true Dice. ``reference``:
+    (H, W) bool (clean 2D images only)."""
     from .fit import QualityRecord
 
     records = []

@@ -95,7 +95,8 @@ def segment_rows(labelled: LabelledPrediction,
 
 def reference_sizes(case: Case, reference: np.ndarray, image) -> dict[str, float]:
     """Reference measurements of a class: from its mask, the circumference replaced by the dataset's own
-    ``head_circumference_mm`` where the case has one (HC18)."""
+    ``head_circumference_mm`` where the case has one (HC18). ``reference``: the confidence map (float32 in
+    [0, 1], image grid): (H, W) gives area and circumference, (frames, H, W) or (Z, Y, X) a volume."""
     sizes = reference_measurements(reference_mask(reference), image.GetSpacing())
     if "head_circumference_mm" in case.extra and CIRCUMFERENCE in sizes:
         sizes[CIRCUMFERENCE] = float(case.extra["head_circumference_mm"])
@@ -105,7 +106,8 @@ def reference_sizes(case: Case, reference: np.ndarray, image) -> dict[str, float
 def measurement_rows(labelled: LabelledPrediction, class_prediction, reference: np.ndarray,
                      quality: QualityConfig | None) -> dict[str, dict]:
     """Per measurement: the reported value and interval (calibrated), the reference, the absolute
-    difference and whether the interval covers the reference."""
+    difference and whether the interval covers the reference. ``reference``: the class's confidence map
+    (float32 in [0, 1]) of the prediction's shape, (H, W), (frames, H, W) or (Z, Y, X)."""
     if not reference.any() or not class_prediction.mask.any():
         return {}
     calibration = quality.measurement_calibration(class_prediction.name) if quality is not None else None

@@ -72,7 +72,9 @@ def predict_dice(regressor: dict, x: np.ndarray) -> np.ndarray:
 
 
 def in_domain(domain: dict, x: np.ndarray) -> np.ndarray:
-    """True where feature rows x lie inside the stored calibration range (None = side not checked)."""
+    """True where feature rows x lie inside the stored calibration range (None = side not checked).
+
+    ``x``: (N, F) float64 -> (N,) bool, or one row (F,) -> a bool scalar."""
     low = np.array([-np.inf if v is None else v for v in domain["low"]])
     high = np.array([np.inf if v is None else v for v in domain["high"]])
     return np.all((x >= low) & (x <= high), axis=-1)

@@ -34,7 +34,7 @@ def _check_same_shape(a: np.ndarray, b: np.ndarray, what: str) -> None:
 
 
 def dice(prediction: np.ndarray, reference: np.ndarray) -> float:
-    """Dice of two binary masks (non-zero = foreground).
+    """Dice of two binary masks of one shape (any shape; non-zero = foreground).
 
     Convention: both masks empty -> 1.0 (a correctly predicted absent structure); exactly one empty -> 0.0.
     """
@@ -56,7 +56,8 @@ def qubiq_soft_dice(probability: np.ndarray, rater_fraction: np.ndarray,
     """QUBIQ score: mean over thresholds t of Dice(probability > t, rater_fraction > t).
 
     A pixel counts at level t when its value exceeds t (a fraction of 3 of 7 raters, 0.43, counts at 0.1
-    to 0.4). Levels where both are empty score 1.0 (the :func:`dice` convention).
+    to 0.4). Levels where both are empty score 1.0 (the :func:`dice` convention). ``probability`` and
+    ``rater_fraction``: values in [0, 1], one shape (any shape).
     """
     probability, rater_fraction = np.asarray(probability, np.float32), np.asarray(rater_fraction, np.float32)
     _check_same_shape(probability, rater_fraction, "QUBIQ soft Dice")
@@ -96,7 +97,8 @@ def foreground_roi(probability: np.ndarray, target: np.ndarray, min_probability:
     """Region where ECE is measured: where the model (p > ``min_probability``) or any annotator sees foreground.
 
     Restricting ECE to this region keeps the huge, trivially calibrated background (p ~ 0, target 0) from
-    hiding miscalibration of the structure and its boundary.
+    hiding miscalibration of the structure and its boundary. ``probability`` and ``target``: one shape (any
+    shape); the region is bool of that shape.
     """
     return (np.asarray(probability) > min_probability) | (np.asarray(target) > 0)
 
@@ -106,7 +108,8 @@ def calibration_bins(probability: np.ndarray, target: np.ndarray, roi: np.ndarra
     """Bin the foreground probability in ``n_bins`` equal-width bins over [0, 1] (inside ``roi``).
 
     ``target`` is the reference foreground (0/1) or a soft reference (rater fraction in [0, 1]).
-    By default the ROI is :func:`foreground_roi`.
+    By default the ROI is :func:`foreground_roi`. ``probability``, ``target`` and ``roi`` (bool): one shape (any
+    shape); the bins' arrays are (n_bins,) float64.
     """
     probability, target = np.asarray(probability, np.float64), np.asarray(target, np.float64)
     _check_same_shape(probability, target, "calibration")

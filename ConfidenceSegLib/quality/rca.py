@@ -66,7 +66,9 @@ def _image(mask: np.ndarray, pixel_mm: Sequence[float], smooth: bool) -> sitk.Im
 
 
 def transfer_dice(model_mask: np.ndarray, given: np.ndarray, pixel_mm, reference: np.ndarray, reference_mm) -> float:
-    """Dice on one reference of ``given`` carried over by the model-mask-to-reference-mask transform."""
+    """Dice on one reference of ``given`` carried over by the model-mask-to-reference-mask transform.
+
+    ``model_mask``, ``given``: (H, W) bool on one grid; ``reference``: (H, W) bool of its own; pixel sizes (y, x) mm."""
     fixed, moving = _image(reference, reference_mm, True), _image(model_mask, pixel_mm, True)
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMeanSquares()
@@ -86,7 +88,10 @@ def transfer_dice(model_mask: np.ndarray, given: np.ndarray, pixel_mm, reference
 
 def rca_dice(model_mask: np.ndarray, given: np.ndarray, pixel_mm, references: list[tuple[np.ndarray, tuple]]
              ) -> tuple[float, list[float]]:
-    """The RCA predicted Dice of a 2D ``given`` mask (the best over ``references``) and each reference's."""
+    """The RCA predicted Dice of a 2D ``given`` mask (the best over ``references``) and each reference's.
+
+    ``model_mask``, ``given``: (H, W) bool on the image grid of pixel size ``pixel_mm`` (y, x) mm;
+    ``references``: ((H, W) bool mask, (y, x) mm) pairs, each of its own size."""
     if not model_mask.any() or not given.any():
         return 0.0, []
     model_small, small_mm = _coarse(model_mask, pixel_mm)

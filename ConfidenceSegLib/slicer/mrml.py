@@ -97,7 +97,9 @@ def image_from_volume_node(volume_node) -> sitk.Image:
 
 
 def add_confidence_map_volume(scene, confidence: np.ndarray, reference: sitk.Image, name: str):
-    """Put a confidence map (float32 in [0, 1]) in the scene as a scalar volume on the reference grid."""
+    """Put a confidence map (float32 in [0, 1]) in the scene as a scalar volume on the reference grid.
+
+    ``confidence``: (H, W) or (Z, Y, X), SimpleITK order, ``reference``'s size."""
     image = sitk.GetImageFromArray(np.ascontiguousarray(confidence, dtype=np.float32))
     if image.GetSize() != reference.GetSize():
         raise ConfidenceSegError(f"confidence map of size {image.GetSize()} does not match the image "
@@ -188,7 +190,8 @@ def read_segments(segmentation_node, reference: sitk.Image) -> list[Segment]:
 def add_confidence_layers(segmentation_node, class_name: str, confidence: np.ndarray, reference: sitk.Image,
                           levels: Sequence[float] | None = None) -> list[str]:
     """Add one segment per confidence level of ``class_name`` (see
-    :func:`~ConfidenceSegLib.annotation.layers.segments_from_confidence_map`); return the segment IDs."""
+    :func:`~ConfidenceSegLib.annotation.layers.segments_from_confidence_map`); return the segment IDs.
+    ``confidence``: float in [0, 1] on ``reference``'s grid, (H, W) or (Z, Y, X) SimpleITK order."""
     return add_segments(segmentation_node, segments_from_confidence_map(class_name, confidence, levels), reference)
 
 

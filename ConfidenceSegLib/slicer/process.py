@@ -17,14 +17,23 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from ..contract import DEVICE_CHOICES, MAP_KINDS, METHODS, SEG_SUFFIX, ConfidenceSegError
+from ..contract import (
+    ANNOUNCE_PID_ENV,
+    DEVICE_CHOICES,
+    MAP_KINDS,
+    METHODS,
+    PID_EVENT,
+    SEG_SUFFIX,
+    ConfidenceSegError,
+)
 from ..io.images import write_image
 from ..outputs.report import read_report
 from .storage import image_from_volume, save_segmentation
 
 #: Folder that holds the ``ConfidenceSegLib`` package (added to the subprocess's PYTHONPATH).
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
-DEVICE_PROBE = ("from ConfidenceSegLib.model.devices import describe_device, pick_device; "
+DEVICE_PROBE = ("from ConfidenceSegLib.io.stops import announce_pid; announce_pid(); "
+                "from ConfidenceSegLib.model.devices import describe_device, pick_device; "
                 "print(describe_device(pick_device('auto')))")
 
 
@@ -70,6 +79,13 @@ def write_assessment_input(volume_node, segmentation_node, folder: str | os.Path
     Slicer's own storage) into ``folder``; return both paths."""
     image = write_prediction_input(volume_node, folder)
     return image, save_segmentation(segmentation_node, Path(folder) / f"{image.stem}{SEG_SUFFIX}")
+
+
+def bundle_classes(model: str | os.PathLike) -> list[str]:
+    """The class names of a model bundle (its config checked; no torch)."""
+    from ..model.bundle_config import read_config
+
+    return read_config(model).classes
 
 
 def worker_command(python: str, model: str | os.PathLike) -> list[str]:
@@ -126,7 +142,7 @@ def _progress(record: dict) -> Progress:
 def parse_worker_event(line: str) -> WorkerEvent | None:
     """A worker answer line as :class:`WorkerEvent`; None for anything else (log output)."""
     record = _json_line(line)
-    if record is None or not isinstance(record.get("event"), str):
+    if record is None or not isinstance(record.get("event"), str) or record["event"] == PID_EVENT:
         return None
     job_id = record.get("id")
     return WorkerEvent(record["event"], None if job_id is None else str(job_id), record)
@@ -138,12 +154,22 @@ def device_probe_command(python: str) -> list[str]:
 
 
 def subprocess_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for the subprocess: ``ConfidenceSegLib`` importable, unbuffered output."""
+    """Environment for the subprocess: ``ConfidenceSegLib`` importable, unbuffered output, its process ID
+    announced on the first stdout line (:func:`parse_pid`)."""
     env = dict(os.environ if base is None else base)
     paths = [str(PACKAGE_PARENT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["PYTHONUNBUFFERED"] = "1"
+    env[ANNOUNCE_PID_ENV] = "1"
     return env
+
+
+def parse_pid(line: str) -> int | None:
+    """The process ID a background Python announced on this line, else None."""
+    record = _json_line(line)
+    if record is None or record.get("event") != PID_EVENT or not isinstance(record.get("pid"), int):
+        return None
+    return record["pid"]
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,29 @@ class LoadedPrediction:
     folder: Path | None = None  # the report's folder (map files are relative to it)
     #: Every map loaded so far, by (class, map kind): :func:`heatmap_node` adds to it.
     map_nodes: dict[tuple[str, str], object] = field(default_factory=dict)
+    #: The image was loaded with the result (not a node the user had): it goes with the result.
+    owns_volume: bool = False
+    #: The files lie in a temporary folder: the nodes are marked to be saved with the scene.
+    temporary: bool = False
+
+    def nodes(self) -> list:
+        """Every node made for this result (the image only when it was loaded with it)."""
+        return [*([self.volume_node] if self.owns_volume else []), self.segmentation_node, *self.map_nodes.values()]
+
+
+def _loaded(node, temporary: bool):
+    """A node read from a file; one read from a temporary folder is marked modified so that Slicer's Save
+    writes it with the scene (the folder goes when the result is no longer shown)."""
+    if temporary:
+        node.StorableModified()
+    return node
+
+
+def remove_prediction(scene, loaded: LoadedPrediction) -> None:
+    """Remove a shown result's nodes from ``scene`` (before another case is shown in its place)."""
+    for node in loaded.nodes():
+        if node is not None and scene.IsNodePresent(node):
+            scene.RemoveNode(node)
 
 
 def heatmap_node(scene, loaded: LoadedPrediction, class_name: str, kind: str, color_node,
@@ -195,31 +218,36 @@ def heatmap_node(scene, loaded: LoadedPrediction, class_name: str, kind: str, co
         if not map_file:
             return None
         node = load_volume(scene, loaded.folder / map_file, f"{loaded.report.stem} {class_name} {kind}")
-        setup_heatmap_display(node, color_node, lower_threshold)
+        setup_heatmap_display(_loaded(node, loaded.temporary), color_node, lower_threshold)
         loaded.map_nodes[(class_name, kind)] = node
     return loaded.map_nodes[(class_name, kind)]
 
 
 def load_prediction(scene, json_path: str | os.PathLike, volume_node=None, heatmap: str = "entropy",
-                    color_logic=None, lower_threshold: float = HEATMAP_DISPLAY_THRESHOLD) -> LoadedPrediction:
+                    color_logic=None, lower_threshold: float = HEATMAP_DISPLAY_THRESHOLD,
+                    temporary: bool = False) -> LoadedPrediction:
     """Load a ``predict`` result: segmentation (REVIEW segments flagged), one heatmap per class, badges.
 
-    Without ``volume_node`` the report's input image is loaded too.
+    Without ``volume_node`` the report's input image is loaded too. ``temporary``: the files lie in a
+    folder that goes when the result is no longer shown (the nodes are marked to be saved with the scene).
     """
     if heatmap not in HEATMAP_MAPS:
         raise ConfidenceSegError(f"unknown heatmap {heatmap!r}; choose one of {', '.join(HEATMAP_MAPS)}")
     report = read_report(json_path)
     folder, stem = report.folder, report.stem
-    if volume_node is None:
+    owns_volume = volume_node is None
+    if owns_volume:
         image_path = Path(report.input)
         if not image_path.is_absolute() and (folder / image_path).is_file():
             image_path = folder / image_path  # a relative input that the JSON's folder resolves
         volume_node = load_volume(scene, image_path, stem)
-    segmentation_node = load_segmentation(scene, folder / report.segmentation, f"{stem} segmentation")
+    segmentation_node = _loaded(load_segmentation(scene, folder / report.segmentation, f"{stem} segmentation"),
+                                temporary)
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
     flag_review_segments(segmentation_node)
     badges = [Badge.of(name, result, frame_counts(result.frames_summary)) for name, result in report.classes.items()]
-    loaded = LoadedPrediction(report, volume_node, segmentation_node, badges=badges, folder=folder)
+    loaded = LoadedPrediction(report, volume_node, segmentation_node, badges=badges, folder=folder,
+                              owns_volume=owns_volume, temporary=temporary)
     color_node = inferno_color_node(scene, color_logic)
     for class_name in report.classes:
         node = heatmap_node(scene, loaded, class_name, heatmap, color_node, lower_threshold)

@@ -111,6 +111,7 @@ def augment_batch(images: torch.Tensor, targets: torch.Tensor, weights: torch.Te
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
 
     def warp(tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` (N, 1, h, w) or (N, C, h, w) resampled through the batch's affine grid; the same shape."""
         return F.grid_sample(tensor, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     images = ultrasound_intensity(images, generator)

@@ -31,6 +31,7 @@ class ConfidenceLoss(nn.Module):
         self.dice = DiceLoss(sigmoid=False, soft_label=True, batch=True, smooth_nr=1e-5, smooth_dr=1e-5)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Scalar loss; ``logits``, ``target`` and ``weight`` (default 1): float, each (N, C, *spatial)."""
         if weight is None:
             weight = torch.ones_like(target)
         probability = torch.sigmoid(logits)

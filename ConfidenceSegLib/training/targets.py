@@ -23,7 +23,9 @@ from .defaults import DEFAULT_THRESHOLD, LABEL_MODES
 
 def make_target(confidence: np.ndarray, mode: str = "threshold", threshold: float | None = None,
                 ignore_band: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Target and per-pixel weight for one class's confidence map (see module docstring)."""
+    """Target and per-pixel weight for one class's confidence map (see module docstring).
+
+    ``confidence``: any shape ((frames, H, W) or (Z, Y, X)); ``target`` and ``weight``: float32 of that shape."""
     check_confidence_map(confidence)
     confidence = confidence.astype(np.float32, copy=False)
     if mode not in LABEL_MODES:

@@ -40,7 +40,7 @@ def parameter_names() -> dict[str, str]:
 
 
 def parameter_node_fields() -> set[str]:
-    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
+    tree = ast.parse((MODULE_DIR / "ConfidenceSegQt" / "parameters.py").read_text(encoding="utf-8"))
     (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ConfidenceSegParameterNode"]
     return {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign)}
 
@@ -163,6 +163,7 @@ def test_extension_cmake_and_catalog_entry_agree():
     assert entry["build_dependencies"] == depends
     assert entry["category"] == re.search(r'set\(EXTENSION_CATEGORY "([^"]*)"\)', text).group(1)
     assert 1 <= entry["tier"] <= 5
+    assert "\r" not in (REPO_ROOT / "ConfidenceSeg.json").read_text(encoding="utf-8")  # LF only (the index checks)
 
 
 def test_icon_licence_and_requirements():
@@ -184,3 +185,29 @@ def test_icon_licence_and_requirements():
 
     torch_file = MODULE_DIR / "Resources" / "torch-requirement.txt"
     assert torch_requirement(torch_file) == torch_requirement(REPO_ROOT / "pyproject.toml") != ""
+
+
+def test_sample_data_sources_name_the_bundled_files_with_their_checksums():
+    import hashlib
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    from ConfidenceSegLib.slicer.sample_data import sample_data_sources
+
+    sources = sample_data_sources()
+    assert len(sources) == len(list((REPO_ROOT / "Resources" / "SampleData").glob("*.nrrd"))) > 0
+    for source in sources:
+        path = Path(url2pathname(urlparse(source["uris"]).path))
+        assert source["uris"].startswith("file:") and path.is_file() and path.name == source["fileNames"]
+        assert source["checksums"] == "SHA256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_every_signal_is_connected_by_signature():
+    """PythonQt binds ``obj.signal.connect(f)`` to the signal's first overload (``QProcess.finished`` is
+    ``finished(int)``): the module connects by signature string only. The signatures themselves are checked
+    against Qt's meta-objects under the real PythonQt (Testing/QtHarness/test_signal_signatures.py)."""
+    by_attribute = [f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+                    for path in sorted(MODULE_DIR.rglob("*.py"))
+                    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+                    if re.search(r"\.\w+\.(dis)?connect\(\s*(?![\"'\s]|$)", line)]
+    assert not by_attribute, "\n".join(by_attribute)

@@ -58,6 +58,7 @@ from ConfidenceSegLib.slicer.results import (  # noqa: E402
     heatmap_node,
     inferno_color_node,
     load_prediction,
+    remove_prediction,
     segment_badges,
     setup_heatmap_display,
 )
@@ -221,6 +222,27 @@ def write_prediction(folder, image, with_status=True):
     report = PredictionReport("case.nrrd", "m", "mcdropout", 8, "cpu", report_classes, segmentation="case.seg.nrrd")
     (folder / "case.json").write_text(json.dumps(report_json(report)))
     return folder / "case.json"
+
+
+def test_a_result_from_a_temporary_folder_is_saved_with_the_scene_and_removed_whole(scene, tmp_path):
+    image = make_image()
+    user_volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "mine")
+    (tmp_path / "review").mkdir()
+    (tmp_path / "run").mkdir()
+    kept = load_prediction(scene, write_prediction(tmp_path / "review", image, with_status=False),
+                           color_logic=scene.color_logic)
+    shown = load_prediction(scene, write_prediction(tmp_path / "run", image), volume_node=user_volume,
+                            color_logic=scene.color_logic, temporary=True)
+    assert shown.segmentation_node.GetModifiedSinceRead() and shown.heatmap_nodes["head"].GetModifiedSinceRead()
+    assert not kept.heatmap_nodes["head"].GetModifiedSinceRead()  # files the user keeps: nothing to save again
+    assert kept.owns_volume and not shown.owns_volume
+    before = scene.GetNumberOfNodes()
+    remove_prediction(scene, shown)
+    assert scene.IsNodePresent(user_volume), "the user's own image went with the result"
+    assert not any(scene.IsNodePresent(node) for node in shown.nodes()[1:])
+    assert scene.GetNumberOfNodes() == before - len(shown.nodes())
+    remove_prediction(scene, kept)
+    assert not any(scene.IsNodePresent(node) for node in kept.nodes())
 
 
 def test_loading_predict_outputs_gives_segments_badges_flags_and_heatmaps(scene, tmp_path):

@@ -5,7 +5,7 @@ annotate with the confidence palette, import raters, export a dataset, segment i
 process, load a batch QC folder, and save/reload the scene with the module state.
 """
 
-import json
+import importlib.util
 import tempfile
 import time
 from pathlib import Path
@@ -16,8 +16,9 @@ import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleTest
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
-from ConfidenceSegLib.contract import BADGE_TAG, ConfidenceSegError
+from ConfidenceSegLib.contract import BADGE_TAG, REVIEW_COLUMNS, ConfidenceSegError, Key
 from ConfidenceSegLib.io.resources import default_model_dir, sample_images
+from ConfidenceSegLib.outputs.review_table import review_csv, rows_from_report
 from ConfidenceSegLib.slicer import annotation as slicer_annotation
 from ConfidenceSegLib.slicer.mrml import segment_tags
 
@@ -91,6 +92,8 @@ class ConfidenceSegSelfTest(ScriptedLoadableModuleTest):
             default_model_dir()
         except ConfidenceSegError as error:
             self.skipTest(str(error))
+        if importlib.util.find_spec("torch") is None:  # never installed from a test (it would download GBs)
+            self.skipTest("torch is not installed: install it with the PyTorch Utils module to run this part")
         self.widget._parameterNode.samples = 4
         self.ui.runButton.click()
         self.assertTrue(self.widget.logic.isRunning())
@@ -118,18 +121,22 @@ class ConfidenceSegSelfTest(ScriptedLoadableModuleTest):
                 self.assertEqual(tags.get("Segmentation.Status"), "flagged")
         self.assertTrue(self.ui.badgeLabel.text)
 
-        reportPath = self.widget.logic.lastReportPath
-        report = json.loads(reportPath.read_text())
-        rows = ["case,class,predicted_dice,dice_lower_bound,badge,json"] + [
-            f"{reportPath.stem},{name},{info['predicted_dice'] or ''},{info['dice_lower_bound'] or ''},"
-            f"{info['badge'] or ''},{reportPath.name}" for name, info in report["classes"].items()]
-        (reportPath.parent / "review.csv").write_text("\n".join(rows) + "\n")  # as `confidenceseg review` writes
-        self.widget._parameterNode.reviewFolder = reportPath.parent
+        shown = self.widget.logic.shown
+        report = shown.report
+        review = self.tempDir / "review"
+        review.mkdir()
+        for path in shown.folder.iterdir():  # the run's folder goes when another result is shown
+            (review / path.name).write_bytes(path.read_bytes())
+        rows = rows_from_report(report.stem, report)
+        (review / "review.csv").write_text(review_csv(rows))  # as `confidenceseg review` writes it
+        self.assertEqual(tuple(rows[0]), REVIEW_COLUMNS)
+        self.widget._parameterNode.reviewFolder = review
         self.ui.openReviewButton.click()
-        self.assertEqual(self.ui.reviewTable.rowCount, len(report["classes"]))
+        self.assertEqual(self.ui.reviewTable.rowCount, len(report.classes))
         self.widget.onReviewRowClicked(0, 0)  # as a click on the first row does
         self.assertIsNotNone(self.widget._parameterNode.heatmapVolume)
         self.assertNotEqual(self.widget._parameterNode.heatmapVolume.GetID(), heatmap.GetID())
+        self.assertIn(rows[0][Key.CLASS], self.widget.logic.shown.report.classes)
 
     def test_state_survives_scene_save_and_load(self):
         parameters = self.widget._parameterNode
