@@ -7,6 +7,20 @@ import argparse
 from .options import add_model_option, add_prediction_options
 
 
+def calibration_cases(config, dataset, which: str):
+    """The cases to calibrate on (None: all of ``dataset``); ``calibration``: the bundle's calibration subjects."""
+    from ..contract import ConfidenceSegError
+
+    if which == "all":
+        return None
+    training = config.training
+    subjects = ((training.get("split") or {}).get("calibration") or {}).get("subject_ids")
+    if training.get("dataset") != dataset.name or not subjects:
+        raise ConfidenceSegError(f"the bundle records no calibration subjects of dataset {dataset.name}: pass "
+                                 "--cases all")
+    return dataset.cases_of_subjects(subjects)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "calibrate", help="fit the predicted-Dice quality model of a model bundle on labelled cases",
@@ -28,6 +42,10 @@ def register(subparsers) -> None:
                              "low_contrast, gamma, low_resolution, shadow, occlusion; labels unchanged), so that the "
                              "badge has seen failures; `train` uses all")
     parser.add_argument("--seed", type=int, default=0, help="seed of the degradation strengths (default 0)")
+    parser.add_argument("--cases", choices=("all", "calibration"), default="all",
+                        help="all (default): every case of the dataset; calibration: the subjects the bundle's "
+                             "training record names as its calibration subjects of this dataset (recalibrating a "
+                             "trained bundle on the same held-out cases)")
     add_prediction_options(parser)
     parser.set_defaults(func=run)
 
@@ -36,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from ..annotation.datasets import load_dataset
     from ..model.bundle_config import read_config
 
-    read_config(args.model)  # a bad bundle or dataset is answered before the model stack loads
+    config = read_config(args.model)  # a bad bundle or dataset is answered before the model stack loads
     dataset = load_dataset(args.dataset)
+    cases = calibration_cases(config, dataset, args.cases)
     from ..jobs.calibrate import calibrate_bundle
     from ..jobs.labelled import LabelledRun
     from ..jobs.settings import PredictionSettings
@@ -45,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     degradations = check_kinds(args.degrade) if args.degrade else []
     run = LabelledRun(PredictionSettings(args.method, args.samples, args.device, ()), tuple(degradations), args.seed)
-    quality = calibrate_bundle(args.model, dataset, alpha=args.alpha, threshold=args.threshold, run=run, out=args.out,
-                               overwrite=args.overwrite)
+    quality = calibrate_bundle(args.model, dataset, cases, alpha=args.alpha, threshold=args.threshold, run=run,
+                               out=args.out, overwrite=args.overwrite)
     data = quality["calibration_data"]
     degraded = f", each also degraded ({', '.join(degradations)})" if degradations else ""
     print(f"calibrated {args.out or args.model} on {data['n_cases']} cases of {data['n_subjects']} subjects"

@@ -57,9 +57,6 @@ def check_input(bundle: ModelBundle, image: sitk.Image, source: str = "input ima
         raise ConfidenceSegError(f"{source} ({array.size / 1e6:.0f} megapixels, {len(bundle.classes)} classes) needs "
                                  f"about {needed / 2**30:.1f} GiB of memory to predict; {available / 2**30:.1f} GiB "
                                  "is available (crop or downsample the image, or free memory)")
-    low, high = float(array.min()), float(array.max())
-    if low == high:
-        raise ConfidenceSegError(f"{source} is blank: every pixel is {low:g}, there is nothing to segment")
     return array
 
 
@@ -112,5 +109,8 @@ def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", 
                                        frame_sizes))
     finished = time.perf_counter()
     timings = {"inference_s": inferred - started, "summary_s": finished - inferred, "total_s": finished - started}
+    embeddings = {name: np.concatenate([chunk[name] for chunk in runner.embeddings]) for name in runner.embeddings[0]} \
+        if runner.embeddings else None
+    flat = array.reshape(array.shape[0] if bundle.spatial_dims == 2 else 1, -1)
     return Prediction(image=image, method=plan.method, samples=plan.samples, device=describe_device(runner.device),
-                      timings=timings, classes=classes)
+                      timings=timings, classes=classes, embeddings=embeddings, blank=flat.min(1) == flat.max(1))

@@ -41,3 +41,8 @@ class Prediction:
     device: str
     timings: dict[str, float]
     classes: list[ClassPrediction]
+    #: What the model's encoder saw (:mod:`.embedding`), per described layer: (frames, D) for a 2D model (one
+    #: row per frame), (1, D) for a 3D model.
+    embeddings: dict[str, np.ndarray] | None = None
+    #: Per frame (or the volume): True where every pixel has one value (nothing to segment).
+    blank: np.ndarray | None = None

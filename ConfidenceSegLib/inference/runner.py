@@ -24,6 +24,7 @@ CUDA out of memory: the chunk is retried with half the batch sizes, then on the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 
@@ -33,6 +34,7 @@ import torch
 from ..contract import ConfidenceSegError
 from ..model.bundle import ModelBundle
 from ..model.preprocessing import sliding_window, to_image_grid, to_model_input, volume_to_model_input
+from .embedding import EmbeddingRecorder
 from .head_sampling import draw_dropout_masks, head_halo, sample_head_logits
 from .postprocessing import class_steps, postprocess_sample_logits
 from .sampling import SamplingPlan
@@ -69,6 +71,9 @@ class SampleRunner:
         self.dropout_masks = [
             draw_dropout_masks(bundle.members[member].head, count, generator) if plan.stochastic else []
             for (member, _), count in zip(plan.sources, plan.counts, strict=True)]
+        #: What the first member's encoder sees (:mod:`.embedding`): one descriptor per frame (2D) or volume.
+        self.recorder = EmbeddingRecorder(bundle.members[plan.sources[0][0]])
+        self.embeddings: list[dict[str, np.ndarray]] = []  # per frame chunk (2D) or one for the volume
         self._move_to(device)
 
     def _move_to(self, device: torch.device) -> None:
@@ -143,11 +148,13 @@ class SampleRunner:
         start = 0
         while start < n_frames:
             end = min(start + self.frame_batch, n_frames)
+            self.recorder.take()  # nothing of an attempt that ran out of memory
             try:
                 chunk_maps, foreground = self._frame_chunk(frames[start:end], frame_shape)
             except torch.OutOfMemoryError:
                 self._out_of_memory()
                 continue
+            self.embeddings.append(self.recorder.take())
             per_frame = foreground.reshape(*foreground.shape[:2], end - start, -1)  # (C, M, frames, pixels)
             for offset in range(end - start):
                 agreements[start + offset].add(per_frame[:, :, offset])
@@ -163,7 +170,9 @@ class SampleRunner:
         chunk = ChunkAccumulator(self.plan.samples, (x.shape[0], self.n_classes, *x.shape[2:]), self.device)
         for member_index, sources in self._groups().items():
             flips = [self.plan.sources[source][1] for source in sources]
-            features = self.bundle.members[member_index].features(torch.cat([_flip(x, f) for f in flips]))
+            with self.recorder.recording(keep=x.shape[0]) if member_index == self.plan.sources[0][0] else \
+                    contextlib.nullcontext():
+                features = self.bundle.members[member_index].features(torch.cat([_flip(x, f) for f in flips]))
             for source, source_features in zip(sources, features.split(x.shape[0]), strict=True):
                 self._add_samples(chunk, source, source_features)
         return self._image_grid_maps(chunk, tuple(frame_shape)), chunk.foreground
@@ -185,10 +194,13 @@ class SampleRunner:
         roi_size = self.bundle.config.preprocessing["roi_size"]
         features = [None] * len(self.plan.sources)
         groups = self._groups()
+        self.recorder.take()  # nothing of an attempt that ran out of memory
         for done, (member_index, sources) in enumerate(groups.items()):
             flips = [self.plan.sources[source][1] for source in sources]
-            batch = sliding_window(torch.cat([_flip(x, f) for f in flips]), roi_size,
-                                   self.bundle.members[member_index].features)
+            with self.recorder.recording() if member_index == self.plan.sources[0][0] else \
+                    contextlib.nullcontext():
+                batch = sliding_window(torch.cat([_flip(x, f) for f in flips]), roi_size,
+                                       self.bundle.members[member_index].features)
             for source, source_features in zip(sources, batch.split(1), strict=True):
                 features[source] = source_features
             self.progress("features", (done + 1) / len(groups), f"backbone {done + 1} of {len(groups)}")
@@ -210,5 +222,7 @@ class SampleRunner:
             expected_entropy[:, :, start:end] = chunk.expected_entropy()
             self.progress("predict", end / depth, f"slice {end} of {depth}")
         maps = self._maps_from_model_grid(mean_probability, expected_entropy, tuple(image_shape))
+        self.embeddings = [{name: windows.mean(axis=0, keepdims=True)
+                            for name, windows in self.recorder.take().items()}]
         return {key: value[0].float().cpu().numpy() for key, value in maps.items()}, agreement
 

@@ -18,21 +18,24 @@ from ..contract import ALPHA, PASS_THRESHOLD, ConfidenceSegError
 from ..io.resources import resources_dir
 from ..io.safe_files import check_output_folder
 from ..model.bundle import ModelBundle, load_bundle, save_bundle, update_config
-from ..quality.calibration import fit_calibration, labelled_records
+from ..quality.calibration import DomainRecord, domain_records, fit_calibration, labelled_records
 from ..quality.fit import QualityRecord
 from ..quality.rca import RcaCase
 from .labelled import DEFAULT_RUN, LabelledRun, common_classes, predict_labelled
 
 
 def collect_records(bundle: ModelBundle, cases: Sequence[Case], classes: Sequence[str], run: LabelledRun,
-                    assessment: list[QualityRecord], rca_cases: list[RcaCase]) -> tuple[list[QualityRecord], dict]:
+                    assessment: list[QualityRecord], rca_cases: list[RcaCase],
+                    domain: list[DomainRecord]) -> tuple[list[QualityRecord], dict]:
     """Predict each case (and its degraded copies); one record per annotated class, and the prediction
-    settings. ``assessment`` / ``rca_cases`` get the records of given masks (see ``labelled_records``)."""
+    settings. ``assessment`` / ``rca_cases`` get the records of given masks (see ``labelled_records``),
+    ``domain`` one record per image for the domain check."""
     records, settings = [], {}
     perturbation_rng = np.random.default_rng(run.seed + 1)
     for labelled in predict_labelled(bundle, cases, classes, run):
         settings = {"method": labelled.prediction.method, "samples": labelled.prediction.samples}
         records += labelled_records(labelled, perturbation_rng, assessment, rca_cases)
+        domain += domain_records(labelled)
     return records, settings
 
 
@@ -70,8 +73,10 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
     bundle = load_bundle(bundle_path)
     assessment: list[QualityRecord] = []
     rca_cases: list[RcaCase] = []
-    records, settings = collect_records(bundle, cases, common_classes(bundle, dataset), run, assessment, rca_cases)
-    quality, rca_files = fit_calibration(records, assessment, rca_cases, settings, alpha, threshold, run.seed)
+    domain: list[DomainRecord] = []
+    records, settings = collect_records(bundle, cases, common_classes(bundle, dataset), run, assessment, rca_cases,
+                                        domain)
+    quality, data_files = fit_calibration(records, assessment, rca_cases, settings, alpha, threshold, run.seed, domain)
     dice_values = [record.dice for record in records]
     quality["calibration_data"] = {
         "dataset": dataset.name, "n_cases": len(cases), "n_subjects": len({case.subject for case in cases}),
@@ -80,8 +85,8 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
         "dice_range": [round(min(dice_values), 4), round(max(dice_values), 4)] if dice_values else None,
         "segments_below_threshold": sum(value < threshold for value in dice_values)}
     if out is None:
-        update_config(source, {"quality": quality}, rca_files)
+        update_config(source, {"quality": quality}, data_files)
     else:
         save_bundle(out, dict(bundle.config.data, quality=quality, derived_from=str(source)), bundle.members,
-                    overwrite, rca_files)
+                    overwrite, data_files)
     return quality

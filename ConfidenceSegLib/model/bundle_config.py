@@ -141,9 +141,11 @@ def check_config(config, folder: Path) -> dict:
 @dataclass(frozen=True)
 class QualityConfig:
     """A bundle's calibrated quality model (``quality`` in ``config.json``, written by calibration), or its
-    ``assessment`` part for given segmentations; the per-class models are read by :mod:`ConfidenceSegLib.quality`."""
+    ``assessment`` part for given segmentations; the per-class models are read by :mod:`ConfidenceSegLib.quality`.
+    ``folder``: the bundle's folder (where the data files the section names lie)."""
 
     data: dict
+    folder: Path | None = None
 
     @classmethod
     def checked(cls, section, where: str | Path) -> QualityConfig:
@@ -153,7 +155,8 @@ class QualityConfig:
         threshold = section.get("threshold")
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
             raise ConfidenceSegError(f"{where}: quality.threshold must be a number in (0, 1], got {threshold!r}")
-        for key in ("classes", "baseline", "measurements", "prediction", "assessment", "calibration_data"):
+        for key in ("classes", "baseline", "measurements", "prediction", "assessment", "calibration_data", "domain",
+                    "presence"):
             if section.get(key) is not None and not isinstance(section[key], dict):
                 raise ConfidenceSegError(f"{where}: quality.{key} must be a JSON object")
         prediction = section.get("prediction") or {}
@@ -188,8 +191,17 @@ class QualityConfig:
         return (prediction["method"], prediction["samples"]) if prediction else None
 
     def measurement_calibration(self, name: str) -> dict | None:
-        """``{measurement: {"scale", "margin"}}`` of class ``name``."""
+        """``{measurement: {"scale", "margin", "plausible"}}`` of class ``name``."""
         return (self.data.get("measurements") or {}).get(name)
+
+    def presence_model(self, name: str) -> dict | None:
+        """The presence test of class ``name`` (:mod:`ConfidenceSegLib.quality.presence`), None if none."""
+        return (self.data.get("presence") or {}).get(name)
+
+    @property
+    def domain(self) -> dict | None:
+        """The domain check (:mod:`ConfidenceSegLib.quality.domain`), None for a bundle calibrated without one."""
+        return self.data.get("domain") or None
 
     @property
     def assessment(self) -> QualityConfig | None:
@@ -197,7 +209,7 @@ class QualityConfig:
         section = self.data.get("assessment")
         if not section or not section.get("classes"):
             return None
-        return QualityConfig(dict(section, prediction=self.data.get("prediction")))
+        return QualityConfig(dict(section, prediction=self.data.get("prediction")), self.folder)
 
     @property
     def calibration_data(self) -> dict:
@@ -250,7 +262,7 @@ class BundleConfig:
     @property
     def quality(self) -> QualityConfig | None:
         section = self.data.get("quality")
-        return None if section is None else QualityConfig(section)
+        return None if section is None else QualityConfig(section, self.folder)
 
 
 def read_config(path: str | os.PathLike) -> BundleConfig:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -151,7 +152,8 @@ def render_overlay(image: sitk.Image, layers: Sequence[OverlayLayer], width: int
     image_height = width * plane.shape[0] * aspect / plane.shape[1]
     font = max(7.0, width / 60.0) * 72.0 / DPI  # points
     line = 2.2 * font * DPI / 72.0  # pixels per text line
-    band = 0.0 if not text else line * (len(planes) + (1 if title or note else 0)) + line * 0.4
+    wrapped = [wrapped_lines(quality_text(layer), width, font) for layer in planes]  # never cut, wrapped
+    band = 0.0 if not text else line * (sum(map(len, wrapped)) + (1 if title or note else 0)) + line * 0.4
     figure = Figure(figsize=(width / DPI, (image_height + band) / DPI), dpi=DPI, facecolor="#111318")
     canvas = FigureCanvasAgg(figure)
     axes = figure.add_axes((0.0, band / (image_height + band), 1.0, image_height / (image_height + band)))
@@ -177,7 +179,7 @@ def render_overlay(image: sitk.Image, layers: Sequence[OverlayLayer], width: int
     if scale_bar and not heatmap_only:
         _draw_scale_bar(axes, plane.shape, spacing[0], aspect, font)
     if text:
-        _draw_band(figure, canvas, planes, title, note, font, line, image_height + band, threshold)
+        _draw_band(figure, canvas, planes, wrapped, (title, note), font, line, image_height + band, threshold)
     canvas.draw()
     picture = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
     buffer = io.BytesIO()
@@ -196,13 +198,22 @@ def _draw_scale_bar(axes, shape: Sequence[int], pixel_mm: float, aspect: float, 
               ha="center", va="bottom", family="DejaVu Sans")
 
 
-def _draw_band(figure: Figure, canvas: FigureCanvasAgg, planes: Sequence[OverlayLayer], title: str, note: str,
-               font: float, line: float, total_height: float, threshold: float | None) -> None:
-    """The text band under the image: one badge line per class, then the title and slice note."""
+def wrapped_lines(text: str, width: int, font: float) -> list[str]:
+    """``text`` wrapped at word boundaries to the band's width (``width`` px, ``font`` pt; the badge and swatch
+    take the left): the reason is never cut."""
+    characters = max(20, int((width * 0.8) / (0.6 * font * DPI / 72.0)))
+    return textwrap.wrap(text, characters) or [""]
+
+
+def _draw_band(figure: Figure, canvas: FigureCanvasAgg, planes: Sequence[OverlayLayer], wrapped: list[list[str]],
+               notes: tuple[str, str], font: float, line: float, total_height: float, threshold: float | None) -> None:
+    """The text band under the image: per class its badge and wrapped words, then the title and slice note."""
     renderer = canvas.get_renderer()
     margin = 0.5 * line / figure.bbox.width
-    for row, layer in enumerate(planes):
-        y = (line * (len(planes) - row + (1 if title or note else 0)) - 0.15 * line) / total_height
+    title, note = notes
+    rows_below = sum(map(len, wrapped)) + (1 if title or note else 0)
+    for row, (layer, lines) in enumerate(zip(planes, wrapped, strict=True)):
+        y = (line * rows_below - 0.15 * line) / total_height
         badge = figure.text(margin, y, f" {badge_label(layer.verdict.badge)} ", color="white", fontsize=font,
                             fontweight="bold", family="DejaVu Sans", va="center",
                             bbox={"boxstyle": "round,pad=0.3", "facecolor": badge_color(layer.verdict.badge),
@@ -210,22 +221,15 @@ def _draw_band(figure: Figure, canvas: FigureCanvasAgg, planes: Sequence[Overlay
         badge_right = badge.get_window_extent(renderer).x1 / figure.bbox.width
         swatch = OUTLINE_COLORS[row % len(OUTLINE_COLORS)]
         figure.text(badge_right + margin, y, "\u25a0", color=swatch, fontsize=font, va="center")
-        words = figure.text(badge_right + 2.6 * margin, y, quality_text(layer), color="#e8eaed", fontsize=font,
-                            va="center")
-        _fit_width(words, renderer, figure.bbox.width * (1.0 - margin))
-    rule = f"PASS: Dice lower bound ≥ {threshold:.2f}" if threshold is not None else ""
+        for number, words in enumerate(lines):
+            figure.text(badge_right + 2.6 * margin, y - number * line / total_height, words, color="#e8eaed",
+                        fontsize=font, va="center")
+        rows_below -= len(lines)
+    rule = f"PASS: lower bound of the Dice ≥ {threshold:.2f}" if threshold is not None else ""
     footer = "   ".join(part for part in (title, note, rule) if part)
     if footer:
         figure.text(margin, 0.5 * line / total_height, footer, color="#9aa0a6", fontsize=0.85 * font, va="center")
     _draw_legend(figure, font, line, total_height)
-
-
-def _fit_width(text, renderer, right: float) -> None:
-    """Shorten a one-line text artist (at word boundaries, with an ellipsis) until it ends before ``right`` px."""
-    words = text.get_text().split(" ")
-    while len(words) > 1 and text.get_window_extent(renderer).x1 > right:
-        words = words[:-1]
-        text.set_text(" ".join(words).rstrip(",;:") + " …")
 
 
 def _draw_legend(figure: Figure, font: float, line: float, total_height: float) -> None:
@@ -240,8 +244,8 @@ def _draw_legend(figure: Figure, font: float, line: float, total_height: float) 
     for fraction, label, align in ((0.0, "0", "left"), (0.5, "0.5", "center"), (1.0, "1", "right")):
         figure.text(left + fraction * width, bottom + 0.2 * line / total_height, label, color="#9aa0a6",
                     fontsize=0.75 * font, ha=align, va="center")
-    figure.text(left - 0.01, bottom + 0.55 * line / total_height + height / 2, "entropy", color="#9aa0a6",
-                fontsize=0.75 * font, ha="right", va="center")
+    figure.text(left - 0.01, bottom + 0.55 * line / total_height + height / 2, "uncertainty (entropy)",
+                color="#9aa0a6", fontsize=0.75 * font, ha="right", va="center")
 
 
 def write_overlay(path: str | os.PathLike, image: sitk.Image, layers: Sequence[OverlayLayer], overwrite: bool = False,

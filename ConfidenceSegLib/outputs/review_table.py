@@ -1,8 +1,8 @@
 """The batch QC table ``review.csv``: its rows, their review order, writing and reading it back.
 
 One row per case and class (:data:`~ConfidenceSegLib.contract.REVIEW_COLUMNS`, paths relative to
-the folder), ordered for review: REVIEW first, then ABSENT, PASS and unrated (no quality model);
-within a badge the lowest Dice lower bound (then predicted Dice) first. The same order is used by
+the folder; ``reason`` holds every reason of the badge, the deciding one first), ordered for review:
+REVIEW first, then ABSENT, PASS and unrated (no quality model); within a badge the lowest Dice lower bound (then predicted Dice) first. The same order is used by
 ``confidenceseg review``, ``index.html`` and the Slicer module's Review section, which reads the
 table with :func:`read_review_table`. Standard library only, so every front end can import it.
 """
@@ -26,7 +26,7 @@ from ..contract import (
     ConfidenceSegError,
     Key,
 )
-from ..quality.reasons import frame_counts, headline_measurement
+from ..quality.reasons import all_reasons, frame_counts, headline_measurement
 from .report import PredictionReport
 
 #: Sorts unknown numbers (no quality model) after every known Dice.
@@ -44,7 +44,7 @@ def rows_from_report(case: str, report: PredictionReport) -> list[dict]:
         verdict = result.verdict
         rows.append({Key.CASE: case, Key.CLASS: result.name, Key.PREDICTED_DICE: verdict.predicted_dice,
                      Key.DICE_LOWER_BOUND: verdict.dice_lower_bound, Key.BADGE: verdict.badge,
-                     Key.REASON: verdict.first_reason, Key.MEASUREMENT: headline_measurement(result),
+                     Key.REASON: all_reasons(verdict), Key.MEASUREMENT: headline_measurement(result),
                      Key.FRAMES: frame_counts(result.frames_summary), Key.SEGMENTATION: report.segmentation,
                      **{kind: result.files.get(kind, "") for kind in MAP_KINDS}, Key.JSON: f"{case}{REPORT_SUFFIX}"})
     return rows

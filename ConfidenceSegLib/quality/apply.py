@@ -14,8 +14,10 @@ from __future__ import annotations
 from ..contract import ABSENT, PASS, REVIEW
 from ..model.bundle_config import QualityConfig
 from .conformal import lower_bound, sigma
+from .domain import Typicality
 from .features import feature_values, is_absent, missing_features, predict_dice
-from .reasons import method_mismatch, out_of_domain, reason
+from .presence import absence_reason
+from .reasons import bound_reason, compared, method_mismatch, out_of_domain, reason
 from .verdict import Verdict, frame_counts_summary
 
 #: (method, samples) a prediction was made with.
@@ -23,18 +25,25 @@ Settings = tuple[str, int]
 
 
 def assess_segment(quality: QualityConfig | None, class_name: str, summary: dict, baseline: bool = False,
-                   used: Settings | None = None, has_spacing: bool = True) -> Verdict:
+                   used: Settings | None = None, has_spacing: bool = True,
+                   typicality: Typicality | None = None) -> Verdict:
     """The verdict of one predicted segment from its uncertainty summary.
 
     ``used``: the prediction's (method, samples), compared with the calibration's; ``has_spacing``: False
-    for an image without physical spacing (PNG, JPEG, TIFF); ``baseline=True`` uses the mean-entropy
-    baseline model instead (for the evaluation).
+    for an image without physical spacing (PNG, JPEG, TIFF); ``typicality``: the image's domain check
+    (:mod:`.domain`; out of domain: no number); ``baseline=True`` uses the mean-entropy baseline model
+    instead (for the evaluation).
     """
     model = quality.class_model(class_name, baseline) if quality is not None else None
     if model is None:
         return Verdict(None, reasons=(reason("no_quality_model", f"this model has no quality model for {class_name}"),))
+    if typicality is not None and typicality.outside:
+        return Verdict(REVIEW, reasons=(typicality.reason,))
     if is_absent(summary):
         return Verdict(ABSENT, reasons=(reason("absent", f"{class_name} not found in this image"),))
+    missing = absence_reason(quality.presence_model(class_name), class_name, summary)
+    if missing is not None:
+        return Verdict(ABSENT, reasons=(missing,))
     outdated = missing_features(model, summary)
     if outdated:
         return Verdict(REVIEW, reasons=(reason(
@@ -54,25 +63,24 @@ def assess_segment(quality: QualityConfig | None, class_name: str, summary: dict
             "too_few_calibration_cases", f"too few calibration cases for a lower bound ({model['n_cases']} "
                                          f"segments of {model['n_subjects']} subjects)"), *cautions))
     if bound < threshold:
-        return Verdict(REVIEW, predicted, bound, (reason(
-            "lower_bound_below_threshold", f"lower bound {bound:.2f} below the PASS threshold {threshold:.2f}"),
-            *cautions))
+        return Verdict(REVIEW, predicted, bound, (bound_reason(bound, threshold, quality.alpha), *cautions))
     if cautions:
         return Verdict(REVIEW, predicted, bound, cautions)
-    return Verdict(PASS, predicted, bound, (reason(
-        "lower_bound_above_threshold", f"lower bound {bound:.2f} reaches the PASS threshold {threshold:.2f}"),))
+    return Verdict(PASS, predicted, bound, (bound_reason(bound, threshold, quality.alpha),))
 
 
 def assess_frames(quality: QualityConfig | None, class_name: str, frame_summaries: list[dict],
-                  used: Settings | None = None, has_spacing: bool = True) -> tuple[Verdict, list[Verdict], dict]:
+                  used: Settings | None = None, has_spacing: bool = True,
+                  typicalities: list[Typicality] | None = None) -> tuple[Verdict, list[Verdict], dict]:
     """A 2D model run slice by slice: each frame assessed as the 2D image it is, and the whole input's
     verdict from them (PASS only when every frame with the class passes; the worst frame's numbers).
 
     Returns (whole verdict, per-frame verdicts in frame order, ``{"PASS", "REVIEW", "ABSENT",
     "worst_frame"}`` counts).
     """
-    frames = [assess_segment(quality, class_name, summary, used=used, has_spacing=has_spacing)
-              for summary in frame_summaries]
+    frames = [assess_segment(quality, class_name, summary, used=used, has_spacing=has_spacing,
+                             typicality=typicalities[index] if typicalities else None)
+              for index, summary in enumerate(frame_summaries)]
     return combine_frames(class_name, frames)
 
 
@@ -88,13 +96,15 @@ def combine_frames(class_name: str, frames: list[Verdict]) -> tuple[Verdict, lis
                                             frames[index].dice_lower_bound or 0.0))
     failing = [index for index in present if frames[index].badge == REVIEW]
     numbers = frames[worst].predicted_dice, frames[worst].dice_lower_bound
-    if failing:
-        listed = ", ".join(map(str, failing[:10])) + (", ..." if len(failing) > 10 else "")
+    if failing:  # frames are numbered from 1 in every text, as Slicer numbers slices
+        listed = ", ".join(str(index + 1) for index in failing[:10]) + (", ..." if len(failing) > 10 else "")
+        needs = "needs" if len(failing) == 1 else "need"
         whole = Verdict(REVIEW, *numbers, (reason(
-            "frames_need_review", f"{len(failing)} of {len(frames)} frames need review (frames {listed}); frame "
-                                  f"{worst}: {frames[worst].first_reason}"), *frames[worst].reasons))
+            "frames_need_review", f"{len(failing)} of {len(frames)} frames {needs} review "
+                                  f"({'frame' if len(failing) == 1 else 'frames'} {listed}); frame "
+                                  f"{worst + 1}: {frames[worst].first_reason}"), *frames[worst].reasons))
     else:
         whole = Verdict(PASS, *numbers, (reason(
             "lower_bound_above_threshold", f"all {len(present)} frames with {class_name} pass (lowest bound "
-                                           f"{frames[worst].dice_lower_bound:.2f}, frame {worst})"),))
+                                           f"{compared(frames[worst].dice_lower_bound, 0.0)}, frame {worst + 1})"),))
     return whole, frames, frame_counts_summary(frames, worst)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import SimpleITK as sitk
 
+from ..contract import PASS, REVIEW
 from ..inference.prediction import ClassPrediction, Prediction
 from ..io.inputs import InputFacts
 from ..model.bundle_config import QualityConfig
 from .apply import assess_frames, assess_segment
-from .measurement_intervals import calibrated, report_names
-from .verdict import ClassResult, FrameResult
+from .domain import Typicality, domain_references, typicality
+from .measurement_intervals import calibrated, implausible, report_names
+from .verdict import ClassResult, FrameResult, Verdict
 
 
 @dataclass
@@ -44,29 +47,49 @@ class AssessedPrediction:
 
 
 def reported_measurements(quality: QualityConfig | None, class_name: str, measured: dict | None,
-                          has_spacing: bool) -> dict:
-    """Measurements as reported: the bundle's calibration applied, pixel names without spacing."""
+                          has_spacing: bool, verdict: Verdict) -> tuple[dict, Verdict]:
+    """Measurements as reported (the bundle's calibration applied, implausible ones marked, pixel names
+    without spacing) and the verdict, REVIEW with the reason when a measurement is implausible."""
     calibration = quality.measurement_calibration(class_name) if quality is not None else None
-    return report_names(calibrated(measured or {}, calibration), has_spacing)
+    measurements, reason = implausible(calibrated(measured or {}, calibration), calibration, class_name)
+    if reason is not None and verdict.predicted_dice is not None:
+        reasons = (reason, *verdict.reasons) if verdict.badge == PASS else (*verdict.reasons, reason)
+        verdict = Verdict(REVIEW, verdict.predicted_dice, verdict.dice_lower_bound, reasons)
+    return report_names(measurements, has_spacing), verdict
+
+
+def image_typicality(prediction: Prediction, quality: QualityConfig | None) -> list[Typicality] | None:
+    """The domain check of every frame (2D model) or of the volume; None without a calibrated domain."""
+    section = quality.domain if quality is not None else None
+    if section is None or prediction.embeddings is None:
+        return None
+    by_frame = [c.frame_summaries or [c.summary] for c in prediction.classes]
+    uncertainty = np.array([[summaries[k]["mean_entropy_image"] for summaries in by_frame]
+                            for k in range(len(by_frame[0]))]).mean(axis=1)
+    return typicality(section, domain_references(quality.folder, section), prediction.embeddings, uncertainty,
+                      prediction.blank)
 
 
 def assess_prediction(prediction: Prediction, quality: QualityConfig | None, source: InputFacts) -> AssessedPrediction:
     """Every class of ``prediction`` assessed with the bundle's ``quality`` model (None: unrated)."""
     used = (prediction.method, prediction.samples)
+    typicalities = image_typicality(prediction, quality)
     classes, frames = [], None
     for result in prediction.classes:
-        measurements = reported_measurements(quality, result.name, result.measurements, source.has_spacing)
         frames_summary = None
         if result.frame_summaries is None:
-            verdict = assess_segment(quality, result.name, result.summary, used=used, has_spacing=source.has_spacing)
+            verdict = assess_segment(quality, result.name, result.summary, used=used, has_spacing=source.has_spacing,
+                                     typicality=typicalities[0] if typicalities else None)
         else:
             verdict, frame_verdicts, frames_summary = assess_frames(quality, result.name, result.frame_summaries,
-                                                                    used, source.has_spacing)
+                                                                    used, source.has_spacing, typicalities)
             frames = frames or [{} for _ in frame_verdicts]
             for index, frame_verdict in enumerate(frame_verdicts):
-                frames[index][result.name] = FrameResult(
-                    bool(result.mask[index].any()), frame_verdict,
-                    reported_measurements(quality, result.name, result.frame_measurements[index], source.has_spacing))
+                measured, frame_verdict = reported_measurements(quality, result.name, result.frame_measurements[index],
+                                                                source.has_spacing, frame_verdict)
+                frames[index][result.name] = FrameResult(bool(result.mask[index].any()), frame_verdict, measured)
+        measurements, verdict = reported_measurements(quality, result.name, result.measurements, source.has_spacing,
+                                                      verdict)
         classes.append(ClassResult(result.name, bool(result.mask.any()), dict(result.summary), verdict, measurements,
                                    frames_summary))
     return AssessedPrediction(prediction, source, quality.threshold if quality is not None else None, classes, frames)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,12 +19,35 @@ from ..contract import reference_mask
 from .agreement import assessment_records, fit_assessment
 from .conformal import conformal_quantile
 from .degradations import CLEAN
+from .domain import fit_domain
 from .evaluation import LabelledPrediction, reference_sizes
 from .features import is_absent
 from .fit import MIN_CASES, QualityRecord, fit_quality_model
-from .measurement_intervals import interval_scale
+from .measurement_intervals import interval_scale, plausible_range
 from .metrics import dice
+from .presence import fit_presence
 from .rca import RcaCase, fit_rca
+
+
+@dataclass(frozen=True)
+class DomainRecord:
+    """One calibration image (or frame) for the domain check: its subject, what the encoder saw (per layer,
+    (D,)) and the model's uncertainty over it."""
+
+    subject: str
+    embeddings: dict[str, np.ndarray]
+    image_uncertainty: float
+
+
+def domain_records(labelled: LabelledPrediction) -> list[DomainRecord]:
+    """The domain records of one labelled prediction: one per frame of a 2D model, one for a volume."""
+    prediction = labelled.prediction
+    if prediction.embeddings is None:
+        return []
+    by_frame = [c.frame_summaries or [c.summary] for c in prediction.classes]
+    return [DomainRecord(labelled.case.subject, {name: values[k] for name, values in prediction.embeddings.items()},
+                         float(np.mean([summaries[k]["mean_entropy_image"] for summaries in by_frame])))
+            for k in range(len(by_frame[0]))]
 
 
 def labelled_records(labelled: LabelledPrediction, perturbation_rng: np.random.Generator,
@@ -71,18 +95,31 @@ def measurement_calibration(records: Sequence[QualityRecord], alpha: float) -> d
         scaled = [({key: value * factor for key, value in entry.items()}, truth) for entry, truth, _ in found]
         quantile = conformal_quantile([max(e["p05"] - t, t - e["p95"]) / interval_scale(e) for e, t in scaled], alpha)
         if math.isfinite(quantile):
-            result.setdefault(class_name, {})[name] = {"scale": round(factor, 5), "margin": round(quantile, 5)}
+            result.setdefault(class_name, {})[name] = {
+                "scale": round(factor, 5), "margin": round(quantile, 5),
+                "plausible": plausible_range([truth for _, truth, kind in found if kind == CLEAN] or
+                                             [truth for _, truth, _ in found])}
     return result
 
 
 def fit_calibration(records: Sequence[QualityRecord], assessment: Sequence[QualityRecord],
                     rca_cases: Sequence[RcaCase], settings: dict, alpha: float, threshold: float,
-                    seed: int = 0) -> tuple[dict, dict[str, bytes]]:
-    """The ``quality`` section of a bundle config (badge, assessment of given masks, prediction settings,
-    measurement intervals) and the RCA reference files it names."""
+                    seed: int = 0, domain: Sequence[DomainRecord] = ()) -> tuple[dict, dict[str, bytes]]:
+    """The ``quality`` section of a bundle config (badge, presence tests, domain check, assessment of given
+    masks, prediction settings, measurement intervals) and the data files it names (RCA references, the
+    domain check's calibration descriptors)."""
+    from safetensors.numpy import save
+
     quality = fit_quality_model(records, alpha=alpha, threshold=threshold)
+    quality["presence"] = fit_presence(records)
     quality["assessment"] = fit_assessment(list(assessment), alpha, threshold, seed)
-    quality["assessment"]["rca"], rca_files = fit_rca(list(rca_cases), alpha, seed)
+    quality["assessment"]["rca"], files = fit_rca(list(rca_cases), alpha, seed)
     quality["prediction"] = settings
     quality["measurements"] = measurement_calibration(records, alpha)
-    return quality, rca_files
+    if len({record.subject for record in domain}) >= 2:
+        section, references = fit_domain(
+            {name: np.stack([record.embeddings[name] for record in domain]) for name in domain[0].embeddings},
+            np.array([record.image_uncertainty for record in domain]), [record.subject for record in domain])
+        quality["domain"] = section
+        files[section["references"]] = save(references)
+    return quality, files

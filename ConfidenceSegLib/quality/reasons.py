@@ -1,7 +1,9 @@
 """Why a segment got its badge: reason codes with a message a reader understands.
 
-Every assessment carries ``reasons``: a list of ``{"code", "message"}``, the deciding one first.
-Standard library only (every front end formats with it). Codes (in
+Every assessment carries ``reasons``: a list of ``{"code", "message"}``, the deciding one first. Words a
+clinician reads: "uncertainty" (the predictive entropy, named so only in small print), the bound's level
+("90% lower bound"), and numbers rounded so that they never contradict the verdict (a bound of 0.7965
+is "0.797 < 0.80", never "0.80 below 0.80"). Standard library only (every front end formats with it). Codes (in
 :data:`~ConfidenceSegLib.contract.REASON_CODES`): ``lower_bound_above_threshold`` (PASS),
 ``out_of_domain`` (which descriptor, its value, the calibrated range), ``lower_bound_below_threshold``,
 ``too_few_calibration_cases``, ``absent``, ``method_differs_from_calibration``, ``no_spacing``,
@@ -14,12 +16,37 @@ from ..contract import ABSENT, CIRCUMFERENCE, PASS, PIXEL_NAMES, REVIEW, VOLUME
 from .verdict import ClassResult, FrameResult, Reason, Verdict
 
 #: Readable names of the quality descriptors (others are shown as they are named).
-DESCRIPTOR_NAMES = {"mean_entropy_image": "image entropy",
+DESCRIPTOR_NAMES = {"mean_entropy_image": "uncertainty over the image",
                     "log_size_fraction": "segment size (log10 fraction of the image)",
-                    "mean_pairwise_dice": "agreement of the samples", "samples_iou": "IoU of all samples",
-                    "volume_cv": "variation of the segment size", "mean_entropy": "entropy in the segment",
-                    "mean_entropy_boundary": "entropy on the boundary",
-                    "mean_mutual_information": "mutual information", "mean_probability": "mean probability"}
+                    "mean_pairwise_dice": "agreement of the samples", "samples_iou": "overlap of all samples",
+                    "volume_cv": "variation of the segment size", "mean_entropy": "uncertainty in the segment",
+                    "mean_entropy_boundary": "uncertainty on the boundary",
+                    "mean_mutual_information": "disagreement of the samples", "mean_probability": "mean probability"}
+#: Most decimals a number in a reason gets while it still prints equal to the threshold it is compared with.
+MAX_DECIMALS = 6
+
+
+def compared(value: float, threshold: float) -> str:
+    """``value`` with as many decimals (2 to 6) as it takes to print on its true side of ``threshold``
+    (shown with 2): 0.7965 vs 0.80 is "0.797", 0.8 vs 0.80 is "0.80"."""
+    for decimals in range(2, MAX_DECIMALS + 1):
+        text = f"{value:.{decimals}f}"
+        if (float(text) >= threshold) == (value >= threshold):
+            return text
+    return f"{value:.{MAX_DECIMALS}f}"
+
+
+def bound_name(alpha: float | None) -> str:
+    """``90% lower bound`` for alpha 0.1 (``lower bound`` when the level is unknown)."""
+    return "lower bound" if alpha is None else f"{round(100 * (1 - alpha)):d}% lower bound"
+
+
+def bound_reason(bound: float, threshold: float, alpha: float | None) -> Reason:
+    """The deciding reason of a numeric badge: the bound against the PASS threshold, in words."""
+    passed = bound >= threshold
+    return reason("lower_bound_above_threshold" if passed else "lower_bound_below_threshold",
+                  f"{bound_name(alpha)} {compared(bound, threshold)} {'>=' if passed else '<'} {threshold:.2f} "
+                  "(the PASS threshold)")
 
 
 def reason(code: str, message: str) -> Reason:
@@ -49,16 +76,28 @@ def method_mismatch(calibrated: tuple[str, int] | None, used: tuple[str, int] | 
                   f"{expected[1]} samples")
 
 
+def more_reasons(verdict: Verdict) -> str:
+    """`` (+2 more)`` when a verdict has reasons besides the first ("" otherwise)."""
+    return f" (+{len(verdict.reasons) - 1} more)" if len(verdict.reasons) > 1 else ""
+
+
 def verdict_words(verdict: Verdict) -> str:
-    """``predicted Dice 0.96, lower bound 0.91`` (then the first reason, unless PASS), or the reason alone
-    when there is no number (absent, out of the calibration domain, no quality model)."""
+    """``predicted Dice 0.96; 90% lower bound 0.91 >= 0.80 (the PASS threshold)`` (the deciding reason and how
+    many more), or the first reason alone when there is no number (absent, out of domain, no quality model)."""
     if verdict.badge == ABSENT:
-        return "not found in this image"
+        return verdict.first_reason + more_reasons(verdict)
     if verdict.predicted_dice is None:
-        return verdict.first_reason
+        return verdict.first_reason + more_reasons(verdict)
+    if verdict.reasons[0].code in ("lower_bound_above_threshold", "lower_bound_below_threshold"):
+        return f"predicted Dice {verdict.predicted_dice:.2f}; {verdict.first_reason}{more_reasons(verdict)}"
     bound = "n/a" if verdict.dice_lower_bound is None else f"{verdict.dice_lower_bound:.2f}"
     text = f"predicted Dice {verdict.predicted_dice:.2f}, lower bound {bound}"
-    return text if verdict.badge == PASS else f"{text}; {verdict.first_reason}"
+    return f"{text}; {verdict.first_reason}{more_reasons(verdict)}"
+
+
+def all_reasons(verdict: Verdict) -> str:
+    """Every reason of a verdict, the deciding one first, separated by `` · ``."""
+    return " · ".join(r.message for r in verdict.reasons)
 
 
 def result_words(result: ClassResult) -> str:
@@ -69,9 +108,9 @@ def result_words(result: ClassResult) -> str:
 
 
 def headline_measurement(result: ClassResult | FrameResult, measurements: dict | None = None) -> str:
-    """:func:`measurement_words` of one class or frame ("" when it is ABSENT); ``measurements``: another
-    entry to word (e.g. a stack's worst frame's)."""
-    if result.verdict.badge == ABSENT:
+    """:func:`measurement_words` of one class or frame ("" when it is ABSENT or out of domain: no number the
+    product cannot stand behind); ``measurements``: another entry to word (e.g. a stack's worst frame's)."""
+    if result.verdict.badge == ABSENT or any(r.code == "out_of_domain" for r in result.verdict.reasons):
         return ""
     return measurement_words(result.measurements if measurements is None else measurements)
 
@@ -83,7 +122,7 @@ def measurement_words(measurements: dict | None) -> str:
                               (PIXEL_NAMES[CIRCUMFERENCE], "circumference", "px"),
                               (VOLUME, "volume", "mm³"), (PIXEL_NAMES[VOLUME], "volume", "voxels")):
         entry = (measurements or {}).get(name)
-        if entry and entry["value"] > 0:
+        if entry and entry["value"] > 0 and entry.get("plausible", True):
             digits = 1 if entry["value"] < 1000 else 0
             return (f"{label} {entry['value']:.{digits}f} {unit} "
                     f"({entry['p05']:.{digits}f}-{entry['p95']:.{digits}f})")

@@ -195,8 +195,6 @@ CASES = {
                                                                    d / "nan.nrrd"), d), "NaN or infinite"),
     "predict-input-4d": (four_d, "4D"),
     "predict-input-5-channels": (five_channels, "5 channels"),
-    "predict-input-blank": (lambda d: predict(bundle(d), write_image(np.zeros((20, 20), np.uint8), d / "b.nrrd"), d),
-                            "blank"),
     "predict-3d-model-on-2d": (lambda d: predict(str(make_bundle(d / "vol", spatial_dims=3).path), good_image(d), d),
                                "3D model"),
     # --- predict: outputs and options

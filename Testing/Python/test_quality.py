@@ -117,7 +117,8 @@ def test_out_of_domain_never_passes(fitted):
     assert result.reasons[0].code == "out_of_domain" and "segment size" in result.reasons[0].message
     noisy_image = assess_segment(fitted, "organ", dict(good_summary, mean_entropy_image=0.5))
     assert noisy_image.badge == "REVIEW"
-    assert noisy_image.reasons[0].message.startswith("image unlike the calibration images (image entropy 0.5, ")
+    assert noisy_image.reasons[0].message.startswith(
+        "image unlike the calibration images (uncertainty over the image 0.5, ")
     # Never extrapolate upwards: a feature beyond its calibration range on the side that raises the
     # predicted Dice makes the segment out of domain.
     model = fitted.class_model("organ")
@@ -194,7 +195,7 @@ def test_frames_of_a_stack_are_assessed_one_by_one(fitted):
     assert whole.reasons[0].message.startswith("all 3 frames with organ pass")
     whole, frames, counts = assess_frames(fitted, "organ", [good, good, bad, good])
     assert frames[2].badge == "REVIEW" and whole.badge == "REVIEW" and counts["worst_frame"] == 2
-    assert whole.reasons[0].code == "frames_need_review" and "frames 2)" in whole.reasons[0].message
+    assert whole.reasons[0].code == "frames_need_review" and "(frame 3)" in whole.reasons[0].message
     assert whole.dice_lower_bound == frames[2].dice_lower_bound  # the worst frame's numbers
     whole, _, counts = assess_frames(fitted, "organ", [empty, empty])
     assert whole.badge == "ABSENT" and counts["ABSENT"] == 2 and counts["worst_frame"] is None

@@ -82,7 +82,7 @@ def test_quickstart_writes_predict_outputs_and_prints_badge(quickstart_run):
     result = report["classes"]["fetal_head"]
     assert result["badge"] in ("PASS", "REVIEW")
     assert f"fetal_head  {result['badge']}" in printed
-    assert f"predicted Dice {result['predicted_dice']:.2f}, lower bound {result['dice_lower_bound']:.2f}" in printed
+    assert f"predicted Dice {result['predicted_dice']:.2f}; 90% lower bound {result['dice_lower_bound']:.2f}" in printed
     assert f"{stem}_overlay.png" in printed and QUICKSTART_FOLDER in printed
 
     image = read_image(sample)
