@@ -1,10 +1,11 @@
 """The batch QC table ``review.csv``: its rows, their review order, writing and reading it back.
 
-One row per case and class (:data:`~ConfidenceSegLib.contract.REVIEW_COLUMNS`, paths relative to
-the folder; ``reason`` holds every reason of the badge, the deciding one first), ordered for review:
+One row per case and class (:data:`~ConfidenceSegLib.contract.REVIEW_COLUMNS`, paths relative to the
+folder; ``reason`` holds every reason of the badge, the deciding one first), ordered for review:
 REVIEW first, then ABSENT, PASS and unrated (no quality model); within a badge the lowest Dice lower
-bound (then predicted Dice) first. The same order is used by ``confidenceseg review``, ``index.html`` and the Slicer module's Review section, which reads the
-table with :func:`read_review_table`. Standard library only, so every front end can import it.
+bound (then predicted Dice) first. The same order is used by ``confidenceseg review``,
+``index.html`` and the Slicer module's Review section, which reads the table with
+:func:`read_review_table`. Standard library only, so every front end can import it.
 """
 
 from __future__ import annotations
