@@ -127,6 +127,12 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs is None and not args.folds:
         args.epochs = DEFAULT_EPOCHS
     dataset = load_dataset(args.dataset)  # a bad dataset is answered before the training stack loads
+    from ..io.safe_files import check_output_folder, check_replaceable_folder
+    from ..model.bundle_config import not_a_bundle
+
+    out = Path(args.out)
+    check_output_folder(out.parent, [out.name], args.overwrite)
+    check_replaceable_folder(out, not_a_bundle, inputs=[dataset.root])
     from ..training.trainer import TrainOptions, train_bundle
 
     options = TrainOptions(

@@ -76,6 +76,9 @@ def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", 
         else:
             maps, agreement = runner.volume(array, spacing_zyx(image))
     inferred = time.perf_counter()
+    if not all(np.isfinite(value).all() for value in maps.values()):
+        raise ConfidenceSegError(f"model {bundle.path} gave non-finite values (NaN or infinity) on this image: "
+                                 "its weights are broken; retrain or reinstall it")
     if image.GetDimension() == 2:
         maps = {key: value[:, 0] for key, value in maps.items()}
     voxel_size = float(np.prod(image.GetSpacing()))

@@ -32,6 +32,9 @@ def read_image(path: str | os.PathLike) -> sitk.Image:
         raise ConfidenceSegError(f"file not found: {path}")
     if path.is_dir():
         return _read_dicom_series(path)
+    if not path.is_file():
+        raise ConfidenceSegError(f"{path} is not a regular file (a pipe or a device): give an image file")
+    check_fits_in_memory(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -55,6 +58,20 @@ def pixel_count(path: str | os.PathLike) -> int:
     except RuntimeError:
         return 0
     return int(np.prod(reader.GetSize())) * reader.GetNumberOfComponents()
+
+
+#: Bytes per pixel reading an image may take at its peak (decompression and a float copy).
+READ_BYTES_PER_PIXEL = 8
+
+
+def check_fits_in_memory(path: Path) -> None:
+    """Refuse, from the header alone, an image whose pixels would not fit in the memory available (a
+    small compressed file can declare billions of pixels)."""
+    pixels, available = pixel_count(path), available_memory()
+    if available is not None and pixels * READ_BYTES_PER_PIXEL > available:
+        raise ConfidenceSegError(f"{path} declares {pixels / 1e6:.0f} megapixels: reading it needs about "
+                                 f"{pixels * READ_BYTES_PER_PIXEL / 2**30:.1f} GiB, {available / 2**30:.1f} GiB is "
+                                 "available (crop or downsample it)")
 
 
 def available_memory() -> int | None:

@@ -30,6 +30,9 @@ def check_inputs(paths: Sequence[Path]) -> list[str]:
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise ConfidenceSegError(f"file not found: {', '.join(missing)}")
+    special = [str(path) for path in paths if not path.is_file() and not path.is_dir()]
+    if special:
+        raise ConfidenceSegError(f"not a regular file (a pipe or a device): {', '.join(special)}")
     seen: dict[str, Path] = {}
     for path in paths:
         stem = input_stem(path)

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..contract import ConfidenceSegError
@@ -60,6 +60,41 @@ def check_output_folder(out_dir: str | os.PathLike, names: Iterable[str], overwr
     if out_dir.is_dir():
         check_can_write([out_dir / name for name in names], overwrite)
     _check_writable(existing)
+
+
+def _contains(outer: Path, inner: Path) -> bool:
+    outer, inner = outer.resolve(), inner.resolve()
+    return inner == outer or inner.is_relative_to(outer)
+
+
+def check_replaceable_folder(folder: str | os.PathLike, not_ours: Callable[[Path], str | None],
+                             inputs: Iterable[str | os.PathLike] = ()) -> None:
+    """The one rule of ``--overwrite`` for a folder output (a bundle): an existing ``folder`` is replaced only
+    when ``not_ours(folder)`` finds nothing that this project did not write there, and when it neither holds
+    nor lies inside an input of the same command (``inputs``); else a one-line error, before any work."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ConfidenceSegError(f"--out {folder} is a file, not a folder")
+    for item in map(Path, inputs):
+        if item.exists() and (_contains(folder, item) or _contains(item, folder)):
+            raise ConfidenceSegError(f"--out {folder} holds an input of this command ({item}): refusing to replace "
+                                     "it; choose another folder")
+    problem = not_ours(folder)
+    if problem:
+        raise ConfidenceSegError(f"--out {folder} was not written by ConfidenceSeg ({problem}): refusing to replace "
+                                 "it; choose another folder")
+
+
+def check_inputs_kept(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike]) -> None:
+    """Refuse a run whose output file would replace one of its own inputs (e.g. an input named like
+    another input's uncertainty map), before any work."""
+    inputs = {Path(item).resolve(): Path(item) for item in inputs if Path(item).exists()}
+    for output in map(Path, outputs):
+        if output.exists() and output.resolve() in inputs:
+            raise ConfidenceSegError(f"output {output} would replace the input {inputs[output.resolve()]}: "
+                                     "write into another folder")
 
 
 def check_free_space(out_dir: str | os.PathLike, needed_bytes: int) -> None:

@@ -16,8 +16,9 @@ import numpy as np
 from ..annotation.datasets import Case, Dataset, load_dataset
 from ..contract import ALPHA, PASS_THRESHOLD, ConfidenceSegError
 from ..io.resources import resources_dir
-from ..io.safe_files import check_output_folder
+from ..io.safe_files import check_output_folder, check_replaceable_folder
 from ..model.bundle import ModelBundle, load_bundle, save_bundle, update_config
+from ..model.bundle_config import not_a_bundle
 from ..quality.calibration import DomainRecord, domain_records, fit_calibration, labelled_records
 from ..quality.fit import QualityRecord
 from ..quality.rca import RcaCase
@@ -66,6 +67,8 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
         check_output_folder(source, [], overwrite=True)  # config.json is rewritten in place
     else:
         check_output_folder(Path(out).parent, [Path(out).name], overwrite)
+        dataset_folder = dataset.root if isinstance(dataset, Dataset) else Path(dataset)
+        check_replaceable_folder(out, not_a_bundle, inputs=[source, dataset_folder])
     dataset = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     cases = list(dataset.cases if cases is None else cases)
     if not cases:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..contract import DEFAULT_MAPS, prediction_file_names
 from ..io.inputs import check_inputs, is_dicom_folder
-from ..io.safe_files import check_free_space, check_output_folder
+from ..io.safe_files import check_free_space, check_inputs_kept, check_output_folder
 from ..model.bundle_config import BundleConfig, read_config
 
 
@@ -42,5 +42,6 @@ def check_prediction_run(model: str | os.PathLike, paths: Sequence[Path], out_di
              for name in prediction_file_names(stem, config.classes, overlay, maps, dicom=is_dicom_folder(Path(path)),
                                               scene=scene)]
     check_output_folder(out_dir, [*names, *extra_names], overwrite)
+    check_inputs_kept([Path(out_dir) / name for name in [*names, *extra_names]], paths)
     check_free_space(out_dir, output_bytes(paths, len(config.classes) * len(maps)))
     return stems, config

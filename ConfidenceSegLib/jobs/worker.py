@@ -39,8 +39,7 @@ from .predict_job import predict_input
 from .preflight import check_prediction_run
 from .progress import ProgressReporter, progress_record
 from .settings import PredictionSettings
-
-COMMANDS = ("predict", "cancel", "quit")
+from .worker_requests import Request, parse_request
 
 
 class _Answers:
@@ -80,6 +79,8 @@ class Worker:
         self.answers = _Answers(answers or sys.stdout)
         self.queue: queue.Queue = queue.Queue()
         self.running_id = None
+        self.cancelled: set[str] = set()  # queued jobs asked to be cancelled
+        self.stopping = False
 
     def serve(self) -> int:
         """Answer requests until ``quit`` or the end of the input; returns the exit code."""
@@ -97,33 +98,36 @@ class Worker:
             if not line.strip():
                 continue
             try:
-                request = json.loads(line)
-                command = request.get("command") if isinstance(request, dict) else None
-            except json.JSONDecodeError as error:
-                self.answers.send(event="error", message=f"not a JSON request: {error}")
+                request = parse_request(line)
+            except ConfidenceSegError as error:
+                self.answers.send(event="error", message=f"refused request: {error}")
                 continue
-            if command not in COMMANDS:
-                self.answers.send(id=request.get("id") if isinstance(request, dict) else None, event="error",
-                                  message=f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
-            elif command == "predict":
+            if request.command == "predict":
                 self.queue.put(request)
-            elif command == "cancel":
+            elif request.command == "cancel":
                 self._cancel(request)
             else:
                 break
+        self.stopping = True  # queued jobs are answered "cancelled", none runs after quit
         if self.running_id is not None:
             request_cancel()
         self.queue.put(None)
 
-    def _cancel(self, request: dict) -> None:
-        target = request.get("target", self.running_id)
+    def _cancel(self, request: Request) -> None:
+        target = request.target if request.target is not None else self.running_id
         if target is not None and target == self.running_id:
             request_cancel()
+        elif target is not None and target not in self.cancelled:
+            self.cancelled.add(target)  # a queued job: answered "cancelled" when its turn comes
         else:
-            self.answers.send(id=request.get("id"), event="error", message=f"no running job {target!r} to cancel")
+            self.answers.send(id=request.job_id, event="error", message=f"no running job {target!r} to cancel")
 
-    def _run_job(self, request: dict) -> None:
-        job_id = request.get("id")
+    def _run_job(self, request: Request) -> None:
+        job_id = request.job_id
+        if self.stopping or job_id in self.cancelled:
+            self.cancelled.discard(job_id)
+            self.answers.send(id=job_id, event="cancelled")
+            return
         clear_cancel()
         self.running_id = job_id
         started = time.perf_counter()
@@ -139,18 +143,17 @@ class Worker:
                 raise  # a stop signal, not a cancel request: end the worker (see cli.main)
         except ConfidenceSegError as error:
             self.answers.send(id=job_id, event="error", message=str(error))
-        except (KeyError, TypeError, ValueError) as error:
-            self.answers.send(id=job_id, event="error", message=f"malformed predict request: {error!r}")
+        except OSError as error:  # a full disk, a vanished folder: this job fails, the worker goes on
+            self.answers.send(id=job_id, event="error", message=f"cannot write the outputs: {error.strerror or error}")
         finally:
             self.running_id = None
             clear_cancel()
 
-    def _predict(self, request: dict, progress: _JobProgress) -> tuple[PredictionReport, Path]:
+    def _predict(self, request: Request, progress: _JobProgress) -> tuple[PredictionReport, Path]:
         """Check and run one predict request; its report and the report's path."""
-        path, out_dir = Path(request["input"]), Path(request["out"])
-        settings = PredictionSettings(request.get("method", "auto"), request.get("samples"),
-                                      request.get("device", "auto"), tuple(request.get("maps") or DEFAULT_MAPS))
-        overwrite = bool(request.get("overwrite", False))
+        path, out_dir = Path(request.input), Path(request.out)
+        settings = PredictionSettings(request.method, request.samples, request.device, request.maps or DEFAULT_MAPS)
+        overwrite = request.overwrite
         check_prediction_run(self.model, [path], out_dir, overwrite, maps=settings.maps, config=self.bundle.config)
         settings.check(len(self.bundle.members))
         stem = input_stem(path)

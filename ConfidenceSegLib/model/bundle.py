@@ -26,9 +26,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..contract import ConfidenceSegError
-from ..io.safe_files import atomic_output, give_default_permissions, write_text_atomic
+from ..io.safe_files import atomic_output, check_replaceable_folder, give_default_permissions, write_text_atomic
 from ..io.stops import uninterruptible
-from .bundle_config import CONFIG_NAME, FORMAT_VERSION, BundleConfig, member_path, read_config
+from .bundle_config import CONFIG_NAME, FORMAT_VERSION, BundleConfig, member_path, not_a_bundle, read_config
 from .networks import ConfidenceSegNet, build_network
 
 
@@ -77,12 +77,14 @@ def save_bundle(path: str | os.PathLike, config: dict, members: list[torch.nn.Mo
                 data_files: dict[str, bytes] | None = None) -> None:
     """Write a bundle folder atomically: built in a temporary folder beside it, then renamed.
 
-    An existing folder is replaced only with ``overwrite``. ``data_files``: further ``.safetensors``
+    An existing folder is replaced only with ``overwrite`` and only when it is a bundle
+    (:func:`~.bundle_config.not_a_bundle`). ``data_files``: further ``.safetensors``
     files by name (e.g. the RCA references of the quality model), data like the weights.
     """
     folder = Path(path)
     if folder.exists() and not overwrite:
         raise ConfidenceSegError(f"output exists: {folder} (pass --overwrite to replace it)")
+    check_replaceable_folder(folder, not_a_bundle)  # only ever replaces a bundle
     folder.parent.mkdir(parents=True, exist_ok=True)
     config = dict(config, format_version=FORMAT_VERSION,
                   members=[f"member_{index}.safetensors" for index in range(len(members))])

@@ -265,6 +265,25 @@ class BundleConfig:
         return None if section is None else QualityConfig(section, self.folder)
 
 
+#: What a bundle folder holds besides its ``.safetensors`` data: nothing else is ever replaced by ``--overwrite``.
+BUNDLE_FILES = (CONFIG_NAME, "README.md")
+
+
+def not_a_bundle(folder: Path) -> str | None:
+    """Why ``folder`` is not a ConfidenceSeg bundle (a file or folder a bundle never holds, no config), or None."""
+    foreign = sorted(item.name for item in folder.iterdir() if not item.is_file()
+                     or (item.name not in BUNDLE_FILES and not item.name.endswith(".safetensors")))
+    if foreign:
+        return f"it holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}"
+    try:
+        config = read_json(folder / CONFIG_NAME, "bundle config")
+    except ConfidenceSegError:
+        return f"no readable {CONFIG_NAME}"
+    if not isinstance(config, dict) or "members" not in config or "format_version" not in config:
+        return f"its {CONFIG_NAME} is not a bundle's"
+    return None
+
+
 def read_config(path: str | os.PathLike) -> BundleConfig:
     """Read and check a bundle's ``config.json`` (clear errors for a missing file, a newer format, ...)."""
     folder = Path(path)

@@ -121,8 +121,8 @@ def write_prediction_outputs(assessed: AssessedPrediction, model_path: str | os.
             timings=dict(prediction.timings, write_s=time.perf_counter() - started),
             segmentation=f"{stem}{SEG_SUFFIX}", frames=assessed.frames,
             dicom_segmentation=f"{stem}{DICOM_SEG_SUFFIX}" if source.dicom_series else None)
-        (staging / f"{stem}{REPORT_SUFFIX}").write_text(json.dumps(report_json(report), indent=2) + "\n",
-                                                        encoding="utf-8")
+        (staging / f"{stem}{REPORT_SUFFIX}").write_text(json.dumps(report_json(report), indent=2, allow_nan=False)
+                                                        + "\n", encoding="utf-8")
         with finalize() if finalize else contextlib.nullcontext():
             check_can_write([out_dir / name for name in names], overwrite)  # nothing appeared meanwhile
             for name in names:

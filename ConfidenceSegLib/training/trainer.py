@@ -32,12 +32,12 @@ from .. import __version__
 from ..annotation.datasets import Dataset, load_dataset, split_subjects_by_role, subject_folds
 from ..contract import ConfidenceSegError
 from ..inference.postprocessing import choose_postprocessing
-from ..io.safe_files import check_output_folder
+from ..io.safe_files import check_output_folder, check_replaceable_folder
 from ..jobs.calibrate import calibrate_bundle
 from ..jobs.labelled import LabelledRun
 from ..jobs.settings import PredictionSettings
 from ..model.bundle import save_bundle
-from ..model.bundle_config import FORMAT_VERSION, BundleConfig, read_config
+from ..model.bundle_config import FORMAT_VERSION, BundleConfig, not_a_bundle, read_config
 from ..model.devices import describe_device, pick_device
 from ..model.preprocessing import spacing_zyx
 from ..quality.degradations import DEGRADATIONS
@@ -223,6 +223,7 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> Bundl
         raise ConfidenceSegError("the architecture's spatial_dims differs from --spatial-dims")
     batch_size = options.batch_size or (DEFAULT_BATCH_SIZE if options.spatial_dims == 2 else DEFAULT_BATCH_SIZE_3D)
     check_output_folder(options.out.parent, [options.out.name], options.overwrite)
+    check_replaceable_folder(options.out, not_a_bundle, inputs=[options.dataset])
     started = time.perf_counter()
     dataset = dataset or load_dataset(options.dataset)
     classes = select_classes(dataset, options.classes)

@@ -162,6 +162,42 @@ def made(path: Path, folder: bool = False) -> str:
     return str(path)
 
 
+def foreign_folder(folder: Path) -> str:
+    """A folder holding the user's own file, not a ConfidenceSeg bundle."""
+    path = folder / "mine"
+    path.mkdir()
+    (path / "thesis.docx").write_text("years of work")
+    return str(path)
+
+
+def named_pipe(d: Path) -> list[str]:
+    os.mkfifo(d / "pipe.nrrd")
+    return predict(bundle(d), str(d / "pipe.nrrd"), d)
+
+
+def huge_header(d: Path) -> list[str]:
+    """An NRRD header declaring an image far larger than any memory, with a few bytes of data."""
+    (d / "huge.nrrd").write_bytes(b"NRRD0004\ntype: float\ndimension: 3\nsizes: 100000 100000 1000\n"
+                                  b"encoding: raw\nendian: little\n\n" + bytes(64))
+    return predict(bundle(d), str(d / "huge.nrrd"), d)
+
+
+def nan_weights(d: Path) -> list[str]:
+    from safetensors.torch import load_file, save_file
+    model = Path(bundle(d))
+    weights = load_file(model / "member_0.safetensors")
+    save_file({name: torch.full_like(tensor, float("nan")) for name, tensor in weights.items()},
+              model / "member_0.safetensors")
+    return predict(str(model), good_image(d), d)
+
+
+def output_onto_input(d: Path) -> list[str]:
+    """A second input image that sits where predict would write the first input's entropy map."""
+    (d / "out").mkdir()
+    return ["predict", "--model", bundle(d), "--input", good_image(d), good_image(d / "out", "scan_organ_entropy.nrrd"),
+            "--out", str(d / "out"), "--overwrite"]
+
+
 CASES = {
     # --- predict: the model bundle
     "predict-model-missing": (lambda d: predict(str(d / "nowhere"), good_image(d), d), "model not found"),
@@ -264,6 +300,18 @@ CASES = {
                                           str(d / "o.seg.nrrd")], "geometry mismatch"),
     "confidence-raters-out-suffix": (lambda d: ["confidence", "--raters", mask_file(d, "r1.nrrd", np.eye(4)),
                                      "--class", "organ", "--out", str(d / "o.nrrd")], "must end with .seg.nrrd"),
+    # --- replacing what the user had (issue 31)
+    "predict-input-named-pipe": (named_pipe, "not a regular file"),
+    "predict-input-header-too-big": (huge_header, "needed"),
+    "predict-nan-weights": (nan_weights, "non-finite values"),
+    "predict-output-replaces-input": (output_onto_input, "would replace the input"),
+    "train-overwrite-foreign-folder": (lambda d: ["train", "--dataset", dataset(d), "--out", foreign_folder(d),
+                                                  "--epochs", "1", "--overwrite"], "not written by ConfidenceSeg"),
+    "calibrate-overwrite-foreign-folder": (lambda d: ["calibrate", "--model", bundle(d), "--dataset", dataset(d),
+                                                      "--out", foreign_folder(d), "--overwrite"],
+                                           "not written by ConfidenceSeg"),
+    "calibrate-out-is-the-dataset": (lambda d: ["calibrate", "--model", bundle(d), "--dataset", dataset(d),
+                                                "--out", str(d / "data"), "--overwrite"], "holds an input"),
 }
 
 
@@ -272,13 +320,14 @@ PROGRESS_BAR = re.compile(r"\d+%\|")
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every file (with its SHA-256) and folder below ``folder``."""
+    """Every file (with its SHA-256), folder and pipe below ``folder``."""
     state = {}
     for root, dirs, files in os.walk(folder):
         for name in dirs:
             state[os.path.join(root, name)] = "dir"
         for name in files:
-            state[os.path.join(root, name)] = hashlib.sha256(Path(root, name).read_bytes()).hexdigest()
+            path = Path(root, name)
+            state[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "special"
     return state
 
 
