@@ -13,9 +13,9 @@ from ConfidenceSegLib.contract import DEVICE_CHOICES, MAP_KINDS, METHODS, Confid
 from ConfidenceSegLib.jobs.worker_requests import MAX_LINE, Request, parse_request
 from ConfidenceSegLib.outputs.report import PredictionReport, report_from_json
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                                        max_size=4), max_leaves=20)
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+    st.text(max_size=10), inner, max_size=4), max_leaves=20)
 fields = st.fixed_dictionaries({}, optional={
     "id": json_values, "command": st.sampled_from(["predict", "cancel", "quit", "bogus"]) | json_values,
     "input": json_values, "out": json_values, "method": st.sampled_from(METHODS) | json_values,
