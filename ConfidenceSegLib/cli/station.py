@@ -21,25 +21,33 @@ def register(subparsers) -> None:
                     "(image, segmentation outline, uncertainty heatmap; a frame slider for stacks). Keys: j/k next/"
                     "previous flagged case, up/down any case, left/right frame, a accept, c needs correction, "
                     f"r reject, n note. Decisions are saved at once to DIR/decisions.csv (as in the Slicer module). "
-                    f"Binds {DEFAULT_HOST}; any other --host requires a token (one is generated and printed in "
-                    f"the URL unless --token is given). Needs the station extra: {STATION_EXTRA}.")
+                    f"Binds {DEFAULT_HOST}. Every request needs the station's token (a random one is generated "
+                    "and printed in the URL unless --token is given) and must come from the station's own "
+                    f"origin (or one given with --origin). Needs the station extra: {STATION_EXTRA}.")
     parser.add_argument("--review", required=True, metavar="DIR", help="batch QC folder (from confidenceseg review)")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST}, this "
                                                              "machine only)")
     parser.add_argument("--port", type=int, default=0, help="port (default: 0, a free one; the URL is printed)")
-    parser.add_argument("--token", help="access token (at least 16 characters) required by every request; "
-                                        "default: none on 127.0.0.1, a new random one on any other host")
+    parser.add_argument("--token", help="access token required by every request (at least 22 characters, 10 "
+                                        "different ones and 128 bits, e.g. `openssl rand -hex 16`; read it from a "
+                                        "file: --token \"$(cat FILE)\"); default: a new random one, printed in the URL")
+    parser.add_argument("--origin", action="append", default=[], metavar="URL",
+                        help="another origin the page is opened from, e.g. a reverse proxy's https://qc.example.org "
+                             "(repeatable); requests from any other site are refused")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..contract import ConfidenceSegError
-    from ..station.access import TOKEN_PARAMETER, station_token
+    from ..station.access import Access, is_wildcard, station_token, station_url
     from ..station.cohort import Cohort
 
     if not 0 <= args.port <= 65535:
         raise ConfidenceSegError(f"--port must be in 0..65535, got {args.port}")
-    token = station_token(args.host, args.token)
+    token = station_token(args.token)
+    # A wildcard address is where the station listens, not one a browser can open: name the machine.
+    shown_host = socket.gethostname() if is_wildcard(args.host) else args.host
+    access = Access.for_host(args.host, shown_host, token, args.origin)
     Cohort.open(args.review)  # a clear error for a folder that is not a batch QC folder, before the heavy imports
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")  # offscreen rendering
@@ -48,14 +56,10 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise ConfidenceSegError(f"the review station needs its extra ({error.name} is missing): "
                                  f"{STATION_EXTRA}") from None
-    station = ReviewStation(args.review, token=token)
-    query = f"?{TOKEN_PARAMETER}={token}" if token else ""
-
-    # A wildcard address is where the station listens, not one a browser can open: name the machine.
-    shown_host = socket.gethostname() if args.host in ("0.0.0.0", "::", "") else args.host
+    station = ReviewStation(args.review, access=access)
 
     def announce(**_) -> None:
-        print(f"Review station for {station.cohort.folder}: http://{shown_host}:{station.server.port}/{query}",
+        print(f"Review station for {station.cohort.folder}: {station_url(shown_host, station.server.port, token)}",
               flush=True)
         print("Stop it with Ctrl+C.", flush=True)
 

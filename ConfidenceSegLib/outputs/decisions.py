@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..contract import DECISION_COLUMNS, DECISIONS, DECISIONS_CSV, ConfidenceSegError, Key
 from ..io.safe_files import write_text_atomic
-from .review_table import optional_float, read_review_table
+from .review_table import csv_cell, csv_value, optional_float, read_review_table
 
 #: Longest note kept (characters).
 MAX_NOTE = 2000
@@ -43,7 +43,7 @@ class Decision:
         values[Key.CLASS] = values.pop("class_name")
         values[Key.PREDICTED_DICE] = "" if self.predicted_dice is None else f"{self.predicted_dice:.4f}"
         values[Key.BADGE] = self.badge or ""
-        return {key: values[key] for key in DECISION_COLUMNS}
+        return {key: csv_cell(values[key]) for key in DECISION_COLUMNS}
 
 
 @contextlib.contextmanager
@@ -71,9 +71,10 @@ def read_decisions(folder: str | os.PathLike) -> list[Decision]:
         reader = csv.DictReader(file)
         if tuple(reader.fieldnames or ()) != DECISION_COLUMNS:
             raise ConfidenceSegError(f"{path} is not a ConfidenceSeg decisions file (columns {reader.fieldnames})")
+        records = [{key: csv_value(value) for key, value in record.items()} for record in reader]
         try:
             return [Decision(r[Key.CASE], r[Key.CLASS], r[Key.DECISION], r[Key.NOTE], r[Key.BADGE] or None,
-                             optional_float(r[Key.PREDICTED_DICE]), r[Key.TIME]) for r in reader]
+                             optional_float(r[Key.PREDICTED_DICE]), r[Key.TIME]) for r in records]
         except ValueError:
             raise ConfidenceSegError(f"{path}: predicted Dice values must be numbers") from None
 

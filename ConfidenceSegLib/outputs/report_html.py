@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -124,6 +125,22 @@ def _number(value) -> str:
     return "" if value is None or value == "" else f"{float(value):.3f}"
 
 
+def folder_href(path) -> str | None:
+    """A link to ``path`` (relative, inside the page's folder) as ``./seg/ments`` each URL-encoded, so that
+    no name can become a ``javascript:`` or other scheme link; None for a path that leaves the folder."""
+    parts = str(path or "").replace("\\", "/").split("/")
+    if not parts[0] or any(part in ("", ".", "..") for part in parts):
+        return None
+    return "./" + "/".join(urllib.parse.quote(part, safe="") for part in parts)
+
+
+def _link(path, label: str, title: str = "") -> str:
+    href = folder_href(path)
+    if href is None:
+        return ""
+    return f'<a href="{html.escape(href)}"' + (f' title="{html.escape(title)}"' if title else "") + f">{label}</a>"
+
+
 def _row_html(rank: int, row: ReportRow) -> str:
     values = row.values
     badge = values.get(Key.BADGE) or None
@@ -133,15 +150,13 @@ def _row_html(rank: int, row: ReportRow) -> str:
                   "class": class_name, "dice": _number(values.get(Key.PREDICTED_DICE)),
                   "bound": _number(values.get(Key.DICE_LOWER_BOUND))}
     data = " ".join(f'data-{key}="{text(str(value))}"' for key, value in attributes.items())
-    links = "".join(f'<a href="{text(str(values[key]))}">{label}</a>'
-                    for key, label in ((Key.SEGMENTATION, "segmentation"), ("entropy", "entropy"), (Key.JSON, "report"))
-                    if values.get(key))
-    if row.scene_link:
-        links += f'<a href="{text(row.scene_link)}" title="open in 3D Slicer (drag onto Slicer)">Slicer scene</a>'
+    files = ((Key.SEGMENTATION, "segmentation"), ("entropy", "entropy"), (Key.JSON, "report"))
+    links = "".join(_link(values.get(key), label) for key, label in files)
+    links += _link(row.scene_link, "Slicer scene", "open in 3D Slicer (drag onto Slicer)")
     label = f"{case} {class_name}"
     thumbnail = f'<img src="{_data_uri(row.overlay_png)}" alt="overlay of {text(label)}" title="{text(label)}">'
-    if row.overlay_link:
-        thumbnail = f'<a href="{text(row.overlay_link)}">{thumbnail}</a>'
+    if folder_href(row.overlay_link):
+        thumbnail = _link(row.overlay_link, thumbnail)
     return (
         f'<tr class="{text(badge_label(badge))}" {data}>'
         f'<td class="num">{rank + 1}</td>'

@@ -36,6 +36,19 @@ MISSING_NUMBER = 2.0
 REQUIRED_COLUMNS = (Key.CASE, Key.CLASS, *QUALITY_KEYS)
 #: Optional columns of words (older tables may lack them); the remaining columns hold file paths.
 TEXT_COLUMNS = (Key.REASON, Key.MEASUREMENT, Key.FRAMES)
+#: First characters that make a spreadsheet run a cell as a formula (and the apostrophe that escapes them).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_cell(value):
+    """A text cell as written: one a spreadsheet would run as a formula gets a leading apostrophe."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def csv_value(cell):
+    """A cell as read back: :func:`csv_cell` undone."""
+    escaped = isinstance(cell, str) and cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS)
+    return cell[1:] if escaped else cell
 
 
 def rows_from_report(case: str, report: PredictionReport) -> list[dict]:
@@ -71,7 +84,8 @@ def review_csv(rows: Sequence[dict]) -> str:
     writer.writeheader()
     for row in rows:
         writer.writerow({key: "" if row.get(key) is None else
-                         (f"{row[key]:.4f}" if isinstance(row[key], float) else row[key]) for key in REVIEW_COLUMNS})
+                         (f"{row[key]:.4f}" if isinstance(row[key], float) else csv_cell(row[key]))
+                         for key in REVIEW_COLUMNS})
     return buffer.getvalue()
 
 
@@ -119,6 +133,7 @@ def read_review_table(folder: str | os.PathLike) -> list[ReviewRow]:
             raise ConfidenceSegError(f"{path} lacks the column(s) {', '.join(missing)}")
         rows = []
         for record in reader:
+            record = {key: csv_value(value) for key, value in record.items()}
             paths = {k: v for k, v in record.items() if k not in (*REQUIRED_COLUMNS, *TEXT_COLUMNS) and k and v}
             words = {str(column): record.get(column) or "" for column in TEXT_COLUMNS}
             try:

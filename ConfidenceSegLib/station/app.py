@@ -7,10 +7,12 @@ heatmap opacity, a frame slider for stacks with that frame's badge, and the deci
 
 Keys: ``j`` / ``k`` next / previous flagged (REVIEW) case, down / up next / previous case, left /
 right previous / next frame, ``a`` accept, ``c`` needs correction, ``r`` reject (each with the
-note typed, then on to the next case), ``n`` write a note, ``h`` hide / show the heatmap. All
-browser tabs of one station share one view (trame keeps one state per server); each reviewer runs
-a station of their own, and decisions from every station and from the Slicer module go to the same
-``decisions.csv`` safely.
+note typed, then on to the next case), ``n`` write a note, ``h`` hide / show the heatmap. A decision
+carries the case and frame the page shows; it is recorded only when that is the case the view has
+loaded and the frame it shows (:func:`~ConfidenceSegLib.station.cohort.decision_target`). A case that
+cannot be shown says why in the view and takes no decision. All browser tabs of one station share one
+view (trame keeps one state per server); each reviewer runs a station of their own, and decisions from
+every station and from the Slicer module go to the same ``decisions.csv`` safely.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from trame_slicer.rca_view import register_rca_factories
 from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition
 
 from ..contract import HEATMAP_OPACITY, ConfidenceSegError, Key
-from .access import secure_server
-from .cohort import Cohort
+from .access import Access, secure_server, station_token
+from .cohort import Cohort, decision_target
 from .viewer import CaseView
 
 LAYOUT_NAME = "review"
@@ -41,9 +43,13 @@ KEYS = ((["j"], "NextFlagged"), (["k"], "PreviousFlagged"), (["down"], "NextCase
 class ReviewStation:
     """One review folder served as a page; ``server.start()`` serves it."""
 
-    def __init__(self, folder: str | os.PathLike, token: str | None = None, server=None):
+    def __init__(self, folder: str | os.PathLike, access: Access | None = None, server=None):
         self.cohort = Cohort.open(folder)
+        self.access = access or Access.for_host("127.0.0.1", "127.0.0.1", station_token(None))
+        self.shown_key: str | None = None  # the case the view has loaded (None: none, or it failed)
+        self.view_error = ""
         self.server = server or get_server(client_type="vue3")
+        self.server.cli.set_defaults(authKey=self.access.secret)  # wslink's secret: this run's, not its default
         self.state, self.ctrl = self.server.state, self.server.controller
         self.slicer_app = SlicerApp()
         register_rca_factories(self.slicer_app.view_manager, self.server, slice_view_ui_f=lambda *_: None)
@@ -52,7 +58,8 @@ class ReviewStation:
             {LAYOUT_NAME: Layout(LayoutDirection.Vertical, [ViewLayoutDefinition.axial_view()])})
         self.layout_manager.set_layout(LAYOUT_NAME)
         self.case_view = CaseView(self.slicer_app, self.slicer_app.view_manager.get_slice_views()[0])
-        self.ctrl.on_server_bind.add(lambda wslink_server: secure_server(wslink_server, self.cohort.folder, token))
+        self.ctrl.on_server_bind.add(lambda wslink_server: secure_server(wslink_server, self.cohort.folder,
+                                                                         self.access))
         self.ctrl.on_client_connected.add(self.case_view.fit)
         self._initial_state()
         self._watch_state()
@@ -63,7 +70,8 @@ class ReviewStation:
 
     def _initial_state(self) -> None:
         self.state.update({
-            "items": self.cohort.items(), "selected": None, "classes": [], "heatmap_class": None, "maps": [],
+            "items": self.cohort.items(), "selected": None, "shown": None, "shown_frame": None, "view_error": "",
+            "classes": [], "heatmap_class": None, "maps": [],
             "heatmap_map": None, "opacity": HEATMAP_OPACITY, "heatmap_visible": True, "frame": 0, "frame_count": 1,
             "badge_lines": [], "note": "", "note_open": False, "message": "", "message_color": "", "files": {},
             "trame__mousetrap": [], "trame__title": f"ConfidenceSeg review: {self.cohort.folder.name}"})
@@ -78,18 +86,30 @@ class ReviewStation:
         """Show the case ``key`` (a ``case/class`` row key)."""
         if key is None:
             return
+        self.shown_key = None  # until the case is loaded: no decision goes to the case shown before
         try:
             row = self.cohort.row(key)
+            # a note typed for the case shown before never rides along with a decision on this one
+            self.state.update({"shown": None, "note": "", "note_open": False,
+                               "files": {name: f"files/{path}" for name, path in row.paths.items()}})
             self.case_view.show_case(row.report_path, row.class_name)
-        except ConfidenceSegError as error:
-            self._say(f"cannot show {key}: {error}", "error")
+        except Exception as error:  # any failure to show a case is shown in the view, not raised
+            self.case_view.clear()
+            self.view_error = f"cannot show {key}: {error}"
+            self.state.update({"selected": key, "shown": None, "shown_frame": None, "view_error": self.view_error,
+                               "classes": [], "heatmap_class": None, "maps": [], "heatmap_map": None,
+                               "frame": 0, "frame_count": 1, "badge_lines": [], "items": self.cohort.items()})
+            self._say(self.view_error, "error")
             return
         view = self.case_view
         kinds = view.map_kinds(row.class_name)
+        self.shown_key, self.view_error = key, ""
         self.state.update({"selected": key, "classes": view.classes(), "heatmap_class": row.class_name,
                            "maps": kinds, "heatmap_map": kinds[0] if kinds else None, "frame": 0,
-                           "frame_count": view.frame_count(), "items": self.cohort.items(),
-                           "files": {name: f"files/{path}" for name, path in row.paths.items()}})
+                           "frame_count": view.frame_count(), "items": self.cohort.items(), "view_error": "",
+                           "shown": key, "shown_frame": view.current_frame()})
+        if self.state.message_color == "error" and self.state.message.startswith("cannot show"):
+            self._say("")
         # show_case showed frame 0 and the row's class in the map kind in use; the state watchers redo the heatmap or
         # the frame only where the values above changed.
         self._set_opacity()
@@ -109,6 +129,7 @@ class ReviewStation:
         shown = self.case_view.show_frame(int(frame or 0))
         if shown is not None and shown != self.state.frame:
             self.state.frame = shown
+        self.state.shown_frame = self.case_view.current_frame() if self.shown_key else None
         self.state.badge_lines = self.case_view.badge_lines()
 
     def _say(self, text: str, color: str = "") -> None:
@@ -122,11 +143,14 @@ class ReviewStation:
     def step_frame(self, offset: int) -> None:
         self.state.frame = min(max(int(self.state.frame) + offset, 0), self.state.frame_count - 1)
 
-    def decide(self, decision: str, key: str | None = None, note: str | None = None) -> None:
-        """Record ``decision`` with ``note`` on ``key`` (the case and note on the reviewer's screen: the
-        browser sends them with the key press, ahead of its other state updates), then show the next case."""
-        key = key or self.state.selected
+    def decide(self, decision: str, selected: str | None = None, shown: str | None = None, frame=None,
+               note: str | None = None) -> None:
+        """Record ``decision`` with ``note`` on the case on the reviewer's screen (the browser sends the row
+        selected there, the case and frame its view shows, and the note, with the key press), when the view
+        has that case loaded at that frame; then show the next case. Otherwise record nothing and say why."""
         try:
+            view_frame = self.case_view.current_frame() if self.shown_key else None
+            key = decision_target(selected, shown, frame, self.shown_key, view_frame, self.view_error)
             self.cohort.decide(key, decision, self.state.note if note is None else note)
         except ConfidenceSegError as error:
             self._say(str(error), "error")
@@ -150,9 +174,14 @@ class ReviewStation:
             with layout.content, html.Div(classes="pa-2 d-flex flex-column",
                                           style="height: calc(100vh - 90px); width: 100%;"):
                 self._controls()
+                html.Div("{{ shown || (view_error ? selected + ' (cannot be shown)' : '') }}", id="shown-case",
+                         classes="text-subtitle-2 flex-grow-0", style="min-height: 1.5em;")
                 with html.Div(id="slice-view",
                               style="flex: 1 1 auto; min-height: 360px; width: 100%; position: relative;"):
                     self.layout_manager.initialize_layout_grid(layout)
+                    html.Div("{{ view_error }}", v_if="view_error", id="view-error", classes="text-error text-h6 pa-6",
+                             style="position: absolute; inset: 0; z-index: 5; display: flex; align-items: center; "
+                                   "justify-content: center; text-align: center; background: #121212;")
                 self._decision_bar()
             self._note_dialog()
         self.layout = layout
@@ -160,7 +189,8 @@ class ReviewStation:
     def _decision_call(self, decision: str) -> str:
         """The page's call of :meth:`decide`: with the case and note on screen, then the note cleared there
         (so that a note typed for one case never rides along with the next decision)."""
-        return f"trigger('{self.server.trigger_name(self.decide)}', ['{decision}', selected, note]); note = ''"
+        return (f"trigger('{self.server.trigger_name(self.decide)}', ['{decision}', selected, shown, shown_frame, "
+                f"note]); note = ''")
 
     def _keyboard(self) -> None:
         actions = {"NextFlagged": (self.step, "[1, true]"), "PreviousFlagged": (self.step, "[-1, true]"),
@@ -212,7 +242,8 @@ class ReviewStation:
             for label, decision, color in (("accept (a)", "accept", "success"),
                                            ("needs correction (c)", "needs_correction", "warning"),
                                            ("reject (r)", "reject", "error")):
-                v3.VBtn(label, color=color, classes="me-2", click=self._decision_call(decision))
+                v3.VBtn(label, color=color, classes="me-2 decision-button", click=self._decision_call(decision),
+                        disabled=("!shown || shown !== selected",))
             v3.VTextField(v_model=("note",), label="note (n)", density="compact", hide_details=True, id="note",
                           classes="mx-2")
             for name, label in ((Key.JSON, "report"), (Key.SEGMENTATION, "segmentation")):

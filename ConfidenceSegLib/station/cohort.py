@@ -72,3 +72,26 @@ class Cohort:
         """Record ``decision`` (and ``note``) on a row: written at once and atomically to ``decisions.csv``."""
         row = self.row(key)
         record_decision(self.folder, row.case, row.class_name, decision, note)
+
+
+def _frame(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def decision_target(page_selected: str | None, page_shown: str | None, page_frame, view_key: str | None,
+                    view_frame: int | None, view_error: str = "") -> str:
+    """The case a decision from the page goes to: the case (and frame) the page shows, only when it is the
+    one the view has loaded and shows now; otherwise a ConfidenceSegError saying why nothing is recorded."""
+    if view_key is None:
+        raise ConfidenceSegError(f"no decision recorded: {view_error or 'no case is shown'}")
+    if page_shown != view_key or page_selected != view_key:
+        asked = page_selected if page_selected != view_key else page_shown
+        raise ConfidenceSegError(f"no decision recorded for {asked}: the view shows {view_key} now; "
+                                 "look at it and decide again")
+    if _frame(page_frame) != _frame(view_frame):
+        raise ConfidenceSegError(f"no decision recorded for {view_key}: the view shows frame {view_frame} now, "
+                                 f"not {page_frame}; look at it and decide again")
+    return view_key

@@ -5,17 +5,50 @@ A trame-slicer ``SliceView`` (Slicer's slice logic and displayable managers from
 hides the image under it) and one uncertainty map as the foreground layer, with the Inferno
 colours, 0..1 window and transparent low values that the Slicer module uses
 (:func:`ConfidenceSegLib.slicer.results.load_prediction`). A stack is shown frame by frame.
+Inputs that Slicer's volume reader does not take as ``predict`` read them (PNG, JPEG, TIFF, BMP: pixels
+of 1 unit; DICOM series folders) are read with SimpleITK, as ``predict`` did, and put in the scene.
+A case that cannot be shown leaves the view empty (never the previous case's image).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import vtk
 
-from ..contract import DEFAULT_HEATMAP
+from ..contract import DEFAULT_HEATMAP, NO_SPACING_SUFFIXES
+from ..io.images import as_scalar_image, read_image, with_spacing
+from ..outputs.report import read_report
+from ..slicer.mrml import add_volume_from_image
 from ..slicer.results import LoadedPrediction, frame_at_slice, frame_badges, heatmap_node, inferno_color_node
 from ..slicer.results import load_prediction as load_prediction_into_scene
+
+#: Node classes a failed load may leave behind (removed again).
+CASE_NODE_CLASSES = ("vtkMRMLVolumeNode", "vtkMRMLSegmentationNode", "vtkMRMLStorageNode", "vtkMRMLDisplayNode")
+
+
+def input_path(report) -> Path:
+    """The report's input image: its path, or a relative one beside the report (as ``load_prediction``)."""
+    path = Path(report.input)
+    return report.folder / path if not path.is_absolute() and (report.folder / path).is_file() else path
+
+
+def needs_simpleitk(path: Path) -> bool:
+    """Inputs read with SimpleITK rather than Slicer's volume reader: 2D formats without spacing, DICOM."""
+    return path.is_dir() or path.name.lower().endswith((*NO_SPACING_SUFFIXES, ".dcm"))
+
+
+def add_input_volume(scene, path: Path, name: str, report=None):
+    """``path`` read as ``predict`` read it (grey values, colour as luminance; the pixel size ``--spacing`` gave
+    it, recorded in ``report``) into a new volume node."""
+    image = read_image(path)
+    given = (report.spacing or {}) if report is not None else {}
+    if given.get("source") == "--spacing":
+        image = with_spacing(image, tuple(given["mm"]), path)
+    node = add_volume_from_image(scene, as_scalar_image(image, str(path)), name)
+    node.CreateDefaultDisplayNodes()
+    return node
 
 
 class CaseView:
@@ -35,8 +68,19 @@ class CaseView:
 
     def show_case(self, report_path: str | os.PathLike, class_name: str | None = None) -> LoadedPrediction:
         """Replace the shown case with the ``predict`` result ``report_path``: its first frame, with the
-        heatmap of ``class_name`` (default: the first class) in the map kind in use."""
-        loaded = load_prediction_into_scene(self.scene, report_path, heatmap=self.kind, color_logic=self.color_logic)
+        heatmap of ``class_name`` (default: the first class) in the map kind in use. When it cannot be
+        loaded, the view is left empty and the error raised."""
+        before = {self.scene.GetNthNode(i).GetID() for i in range(self.scene.GetNumberOfNodes())}
+        try:
+            report = read_report(report_path)
+            path = input_path(report)
+            volume = add_input_volume(self.scene, path, report.stem, report) if needs_simpleitk(path) else None
+            loaded = load_prediction_into_scene(self.scene, report_path, volume_node=volume, heatmap=self.kind,
+                                                color_logic=self.color_logic)
+        except Exception:
+            self._remove_new_nodes(before)
+            self.clear()
+            raise
         self._remove_case()
         self.loaded = loaded
         display = loaded.segmentation_node.GetDisplayNode()
@@ -48,6 +92,20 @@ class CaseView:
         self.fit()
         self.show_frame(0)
         return loaded
+
+    def clear(self) -> None:
+        """Show no case (an empty view)."""
+        self._remove_case()
+        self.view.set_background_volume_id(None)
+        self.view.set_foreground_volume_id(None)
+        self.view.schedule_render()
+
+    def _remove_new_nodes(self, before: set[str]) -> None:
+        new = [self.scene.GetNthNode(i) for i in range(self.scene.GetNumberOfNodes())]
+        for node in new:
+            if node.GetID() not in before and any(node.IsA(name) for name in CASE_NODE_CLASSES) \
+                    and node.GetScene() is self.scene:
+                self.scene.RemoveNode(node)
 
     def _remove_case(self) -> None:
         if self.loaded is None:

@@ -9,6 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,6 +35,19 @@ def write_stack(source: Path, path: Path) -> Path:
     stack.SetSpacing((*image.GetSpacing(), 1.0))
     sitk.WriteImage(stack, str(path))
     return path
+
+
+def write_png_and_dicom(source: Path, folder: Path) -> tuple[Path, Path]:
+    """``source`` as an 8-bit PNG (no spacing) and as a one-slice DICOM series folder, in ``folder``."""
+    image = sitk.Cast(sitk.RescaleIntensity(sitk.ReadImage(str(source)), 0, 255), sitk.sitkUInt8)
+    png, series = folder / f"{source.stem}.png", folder / f"{source.stem}-dicom"
+    sitk.WriteImage(image, str(png))
+    series.mkdir()
+    dicom = sitk.Cast(image, sitk.sitkInt16)
+    for tag, value in (("0020|000e", "1.2.826.0.1.3680043.2.1125.1"), ("0020|0013", "1"), ("0008|0060", "US")):
+        dicom.SetMetaData(tag, value)
+    sitk.WriteImage(dicom, str(series / "slice0.dcm"))
+    return png, series
 
 
 def make_review_folder(folder: Path, inputs: list[Path]) -> Path:
@@ -69,6 +85,27 @@ def running_station(folder: Path, *options: str):
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def station_root(url: str) -> str:
+    """``http://HOST:PORT`` of a station's printed URL."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def station_token(url: str) -> str:
+    """The token in a station's printed URL."""
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
+
+
+def http_status(url: str, headers: dict | None = None) -> tuple[int, str]:
+    """Status and the first characters of the body of a GET of ``url``."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, response.read(2000).decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(2000).decode("utf-8", "replace")
 
 
 def wait_for(condition, timeout_s: float = 20.0, interval_s: float = 0.2):

@@ -60,3 +60,19 @@ def test_two_processes_deciding_at_once_lose_nothing(review_folder):
     decisions = read_decisions(review_folder)
     assert sorted(d.case for d in decisions) == CASES
     assert all(d.decision == ("accept" if int(d.case[-2:]) % 2 else "reject") for d in decisions)
+
+
+def test_formula_cells_are_written_with_an_apostrophe_and_read_back_unchanged(tmp_path):
+    rows = [{"case": case, "class": "-organ", "predicted_dice": 0.5, "dice_lower_bound": 0.4, "badge": "PASS",
+             "json": "x.json"} for case in ("=2+3", "@cmd", "plain")]
+    write_text_atomic(tmp_path / REVIEW_CSV, review_csv(rows))
+    record_decision(tmp_path, "=2+3", "-organ", "reject", "+call me")
+    record_decision(tmp_path, "@cmd", "-organ", "accept", "=HYPERLINK(\"http://x\")")
+    record_decision(tmp_path, "plain", "-organ", "accept", "fine")
+    lines = (tmp_path / DECISIONS_CSV).read_text(encoding="utf-8").splitlines()[1:]
+    assert lines[0].startswith("'=2+3,'-organ,reject,'+call me,") and lines[1].startswith("'@cmd,'-organ,")
+    assert "\"'=HYPERLINK(\"\"http://x\"\")\"" in lines[1] and lines[2].startswith("plain,'-organ,accept,fine,")
+    made = read_decisions(tmp_path)
+    assert [(d.case, d.class_name, d.note) for d in made] == [
+        ("=2+3", "-organ", "+call me"), ("@cmd", "-organ", "=HYPERLINK(\"http://x\")"), ("plain", "-organ", "fine")]
+    assert load_decisions(tmp_path)[("@cmd", "-organ")].decision == "accept"

@@ -127,3 +127,16 @@ def test_chromium_shows_every_case_and_sorts(review_folder, tmp_path):
     bounds = {case: bound for case, _, bound, _ in CASES}
     assert row_cases(by_bound_descending) == sorted(bounds, key=bounds.get, reverse=True)
 
+
+
+def test_links_are_relative_url_encoded_paths_inside_the_folder():
+    png = b"\x89PNG"
+    row = {"case": "x", "class": "c", "predicted_dice": None, "dice_lower_bound": None, "badge": None,
+           "segmentation": "javascript:alert(1);x.nrrd", "entropy": "sub dir/x #1?.nrrd", "json": "/etc/passwd"}
+    hostile = ReportRow(row, png, png, overlay_link="../outside.png", scene_link="data:text/html,<b>x</b>.mrml")
+    page = review_page([hostile], title="t")
+    hrefs = re.findall(r'href="([^"]*)"', page)
+    assert 'href="./javascript%3Aalert%281%29%3Bx.nrrd"' in page
+    assert "./sub%20dir/x%20%231%3F.nrrd" in hrefs and "./data%3Atext/html%2C%3Cb%3Ex%3C/b%3E.mrml" in hrefs
+    assert all(href.startswith("./") and ":" not in href and ".." not in href for href in hrefs), hrefs
+    assert len(hrefs) == 3, "a path leaving the folder (absolute or ..) gets no link"

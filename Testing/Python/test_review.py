@@ -18,7 +18,7 @@ from ConfidenceSegLib.io.images import write_image
 from ConfidenceSegLib.io.inputs import collect_inputs
 from ConfidenceSegLib.io.resources import default_model_dir, sample_images
 from ConfidenceSegLib.jobs.review import run_review
-from ConfidenceSegLib.outputs.review_table import read_review_table, review_order
+from ConfidenceSegLib.outputs.review_table import read_review_table, review_csv, review_order
 
 
 def test_review_order_flagged_first_then_lowest_bound():
@@ -150,3 +150,20 @@ def test_review_on_hc18_with_bundled_model(tmp_path):
     rows = check_review_folder(tmp_path / "qc", [p.name.removesuffix(".nrrd") for p in inputs], ["fetal_head"])
     assert all(row["badge"] in ("PASS", "REVIEW", "ABSENT") for row in rows), "the bundled model has a quality model"
     assert np.isfinite([float(row["predicted_dice"]) for row in rows if row["predicted_dice"]]).all()
+
+
+def test_review_csv_escapes_formula_cells_and_reads_them_back(tmp_path):
+    names = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "'quoted", "'=kept", "plain"]
+    rows = [{"case": name, "class": "c", "predicted_dice": 0.9, "dice_lower_bound": 0.8, "badge": "PASS",
+             "reason": "=cmd|' /C calc'!A0", "json": f"{name}.json"} for name in names]
+    (tmp_path / "review.csv").write_text(review_csv(rows), encoding="utf-8")
+    with (tmp_path / "review.csv").open(newline="", encoding="utf-8") as file:
+        written = {record["case"]: record for record in csv.DictReader(file)}
+    for name in names[:-1]:
+        assert f"'{name}" in written, f"{name!r} is written without its apostrophe"
+        assert written[f"'{name}"]["reason"].startswith("'=") and written[f"'{name}"]["json"] == f"'{name}.json"
+    assert "plain" in written and written["plain"]["predicted_dice"] == "0.9000"
+    back = read_review_table(tmp_path)
+    assert sorted(row.case for row in back) == sorted(names)
+    assert {row.reason for row in back} == {"=cmd|' /C calc'!A0"}
+    assert {row.case: row.paths["json"] for row in back} == {name: f"{name}.json" for name in names}

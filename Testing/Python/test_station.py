@@ -4,7 +4,9 @@ A batch QC folder is made by ``confidenceseg review`` with the bundled model on 
 samples and a 3-frame stack; ``confidenceseg station`` serves it on a loopback port. The tests
 check the list order, the slice view's pixels (image and heatmap where the entropy is high, the
 image alone where it is low), the frame slider's badge, keyboard decisions in ``decisions.csv``
-(two stations deciding at once lose nothing), the folder confinement and the token.
+(two stations deciding at once lose nothing; a decision goes only to the case on screen, none to a
+case that cannot be shown), a PNG input, the folder confinement, the token, its throttle, the
+origin and host checks and the per-run websocket secret.
 Set CONFIDENCESEG_SCREENSHOT_DIR to keep the page's screenshot (the README's picture).
 """
 
@@ -14,8 +16,8 @@ import csv
 import json
 import os
 import shutil
-import urllib.error
-import urllib.request
+import time
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +28,16 @@ from station_harness import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     SAMPLES,
+    http_status,
     make_review_folder,
     running_station,
     screen_positions,
+    station_root,
+    station_token,
     steady_view_pixels,
     view_pixels,
     wait_for,
+    write_png_and_dicom,
     write_stack,
 )
 
@@ -78,9 +84,16 @@ def open_page(browser, url: str):
     return page
 
 
-def select(page, key: str) -> None:
+def select(page, key: str, shown: bool = True) -> None:
+    """Click ``key``'s row; wait until it is selected and (``shown``) the view shows it."""
     page.locator(".case-row", has_text=key).click()
     assert wait_for(lambda: page.locator(".case-row.v-list-item--active .case-key").inner_text() == key)
+    assert not shown or wait_for(lambda: shown_case(page) == key), f"{key} is not shown"
+
+
+def shown_case(page) -> str:
+    """The case the page says its view shows."""
+    return page.locator("#shown-case").inner_text().strip()
 
 
 def decisions(folder: Path) -> list[dict]:
@@ -172,7 +185,7 @@ def test_keyboard_decisions_land_in_decisions_csv_and_show_on_reopening(folder_c
         page.keyboard.press("Enter")
         page.keyboard.press("c")  # needs correction, then on to the next case
         assert wait_for(lambda: len(decisions(folder_copy)) == 1)
-        assert wait_for(lambda: page.locator(".case-row.v-list-item--active .case-key").inner_text() == second)
+        assert wait_for(lambda: shown_case(page) == second)  # a decision goes to the case on screen only
         page.keyboard.press("a")
         assert wait_for(lambda: len(decisions(folder_copy)) == 2)
     made = decisions(folder_copy)
@@ -193,53 +206,139 @@ def test_two_stations_deciding_at_once_lose_nothing(folder_copy, browser):
         pages = [open_page(browser, url_a), open_page(browser, url_b)]
         for page, key in zip(pages, keys[:2], strict=True):
             select(page, key)
-        for _ in range(3):  # both keep deciding (each decision moves on to the next case)
+        for round_ in range(3):  # both decide at once, each on the case it shows (then on to the next one)
+            before = [shown_case(page) for page in pages]
             for page, letter in zip(pages, "ar", strict=True):
                 page.keyboard.press(letter)
-        assert wait_for(lambda: len(decisions(folder_copy)) == 6, timeout_s=30), decisions(folder_copy)
+            assert wait_for(lambda round_=round_: len(decisions(folder_copy)) == 2 * round_ + 2), decisions(folder_copy)
+            for page, key in zip(pages, before, strict=True):
+                wait_for(lambda page=page, key=key: shown_case(page) not in (key, "") or key == keys[-1])
     made = decisions(folder_copy)
     assert sorted(d["decision"] for d in made) == ["accept"] * 3 + ["reject"] * 3
     assert {d["case"] + "/" + d["class"] for d in made} <= set(keys)
 
 
-def test_two_tabs_of_one_station_deciding_at_once_lose_nothing(folder_copy, browser):
+def test_a_tab_still_showing_the_previous_case_decides_nothing(folder_copy, browser):
+    """Two tabs share one view; tab B does not yet see that tab A's decision moved the view on (its
+    websocket messages are held back): B's key press names the case B shows, which is not the view's."""
+    keys = [f"{row.case}/{row.class_name}" for row in read_review_table(folder_copy)]
+    held, holding, sockets = [], [False], []
+
+    def hold_messages(socket):
+        sockets.append(socket)
+        server = socket.connect_to_server()
+        server.on_message(lambda message: held.append(message) if holding[0] else socket.send(message))
+
     with running_station(folder_copy) as url:
-        tabs = [open_page(browser, url), open_page(browser, url)]  # one shared view (one trame state)
-        for letter in "arac":
-            for tab in tabs:
-                tab.keyboard.press(letter)
-        assert wait_for(lambda: len(decisions(folder_copy)) == 8, timeout_s=30), decisions(folder_copy)
-    assert sorted(d["decision"] for d in decisions(folder_copy)) == sorted(
-        ["accept"] * 4 + ["reject"] * 2 + ["needs_correction"] * 2)
+        tab_a = open_page(browser, url)
+        tab_b = browser.new_page(viewport={"width": 1400, "height": 900})
+        tab_b.route_web_socket("**/ws", hold_messages)
+        tab_b.goto(url, wait_until="networkidle")
+        assert wait_for(lambda: shown_case(tab_a) == shown_case(tab_b) == keys[0], timeout_s=30)
+        holding[0] = True
+        tab_a.keyboard.press("a")
+        assert wait_for(lambda: shown_case(tab_a) == keys[1]) and len(decisions(folder_copy)) == 1
+        assert shown_case(tab_b) == keys[0]
+        tab_b.keyboard.press("r")  # tab B still shows keys[0]: its decision names keys[0]
+        text = wait_for(lambda: "no decision recorded" in tab_a.locator("#message").inner_text()
+                        and tab_a.locator("#message").inner_text())
+        assert text and keys[0] in text and keys[1] in text, text
+        holding[0] = False
+        for message in held:
+            sockets[-1].send(message)
+        assert wait_for(lambda: shown_case(tab_b) == keys[1])
+    made = decisions(folder_copy)
+    assert [(d["case"] + "/" + d["class"], d["decision"]) for d in made] == [(keys[0], "accept")]
 
 
-def http_status(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=20) as response:
-            return response.status, response.read(2000).decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(2000).decode("utf-8", "replace")
+def test_a_case_that_cannot_be_shown_says_so_and_takes_no_decision(folder_copy, browser):
+    broken = folder_copy / f"{PASS_CASE}.json"
+    report = json.loads(broken.read_text())
+    (folder_copy.parent / "corrupt.nrrd").write_bytes(b"NRRD0004\ntype: nonsense\n\n\x00\x01")
+    report["input"] = str(folder_copy.parent / "corrupt.nrrd")
+    broken.write_text(json.dumps(report))
+    key = f"{PASS_CASE}/fetal_head"
+    with running_station(folder_copy) as url:
+        page = open_page(browser, url)
+        assert wait_for(lambda: (view_pixels(page).sum(axis=2) > 30).mean() > 0.3), "the first case is not shown"
+        select(page, key, shown=False)
+        error = page.locator("#view-error")
+        error.wait_for(timeout=20_000)
+        assert "cannot show" in error.inner_text() and PASS_CASE in error.inner_text()
+        assert all(button.is_disabled() for button in page.locator(".decision-button").all())
+        for letter in "acr":
+            page.keyboard.press(letter)
+        assert wait_for(lambda: "no decision recorded" in page.locator("#message").inner_text())
+        time.sleep(1)
+        page.evaluate("document.getElementById('view-error').style.display = 'none'")
+        hidden = steady_view_pixels(page)
+        assert hidden is not None and (hidden.sum(axis=2) > 30).mean() < 0.01, "the previous case's image stays"
+    assert not (folder_copy / DECISIONS_CSV).exists()
+
+
+def test_png_and_dicom_series_inputs_are_shown_and_take_decisions(tmp_path, browser):
+    png, series = write_png_and_dicom(SAMPLES / "hc18-012.nrrd", tmp_path)
+    folder = make_review_folder(tmp_path / "review", [png, series])
+    with running_station(folder) as url:
+        page = open_page(browser, url)
+        for key in (f"{png.stem}/fetal_head", f"{series.name}/fetal_head"):
+            select(page, key)
+            assert wait_for(lambda: (view_pixels(page).sum(axis=2) > 30).mean() > 0.3), f"{key} is not shown"
+            assert page.locator("#view-error").count() == 0
+            page.keyboard.press("a")
+            assert wait_for(lambda key=key: key.split("/")[0] in [d["case"] for d in decisions(folder)]), key
+    assert sorted((d["case"], d["decision"]) for d in decisions(folder)) == [(png.stem, "accept"),
+                                                                            (series.name, "accept")]
 
 
 def test_only_files_inside_the_review_folder_can_be_fetched(folder_copy):
     (folder_copy / "outside.txt").symlink_to("/etc/passwd")
     with running_station(folder_copy) as url:
-        root = url.rstrip("/")
-        assert http_status(f"{root}/files/review.csv")[0] == 200
+        root, token = station_root(url), station_token(url)
+        assert http_status(f"{root}/files/review.csv?token={token}")[0] == 200
         for path in ("files/%2E%2E/%2E%2E/%2E%2E/%2E%2E/etc/passwd", "files/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
                      "files/outside.txt", "files/%2Fetc%2Fpasswd"):
-            status, body = http_status(f"{root}/{path}")
+            status, body = http_status(f"{root}/{path}?token={token}")
             assert status in (403, 404) and "root:" not in body, (path, status)
 
 
-def test_a_station_with_a_token_refuses_requests_without_it(folder_copy, browser):
-    token = "a-long-enough-test-token-0123"
+def test_the_token_is_always_required_and_other_sites_are_refused(folder_copy, browser):
+    with running_station(folder_copy) as url:  # on loopback too: a generated token, in the URL
+        root, generated = station_root(url), station_token(url)
+        assert len(generated) >= 43 and url.startswith("http://127.0.0.1:")
+        assert http_status(f"{root}/files/review.csv")[0] == 403
+    token = "a-long-enough-test-token+0123/="
     with running_station(folder_copy, "--token", token) as url:
-        assert url.endswith(f"?token={token}")
-        root = url.split("?")[0].rstrip("/")
+        assert url.endswith(f"?token={urllib.parse.quote(token, safe='')}") and station_token(url) == token
+        root, port, query = station_root(url), url.split(":")[2].split("/")[0], f"?token={urllib.parse.quote(token)}"
         for wrong in (f"{root}/index.html", f"{root}/index.html?token=wrong-token-0123456789",
                       f"{root}/files/review.csv", f"{root}/ws"):
             assert http_status(wrong)[0] == 403, wrong
-        assert http_status(f"{root}/files/review.csv?token={token}")[0] == 200
+        assert http_status(f"{root}/files/review.csv{query}")[0] == 200
+        for origin in (root, f"http://localhost:{port}"):
+            assert http_status(f"{root}/files/review.csv{query}", {"Origin": origin})[0] == 200, origin
+        for origin in ("http://evil.example", f"http://evil.example:{port}", "null", f"https://127.0.0.1:{port}"):
+            assert http_status(f"{root}/files/review.csv{query}", {"Origin": origin})[0] == 403, origin
+            assert http_status(f"{root}/ws{query}", {"Origin": origin})[0] == 403, origin
+        for host in ("evil.example", f"evil.example:{port}", "127.0.0.1:1"):  # DNS rebinding
+            assert http_status(f"{root}/files/review.csv{query}", {"Host": host})[0] == 403, host
+        assert http_status(f"{root}/files/review.csv{query}", {"Host": f"localhost:{port}"})[0] == 200
         page = open_page(browser, url)  # the token in the URL, then its cookie, carry the page and its websocket
         assert len(page.locator(".case-key").all_inner_texts()) == 3
+        # wslink's public default secret opens no websocket: the page connects with this run's secret only
+        public = browser.new_page()
+        public.goto(f"{root}/index.html{query}&secret=wslink-secret", wait_until="networkidle")
+        time.sleep(3)
+        assert public.locator(".case-key").count() == 0
+
+
+def test_wrong_tokens_are_throttled(folder_copy):
+    with running_station(folder_copy) as url:
+        root, token = station_root(url), station_token(url)
+        statuses = [http_status(f"{root}/files/review.csv?token=wrong-{n:02d}-xxxxxxxxxxxxxxxx")[0] for n in range(8)]
+        assert statuses[:5] == [403] * 5 and statuses[5:] == [429] * 3, statuses
+        assert http_status(f"{root}/files/review.csv?token={token}")[0] == 429  # locked out: even the right one
+        assert wait_for(lambda: http_status(f"{root}/files/review.csv?token={token}")[0] == 200, timeout_s=15,
+                        interval_s=1)
+        repeated = [http_status(f"{root}/files/review.csv?token=stale-token-xxxxxxxxxxxxxx")[0] for _ in range(8)]
+        assert repeated == [403] * 8, "the same wrong token (a stale cookie) again is not a new guess"
