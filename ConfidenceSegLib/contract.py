@@ -189,7 +189,10 @@ class Key(StrEnum):
     FRAMES = "frames"
     FRAMES_SUMMARY = "frames_summary"
     WORST_FRAME = "worst_frame"
+    MEASURED_FRAME = "measured_frame"
     DICOM_SEGMENTATION = "dicom_segmentation"
+    DICOM_SEGMENTATION_SKIPPED = "dicom_segmentation_skipped"
+    SPACING = "spacing"
     INDEX = "index"
     PRESENT = "present"
     UNCERTAINTY = "uncertainty"
@@ -211,14 +214,13 @@ class Key(StrEnum):
     TIME = "time"
 
 
-#: Top-level keys of ``S.json`` (then ``frames`` for a stack run slice by slice, and
-#: ``dicom_segmentation`` when a DICOM SEG was written).
 #: Top-level keys of ``S.json``; then ``frames`` for a 2D model run slice by slice on a stack (one entry
 #: ``{"index", "classes": {CLASS: {"present", *QUALITY_KEYS, "reasons", "measurements"}}}`` per frame, in
-#: order; each class then has a ``frames_summary``: ``{"PASS", "REVIEW", "ABSENT", "worst_frame"}``), and
-#: ``dicom_segmentation`` when a DICOM SEG was written.
+#: order; each class then has a ``frames_summary``: ``{"PASS", "REVIEW", "ABSENT", "worst_frame",
+#: "measured_frame"}`` (0-based indices; the class's measurements are those of ``measured_frame``), and
+#: for a DICOM series input ``dicom_segmentation`` (the SEG written) or ``dicom_segmentation_skipped`` (why not).
 REPORT_KEYS = (Key.INPUT, Key.MODEL, Key.METHOD, Key.SAMPLES, Key.DEVICE, Key.TIMINGS, Key.PASS_THRESHOLD,
-               Key.CLASSES, Key.SEGMENTATION, Key.SLICE_BY_SLICE)
+               Key.CLASSES, Key.SEGMENTATION, Key.SLICE_BY_SLICE, Key.SPACING)
 #: Quality fields of one class in ``S.json`` (also stored as the segment tags ``QUALITY_TAG_NAMES``).
 QUALITY_KEYS = (Key.PREDICTED_DICE, Key.DICE_LOWER_BOUND, Key.BADGE)
 #: Keys of one class in ``S.json``: presence, uncertainty summary, quality fields, reasons, measurements

@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def warn(message: str) -> None:
+    """One line on stderr about something optional that was not done (the main outputs were written)."""
+    print(f"confidenceseg: warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     announce_pid()
     parser = build_parser()

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     bundle = load_bundle(args.model, config)
     settings = PredictionSettings("auto", args.samples, args.device, ())
-    settings.check(len(bundle.members))
+    settings.check(len(bundle.members), bundle.spatial_dims)
     with output_folder(args.out) as out:
         report = assess_segmentation(bundle, image, seg, out, args.class_name, settings, args.overwrite, args.method)
     for name, result in report.classes.items():

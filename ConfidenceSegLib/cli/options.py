@@ -29,6 +29,25 @@ def add_prediction_options(parser: argparse.ArgumentParser, method: bool = True)
                         help="compute device (default: auto: CUDA, then MPS, then CPU)")
 
 
+class SpacingAction(argparse.Action):
+    """``--spacing SX SY [SZ]``: two or three pixel sizes in mm, each positive and finite."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if len(values) not in (2, 3) or not all(0 < value < float("inf") for value in values):
+            parser.error(f"{option_string} takes 2 or 3 positive sizes in mm (SX SY [SZ]), got "
+                         f"{' '.join(f'{value:g}' for value in values)}")
+        setattr(namespace, self.dest, tuple(values))
+
+
+def add_spacing_option(parser: argparse.ArgumentParser) -> None:
+    """``--spacing SX SY [SZ]``: the pixel size of inputs that have none of their own (PNG, JPEG, TIFF, BMP,
+    DICOM without Pixel Spacing); inputs with their own spacing keep it."""
+    parser.add_argument("--spacing", nargs="+", type=float, action=SpacingAction, metavar="MM",
+                        help="pixel size in mm (SX SY [SZ], x then y) of inputs without physical spacing (PNG, JPEG, "
+                             "TIFF, BMP, DICOM without Pixel Spacing), so that their sizes are in mm and their badge "
+                             "can PASS; inputs with their own spacing keep it; recorded in S.json")
+
+
 def map_list(text: str) -> tuple[str, ...]:
     """``entropy,probability`` -> ("entropy", "probability"), each a known map kind, no repeats."""
     kinds = tuple(kind.strip() for kind in text.split(",") if kind.strip())

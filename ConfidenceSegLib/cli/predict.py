@@ -11,7 +11,8 @@ from ..io.stops import StopRequested
 from ..jobs.preflight import check_prediction_run
 from ..jobs.progress import ProgressReporter
 from ..jobs.settings import PredictionSettings
-from .options import add_model_option, add_output_options, add_prediction_options
+from . import warn
+from .options import add_model_option, add_output_options, add_prediction_options, add_spacing_option
 
 PROGRESS_FORMATS = ("json",)
 
@@ -27,6 +28,10 @@ def register(subparsers) -> None:
     parser.add_argument("--input", required=True, nargs="+", metavar="IMG", help="input images")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     add_prediction_options(parser)
+    add_spacing_option(parser)
+    parser.add_argument("--overlay", action="store_true",
+                        help="also write S_overlay.png, the picture quickstart writes (image, outline, entropy "
+                             "heatmap, badge; a stack's measured frame)")
     add_output_options(parser)
     parser.add_argument("--progress", choices=PROGRESS_FORMATS,
                         help="json: one JSON object per line on stdout (stage, fraction, message)")
@@ -46,20 +51,25 @@ def run(args: argparse.Namespace) -> int:
 
 def predict_files(args: argparse.Namespace, reporter: ProgressReporter) -> int:
     inputs = [Path(path) for path in args.input]
-    stems, config = check_prediction_run(args.model, inputs, args.out, args.overwrite, maps=args.maps)
+    stems, config = check_prediction_run(args.model, inputs, args.out, args.overwrite, overlay=args.overlay,
+                                         maps=args.maps)
     reporter("load", 0.0, f"loading model {args.model}")
     from ..jobs.predict_job import predict_input  # the model stack loads only now
     from ..model.bundle import load_bundle
 
     bundle = load_bundle(args.model, config)
-    settings = PredictionSettings(args.method, args.samples, args.device, args.maps)
-    settings.check(len(bundle.members))
+    settings = PredictionSettings(args.method, args.samples, args.device, args.maps, args.spacing)
+    settings.check(len(bundle.members), bundle.spatial_dims)
     count = len(inputs)
     with output_folder(args.out) as out_dir:
         for number, (path, stem) in enumerate(zip(inputs, stems, strict=True)):
             written = predict_input(bundle, path, out_dir, settings, args.overwrite, reporter,
                                     span=(number / count, (number + 1) / count), stem=stem)
             json_path = out_dir / f"{stem}{REPORT_SUFFIX}"
+            if args.overlay:
+                written.write_overlay(out_dir, stem, args.model, args.overwrite)
+            for warning in written.report.warnings:
+                warn(f"{stem}: {warning}")
             if reporter.json_lines:
                 reporter("done" if number + 1 == count else "input done", (number + 1) / count, f"wrote {json_path}")
             else:

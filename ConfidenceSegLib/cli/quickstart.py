@@ -6,7 +6,8 @@ import argparse
 import os
 
 from ..contract import DEVICE_CHOICES, QUICKSTART_FOLDER
-from .options import add_model_option
+from . import warn
+from .options import add_model_option, add_spacing_option
 
 
 def register(subparsers) -> None:
@@ -21,6 +22,7 @@ def register(subparsers) -> None:
     parser.add_argument("--image", metavar="IMG", help="image to segment (default: the first bundled sample)")
     add_model_option(parser, required=False, note="; default: the bundled fetal_head")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto (CUDA, MPS, CPU)")
+    add_spacing_option(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
     parser.set_defaults(func=run)
 
@@ -28,7 +30,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..jobs.quickstart import badge_summary, run_quickstart  # heavy: loads the model stack
 
-    result = run_quickstart(args.out, args.image, args.model, args.overwrite, device=args.device)
+    result = run_quickstart(args.out, args.image, args.model, args.overwrite, device=args.device,
+                            spacing=args.spacing)
     report = result.report
     seconds = report.timings.get("total_s", 0.0) + report.timings.get("write_s", 0.0)
     print(f"Segmented {report.input} with {report.model} "
@@ -45,4 +48,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {details.files['entropy']:<44} uncertainty heatmap of {name} (entropy; also "
               "probability, mutual_information)")
     print(f"  {result.json_path.name:<44} report: uncertainty summary, predicted Dice, badge")
+    if report.dicom_segmentation:
+        print(f"  {report.dicom_segmentation:<44} DICOM SEG referencing the series")
+    for warning in report.warnings:
+        warn(warning)
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..contract import Key, badge_label
-from .options import add_model_option, add_output_options, add_prediction_options
+from . import warn
+from .options import add_model_option, add_output_options, add_prediction_options, add_spacing_option
 
 
 def register(subparsers) -> None:
@@ -22,6 +23,7 @@ def register(subparsers) -> None:
                         help="image files, DICOM series folders, or folders holding them")
     parser.add_argument("--out", required=True, metavar="OUTDIR", help="output folder (created if missing)")
     add_prediction_options(parser)
+    add_spacing_option(parser)
     add_output_options(parser)
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="local worker processes, each loading the model once (default 1: one process that "
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = run_review(args.model, args.inputs, args.out, method=args.method, samples=args.samples,
                         device=args.device, overwrite=args.overwrite, maps=args.maps, workers=args.workers,
-                        dask_address=args.dask)
+                        dask_address=args.dask, spacing=args.spacing)
     counts: dict[str, int] = {}
     for row in result.rows:
         counts[badge_label(row[Key.BADGE])] = counts.get(badge_label(row[Key.BADGE]), 0) + 1
@@ -48,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
           f"in {result.seconds:.1f} s ({result.images_per_second:.2f} images/s)")
     print(f"  {result.csv_path}  (REVIEW first)")
     print(f"  {result.html_path}  (open in a browser)")
+    for warning in result.warnings:
+        warn(warning)
     if result.failures:
         print(f"{len(result.failures)} input(s) could not be processed:")
         for failure in result.failures:

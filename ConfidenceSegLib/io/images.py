@@ -45,6 +45,17 @@ def read_image(path: str | os.PathLike) -> sitk.Image:
     return image
 
 
+def with_spacing(image: sitk.Image, spacing: tuple[float, ...], source: str | os.PathLike = "image") -> sitk.Image:
+    """``image`` with the pixel size ``spacing`` (mm, x y [z]; z may be left out for a 2D image or a stack of
+    frames, whose frames stay 1 apart)."""
+    dimension = image.GetDimension()
+    if len(spacing) not in (2, dimension) or len(spacing) > dimension:
+        raise ConfidenceSegError(f"--spacing gives {len(spacing)} values; {source} is {dimension}D: give SX SY"
+                                 + (" SZ" if dimension == 3 else ""))
+    image.SetSpacing(tuple(spacing) + tuple(image.GetSpacing()[len(spacing):]))
+    return image
+
+
 def pixel_count(path: str | os.PathLike) -> int:
     """Pixels (all channels, frames and slices) of an image file, from its header alone; 0 when the
     header cannot tell (a DICOM folder, an unreadable file: reading it later gives the real error)."""

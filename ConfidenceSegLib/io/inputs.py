@@ -42,9 +42,31 @@ def check_inputs(paths: Sequence[Path]) -> list[str]:
     return list(seen)
 
 
+#: DICOM tags that give the in-plane pixel size: Pixel Spacing, Imager Pixel Spacing (projection images).
+DICOM_SPACING_KEYS = ("0028|0030", "0018|1164")
+
+
 def has_physical_spacing(path: str | os.PathLike) -> bool:
-    """False for formats read without spacing (PNG, JPEG, TIFF, BMP: 1 mm pixels)."""
-    return not str(path).lower().endswith(NO_SPACING_SUFFIXES)
+    """False for formats read without spacing (PNG, JPEG, TIFF, BMP: 1-unit pixels) and for DICOM without
+    Pixel Spacing (ultrasound often: its calibration regions are not read; give ``--spacing``)."""
+    path = Path(path)
+    if path.is_dir() or path.name.lower().endswith(".dcm"):
+        first = path if path.is_file() else next(
+            (p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")), None)
+        return first is not None and _dicom_has_spacing(first)
+    return not path.name.lower().endswith(NO_SPACING_SUFFIXES)
+
+
+def _dicom_has_spacing(path: Path) -> bool:
+    import SimpleITK as sitk  # only once a DICOM input is met
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return True  # unreadable: reading it later gives the real error
+    return any(reader.HasMetaDataKey(tag) and reader.GetMetaData(tag).strip() for tag in DICOM_SPACING_KEYS)
 
 
 def _is_image_file(path: Path) -> bool:
@@ -75,15 +97,32 @@ class InputFacts:
 
     #: Absolute path of the image file or DICOM series folder.
     path: Path
-    #: False for formats read without spacing (then sizes are in pixels and the badge cannot PASS).
+    #: False for an input without physical spacing, none given (sizes in pixels; the badge cannot PASS).
     has_spacing: bool
     #: A DICOM series folder (its outputs include a DICOM SEG referencing the series).
     dicom_series: bool
+    #: ``--spacing`` (mm, x y [z]) given for an input without its own, applied when it is read; else None.
+    given_spacing: tuple[float, ...] | None = None
 
     @classmethod
-    def of(cls, path: str | os.PathLike) -> InputFacts:
+    def of(cls, path: str | os.PathLike, spacing: Sequence[float] | None = None) -> InputFacts:
+        """The facts of ``path``; ``spacing`` (``--spacing``) is used only when the input has none of its own."""
         path = Path(os.path.abspath(path))
-        return cls(path, has_physical_spacing(path), is_dicom_folder(path))
+        own = has_physical_spacing(path)
+        given = None if own or not spacing else tuple(float(value) for value in spacing)
+        return cls(path, own or given is not None, is_dicom_folder(path), given)
+
+    @property
+    def spacing_source(self) -> str:
+        """Where the sizes come from: ``image``, ``--spacing`` or ``none`` (pixels)."""
+        return "--spacing" if self.given_spacing else "image" if self.has_spacing else "none"
+
+    def read(self):
+        """The image (``sitk.Image``), with the given spacing applied."""
+        from .images import read_image, with_spacing  # SimpleITK: only once the run starts
+
+        image = read_image(self.path)
+        return with_spacing(image, self.given_spacing, self.path) if self.given_spacing else image
 
 
 def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
+from ..contract import OVERLAY_SUFFIX
 from ..inference.predict import Progress, predict_image
-from ..io.images import read_image
 from ..io.inputs import InputFacts, input_stem
 from ..io.stops import uninterruptible
 from ..model.bundle import ModelBundle
-from ..outputs.overlay import OverlayLayer, layers_from_prediction
+from ..outputs.overlay import OverlayLayer, layers_from_prediction, overlay_options, write_overlay
 from ..outputs.prediction_files import write_prediction_outputs
 from ..outputs.report import PredictionReport
 from ..quality.assessed import AssessedPrediction, assess_prediction
@@ -37,7 +37,7 @@ READ_SHARE, WRITE_SHARE = 0.05, 0.2
 def run_prediction(bundle: ModelBundle, source: InputFacts, settings: PredictionSettings,
                    image: sitk.Image | None = None, progress: Progress | None = None) -> AssessedPrediction:
     """Predict ``source`` (or the given ``image`` of it, e.g. a degraded copy) and assess every class."""
-    image = read_image(source.path) if image is None else image
+    image = source.read() if image is None else image
     prediction = predict_image(bundle, image, settings.method, settings.samples, settings.device, progress=progress)
     return assess_prediction(prediction, bundle.config.quality, source)
 
@@ -52,6 +52,15 @@ class WrittenPrediction:
     def overlay_layers(self) -> list[OverlayLayer]:
         return layers_from_prediction(self.assessed)
 
+    def write_overlay(self, out_dir: Path, stem: str, model: str | os.PathLike, overwrite: bool = False) -> Path:
+        """``S_overlay.png`` (image, outlines, entropy heatmap, badges; a stack's measured frame), titled
+        with the input, the model and how it was predicted; returns its path."""
+        report, path = self.report, Path(out_dir) / f"{stem}{OVERLAY_SUFFIX}"
+        title = f"{Path(report.input).name} · model {Path(model).name} · {report.method}, {report.samples} samples"
+        write_overlay(path, self.assessed.image, self.overlay_layers(), overwrite, title=title,
+                      **overlay_options(report))
+        return path
+
 
 def predict_input(bundle: ModelBundle, path: str | os.PathLike, out_dir: str | os.PathLike,
                   settings: PredictionSettings, overwrite: bool = False,
@@ -63,7 +72,7 @@ def predict_input(bundle: ModelBundle, path: str | os.PathLike, out_dir: str | o
     start, end = span
     inferred = end - WRITE_SHARE * (end - start)
     reporter("read", start, f"reading {path}")
-    assessed = run_prediction(bundle, InputFacts.of(path), settings,
+    assessed = run_prediction(bundle, InputFacts.of(path, settings.spacing), settings,
                               progress=reporter.scaled(start + READ_SHARE * (end - start), inferred))
     report = write_prediction_outputs(assessed, bundle.path, out_dir, stem or input_stem(path), overwrite,
                                       progress=reporter.scaled(inferred, end), finalize=uninterruptible,

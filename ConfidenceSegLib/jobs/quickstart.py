@@ -50,26 +50,24 @@ def fresh_folder(base: Path) -> Path:
 
 def run_quickstart(out: str | os.PathLike | None = None, image: str | os.PathLike | None = None,
                    model: str | os.PathLike | None = None, overwrite: bool = False, method: str = "auto",
-                   samples: int | None = None, device: str = "auto") -> QuickstartResult:
-    """Predict ``image`` (default: first bundled sample) with ``model`` (default: bundled) into ``out``."""
+                   samples: int | None = None, device: str = "auto",
+                   spacing: tuple[float, ...] | None = None) -> QuickstartResult:
+    """Predict ``image`` (default: first bundled sample) with ``model`` (default: bundled) into ``out``
+    (``spacing``: mm, x y [z], for an image without its own)."""
     model_dir = Path(model) if model else default_model_dir()
     image_path = Path(image) if image else sample_images()[0]
     out_dir = Path(out) if out else fresh_folder(Path.cwd() / QUICKSTART_FOLDER)
     (case,), config = check_prediction_run(model_dir, [image_path], out_dir, overwrite, overlay=True, maps=MAP_KINDS)
     from ..model.bundle import load_bundle  # the model stack loads only now
-    from ..outputs.overlay import overlay_options, write_overlay
     from .predict_job import predict_input
 
     bundle = load_bundle(model_dir, config)
-    settings = PredictionSettings(method, samples, device, MAP_KINDS)  # one frame: every map is cheap
-    settings.check(len(bundle.members))
+    settings = PredictionSettings(method, samples, device, MAP_KINDS, spacing)  # one frame: every map is cheap
+    settings.check(len(bundle.members), bundle.spatial_dims)
     with output_folder(out_dir):
         written = predict_input(bundle, image_path, out_dir, settings, overwrite, stem=case)
-        report = written.report
-        title = f"{image_path.name} · model {model_dir.name} · {report.method}, {report.samples} samples"
-        write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", written.assessed.image, written.overlay_layers(), overwrite,
-                      title=title, **overlay_options(report))
-    return QuickstartResult(out_dir, case, report)
+        written.write_overlay(out_dir, case, model_dir, overwrite)
+    return QuickstartResult(out_dir, case, written.report)
 
 
 def badge_summary(report: PredictionReport) -> list[str]:

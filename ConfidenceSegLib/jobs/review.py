@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..contract import OVERLAY_SUFFIX, REVIEW_CSV, REVIEW_HTML, SCENE_SUFFIX, ConfidenceSegError, Key
+from ..contract import DEFAULT_MAPS, OVERLAY_SUFFIX, REVIEW_CSV, REVIEW_HTML, SCENE_SUFFIX, ConfidenceSegError, Key
 from ..io.inputs import collect_inputs
 from ..io.safe_files import output_folder, write_text_atomic
 from ..outputs.review_table import review_csv, review_order
@@ -30,13 +30,15 @@ from .settings import PredictionSettings
 
 @dataclass
 class ReviewResult:
-    """What a review wrote: the ordered rows, the two summary files, the inputs that failed, the speed."""
+    """What a review wrote: the ordered rows, the two summary files, the inputs that failed, what optional
+    output was not written (``warnings``, one line each), the speed."""
 
     rows: list[dict]
     csv_path: Path
     html_path: Path
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def images_per_second(self) -> float:
@@ -47,13 +49,14 @@ class ReviewResult:
 def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                method: str = "auto", samples: int | None = None, device: str = "auto", overwrite: bool = False,
                progress: bool = True, maps: Sequence[str] | None = None, workers: int = 1,
-               dask_address: str | None = None) -> ReviewResult:
+               dask_address: str | None = None, spacing: Sequence[float] | None = None) -> ReviewResult:
     """Predict every input, write each case's outputs and overlay, then ``review.csv`` and ``index.html``."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     if workers < 1:
         raise ConfidenceSegError(f"--workers must be at least 1, got {workers}")
-    settings = PredictionSettings(method, samples, device, *([tuple(maps)] if maps else []))
+    settings = PredictionSettings(method, samples, device, tuple(maps) if maps else DEFAULT_MAPS,
+                                  tuple(spacing) if spacing else None)
     paths = collect_inputs(inputs)
     stems, config = check_prediction_run(model, paths, out_dir, overwrite, overlay=True,
                                          extra_names=[REVIEW_CSV, REVIEW_HTML], maps=settings.maps, scene=True)
@@ -63,6 +66,7 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
     rows: list[dict] = []
     pictures: dict[tuple[str, str], tuple[bytes, bytes]] = {}
     failures: list[str] = []
+    warnings: list[str] = []
     with output_folder(out_dir):
         for result in run_cases(Path(model), config, list(zip(paths, stems, strict=True)), out_dir, settings,
                                 overwrite, workers, dask_address, progress):
@@ -70,6 +74,7 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
                 failures.append(result.failure)
                 continue
             rows += result.rows
+            warnings += result.warnings
             pictures.update(result.pictures)
         if not rows:
             raise ConfidenceSegError("no input could be processed:\n  " + "\n  ".join(failures))
@@ -85,4 +90,4 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
         page = review_page(report_rows, title=f"ConfidenceSeg review: {out_dir.name}", description=description,
                            failures=failures)
         write_text_atomic(html_path, page, overwrite)
-    return ReviewResult(rows, csv_path, html_path, failures, time.perf_counter() - started)
+    return ReviewResult(rows, csv_path, html_path, failures, time.perf_counter() - started, warnings)

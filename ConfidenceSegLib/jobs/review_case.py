@@ -35,6 +35,7 @@ class CaseResult:
     rows: list[dict] = field(default_factory=list)
     pictures: dict[tuple[str, str], tuple[bytes, bytes]] = field(default_factory=dict)
     failure: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 def cached_bundle(model: Path, config: BundleConfig | None = None) -> ModelBundle:
@@ -53,16 +54,17 @@ def finish_case(bundle: ModelBundle, assessed: AssessedPrediction, case: str, ou
     layers = layers_from_prediction(assessed)
     write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", assessed.image, layers, overwrite, title=case,
                   **overlay_options(report))
-    write_case_scene(out_dir, case, report, assessed.source.path, overwrite)
+    write_case_scene(out_dir, case, report, assessed.source.path, overwrite, assessed.image)
     pictures = {(case, name): pair for name, pair in thumbnails(assessed.image, layers).items()}
-    return CaseResult(case, rows_from_report(case, report), pictures)
+    return CaseResult(case, rows_from_report(case, report), pictures,
+                      warnings=[f"{case}: {warning}" for warning in report.warnings])
 
 
 def review_case(bundle: ModelBundle, path: Path, case: str, out_dir: Path, settings: PredictionSettings,
                 overwrite: bool) -> CaseResult:
     """Read, predict and finish one case; a user error becomes the case's ``failure``."""
     try:
-        assessed = run_prediction(bundle, InputFacts.of(path), settings)
+        assessed = run_prediction(bundle, InputFacts.of(path, settings.spacing), settings)
         return finish_case(bundle, assessed, case, out_dir, settings, overwrite)
     except ConfidenceSegError as error:
         return CaseResult(case, failure=f"{path}: {error}")

@@ -23,7 +23,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..contract import ConfidenceSegError
-from ..io.images import read_image
 from ..io.inputs import InputFacts
 from ..model.bundle_config import BundleConfig
 from .predict_job import run_prediction
@@ -40,7 +39,7 @@ def run_cases(model: Path, config: BundleConfig, cases: Cases, out_dir: Path, se
               progress: bool = True) -> Iterator[CaseResult]:
     """Process ``cases`` ((path, stem) pairs) where asked with the bundle at ``model`` (its ``config`` as the
     run read it: every worker gets it, none reads it again); report skipped cases as they fail."""
-    settings.check(len(config.members))
+    settings.check(len(config.members), config.spatial_dims)
     if dask_address:
         results = _on_dask(dask_address, model, config, cases, out_dir, settings, overwrite)
     elif workers > 1:
@@ -68,13 +67,14 @@ def _in_process(model: Path, config: BundleConfig, cases: Cases, out_dir: Path, 
     bundle = cached_bundle(model, config)
     with ThreadPoolExecutor(1, thread_name_prefix="reader") as reader, \
             ThreadPoolExecutor(1, thread_name_prefix="writer") as writer:
-        reads = [reader.submit(read_image, cases[0][0])]
+        sources = [InputFacts.of(path, settings.spacing) for path, _ in cases]
+        reads = [reader.submit(sources[0].read)]
         written: tuple[Future, Path, str] | None = None
         for index, (path, case) in enumerate(cases):
             if index + 1 < len(cases):
-                reads.append(reader.submit(read_image, cases[index + 1][0]))
+                reads.append(reader.submit(sources[index + 1].read))
             try:
-                assessed = run_prediction(bundle, InputFacts.of(path), settings, image=reads[index].result())
+                assessed = run_prediction(bundle, sources[index], settings, image=reads[index].result())
             except ConfidenceSegError as error:
                 yield CaseResult(case, failure=f"{path}: {error}")
                 continue

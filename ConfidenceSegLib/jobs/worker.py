@@ -79,6 +79,7 @@ class Worker:
         self.answers = _Answers(answers or sys.stdout)
         self.queue: queue.Queue = queue.Queue()
         self.running_id = None
+        self.waiting: set[str] = set()  # ids of queued jobs
         self.cancelled: set[str] = set()  # queued jobs asked to be cancelled
         self.stopping = False
 
@@ -103,6 +104,8 @@ class Worker:
                 self.answers.send(event="error", message=f"refused request: {error}")
                 continue
             if request.command == "predict":
+                if request.job_id is not None:
+                    self.waiting.add(request.job_id)
                 self.queue.put(request)
             elif request.command == "cancel":
                 self._cancel(request)
@@ -117,13 +120,15 @@ class Worker:
         target = request.target if request.target is not None else self.running_id
         if target is not None and target == self.running_id:
             request_cancel()
-        elif target is not None and target not in self.cancelled:
+        elif target in self.waiting and target not in self.cancelled:
             self.cancelled.add(target)  # a queued job: answered "cancelled" when its turn comes
         else:
-            self.answers.send(id=request.job_id, event="error", message=f"no running job {target!r} to cancel")
+            self.answers.send(id=request.job_id, event="error",
+                              message=f"no running or queued job {target!r} to cancel")
 
     def _run_job(self, request: Request) -> None:
         job_id = request.job_id
+        self.waiting.discard(job_id)
         if self.stopping or job_id in self.cancelled:
             self.cancelled.discard(job_id)
             self.answers.send(id=job_id, event="cancelled")
@@ -155,7 +160,7 @@ class Worker:
         settings = PredictionSettings(request.method, request.samples, request.device, request.maps or DEFAULT_MAPS)
         overwrite = request.overwrite
         check_prediction_run(self.model, [path], out_dir, overwrite, maps=settings.maps, config=self.bundle.config)
-        settings.check(len(self.bundle.members))
+        settings.check(len(self.bundle.members), self.bundle.spatial_dims)
         stem = input_stem(path)
         with output_folder(out_dir):
             written = predict_input(self.bundle, path, out_dir, settings, overwrite, progress, stem=stem)

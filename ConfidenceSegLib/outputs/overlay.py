@@ -62,10 +62,9 @@ class OverlayLayer:
 
 def _layer(result: ClassResult, mask: np.ndarray, entropy: np.ndarray,
            frames: list[dict] | None) -> OverlayLayer:
-    """One class's layer with its result (a stack: its worst frame's measurement)."""
-    frame = result.worst_frame
-    measured = frames[frame][result.name].measurements if frame is not None and frames else None
-    return OverlayLayer(result.name, mask, entropy, result.verdict, frame, headline_measurement(result, measured))
+    """One class's layer with its result (a stack: the frame its measurement is from)."""
+    return OverlayLayer(result.name, mask, entropy, result.verdict, result.measured_frame if frames else None,
+                        headline_measurement(result))
 
 
 def layers_from_prediction(assessed) -> list[OverlayLayer]:

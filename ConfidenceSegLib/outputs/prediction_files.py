@@ -34,6 +34,7 @@ from ..contract import (
     REASON_TAG,
     REPORT_SUFFIX,
     SEG_SUFFIX,
+    ConfidenceSegError,
     map_file_name,
     prediction_file_names,
 )
@@ -85,7 +86,8 @@ def write_prediction_outputs(assessed: AssessedPrediction, model_path: str | os.
     """Write ``assessed`` as ``stem`` into ``out_dir`` (checked before the run); return the report written.
 
     ``maps``: which uncertainty maps to write per class; an input read from a DICOM series folder also
-    gets ``S.seg.dcm`` referencing it. Files are written in parallel threads (compression runs outside
+    gets ``S.seg.dcm`` referencing it when one can be made (else the report says why not:
+``dicom_segmentation_skipped``). Files are written in parallel threads (compression runs outside
     the GIL). ``progress`` is called between steps (it may raise to stop); ``finalize`` wraps the final
     moves (e.g. :func:`~ConfidenceSegLib.io.stops.uninterruptible`).
     """
@@ -106,21 +108,34 @@ def write_prediction_outputs(assessed: AssessedPrediction, model_path: str | os.
         segments = [segment_of(classes[c.name], c.mask) for c in prediction.classes]
         pending.append(writers.submit(write_segmentation, staging / f"{stem}{SEG_SUFFIX}", segments, prediction.image,
                                       compression_level=FAST_COMPRESSION))
+        dicom_seg, skipped = None, None
         if source.dicom_series:
-            from .dicom_seg import write_dicom_seg  # highdicom: only for DICOM inputs
+            from .dicom_seg import dicom_seg_obstacle, write_dicom_seg
 
-            pending.append(writers.submit(
-                write_dicom_seg, staging / f"{stem}{DICOM_SEG_SUFFIX}", {c.name: c.mask for c in prediction.classes},
-                classes, source.path, Path(model_path).name))
+            skipped = dicom_seg_obstacle(source.path)
+            if skipped is None:
+                dicom_seg = writers.submit(write_dicom_seg, staging / f"{stem}{DICOM_SEG_SUFFIX}",
+                                           {c.name: c.mask for c in prediction.classes}, classes, source.path,
+                                           Path(model_path).name)
         for number, future in enumerate(pending):
             progress("write", number / len(pending), "writing the segmentation and maps")
             future.result()
+        if dicom_seg is not None:
+            try:
+                dicom_seg.result()
+            except ConfidenceSegError as error:  # optional: the other outputs are kept
+                skipped = str(error)
+        if skipped is not None:
+            names.remove(f"{stem}{DICOM_SEG_SUFFIX}")
         report = PredictionReport(
             input=str(source.path), model=str(model_path), method=prediction.method, samples=prediction.samples,
             device=prediction.device, classes=classes, pass_threshold=assessed.pass_threshold,
             timings=dict(prediction.timings, write_s=time.perf_counter() - started),
             segmentation=f"{stem}{SEG_SUFFIX}", frames=assessed.frames,
-            dicom_segmentation=f"{stem}{DICOM_SEG_SUFFIX}" if source.dicom_series else None)
+            spacing={"mm": [round(value, 6) for value in prediction.image.GetSpacing()],
+                     "source": source.spacing_source},
+            dicom_segmentation=f"{stem}{DICOM_SEG_SUFFIX}" if dicom_seg is not None and skipped is None else None,
+            dicom_segmentation_skipped=skipped)
         (staging / f"{stem}{REPORT_SUFFIX}").write_text(json.dumps(report_json(report), indent=2, allow_nan=False)
                                                         + "\n", encoding="utf-8")
         with finalize() if finalize else contextlib.nullcontext():

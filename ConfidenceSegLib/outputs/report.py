@@ -37,6 +37,11 @@ class PredictionReport:
     #: Per frame ``{class: FrameResult}`` when a 2D model ran slice by slice on a stack, else None.
     frames: list[dict[str, FrameResult]] | None = None
     dicom_segmentation: str | None = None
+    #: The pixel size the sizes are in: ``{"mm": [x, y(, z)], "source": "image" | "--spacing" | "none"}``
+    #: (``none``: 1-unit pixels, sizes in pixels); None in the report of an assessed given segmentation.
+    spacing: dict | None = None
+    #: Why a DICOM series input got no DICOM SEG (the other outputs were written), else None.
+    dicom_segmentation_skipped: str | None = None
     #: Further top-level entries of an assessment report (the given segmentation, per-method details).
     extra: dict = field(default_factory=dict)
     #: The folder the report was read from (its files are relative to it); None for one in memory.
@@ -52,6 +57,11 @@ class PredictionReport:
         if self.segmentation is None:
             raise ConfidenceSegError("this report has no segmentation file")
         return self.segmentation.removesuffix(SEG_SUFFIX)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What was not written although asked for (the main outputs were): one line each."""
+        return [f"no DICOM SEG written: {self.dicom_segmentation_skipped}"] if self.dicom_segmentation_skipped else []
 
     @property
     def has_spacing(self) -> bool:
@@ -98,10 +108,14 @@ def report_json(report: PredictionReport, class_extras: dict[str, dict] | None =
                           for name, result in report.classes.items()}}
     if report.segmentation is not None:
         data.update({Key.SEGMENTATION: report.segmentation, Key.SLICE_BY_SLICE: report.slice_by_slice})
+    if report.spacing is not None:
+        data[Key.SPACING] = report.spacing
     if report.frames is not None:
         data[Key.FRAMES] = [frame_json(index, frame) for index, frame in enumerate(report.frames)]
     if report.dicom_segmentation is not None:
         data[Key.DICOM_SEGMENTATION] = report.dicom_segmentation
+    if report.dicom_segmentation_skipped is not None:
+        data[Key.DICOM_SEGMENTATION_SKIPPED] = report.dicom_segmentation_skipped
     return data
 
 
@@ -132,12 +146,14 @@ def report_from_json(data, where: str | os.PathLike = "report") -> PredictionRep
     except (AttributeError, KeyError, TypeError) as error:
         raise ConfidenceSegError(f"{where} is a malformed prediction report ({error!r})") from None
     known = {Key.INPUT, Key.MODEL, Key.METHOD, Key.SAMPLES, Key.DEVICE, Key.TIMINGS, Key.PASS_THRESHOLD,
-             Key.CLASSES, Key.SEGMENTATION, Key.SLICE_BY_SLICE, Key.FRAMES, Key.DICOM_SEGMENTATION}
+             Key.CLASSES, Key.SEGMENTATION, Key.SLICE_BY_SLICE, Key.FRAMES, Key.DICOM_SEGMENTATION,
+             Key.DICOM_SEGMENTATION_SKIPPED, Key.SPACING}
     return PredictionReport(
         input=str(data.get(Key.INPUT, "")), model=str(data.get(Key.MODEL, "")), method=data.get(Key.METHOD),
         samples=data.get(Key.SAMPLES), device=data.get(Key.DEVICE), classes=classes,
         pass_threshold=data.get(Key.PASS_THRESHOLD), timings=dict(data.get(Key.TIMINGS) or {}),
         segmentation=data.get(Key.SEGMENTATION), frames=frames, dicom_segmentation=data.get(Key.DICOM_SEGMENTATION),
+        dicom_segmentation_skipped=data.get(Key.DICOM_SEGMENTATION_SKIPPED), spacing=data.get(Key.SPACING),
         extra={key: value for key, value in data.items() if key not in known})
 
 

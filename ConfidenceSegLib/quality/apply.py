@@ -50,8 +50,9 @@ def assess_segment(quality: QualityConfig | None, class_name: str, summary: dict
             "quality_model_outdated", f"the quality model was calibrated by an older ConfidenceSeg (it reads "
                                       f"{', '.join(outdated)}): recalibrate it with `confidenceseg calibrate`"),))
     cautions = tuple(r for r in (method_mismatch(quality.calibrated_settings, used), None if has_spacing else reason(
-        "no_spacing", "the image has no physical spacing (PNG, JPEG, TIFF): sizes are not comparable with "
-                      "the calibration images")) if r is not None)
+        "no_spacing", "the image has no physical spacing (PNG, JPEG, TIFF, DICOM without Pixel Spacing): sizes "
+                      "are not comparable with the calibration images; give the pixel size with --spacing SX SY "
+                      "(mm)")) if r is not None)
     outside = out_of_domain(model["domain"], feature_values(summary, model["domain"]["features"]))
     if outside is not None:
         return Verdict(REVIEW, reasons=(outside, *cautions))

@@ -3,7 +3,8 @@
 :func:`assess_prediction` is the one function that turns a
 :class:`~ConfidenceSegLib.inference.prediction.Prediction` into an :class:`AssessedPrediction`: per class
 (and per frame when a 2D model ran slice by slice on a stack) presence, verdict (:mod:`.apply`) and the
-measurements with the bundle's calibration applied (:mod:`.measurement_intervals`). Every output
+measurements with the bundle's calibration applied (:mod:`.measurement_intervals`); a stack's class
+reports the measurements of one frame (:func:`measured_frame`), never a volume. Every output
 (files, overlay, review table, worker answer) serialises this object; none re-assesses.
 """
 
@@ -14,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from ..contract import PASS, REVIEW
+from ..contract import PASS, REVIEW, Key
 from ..inference.prediction import ClassPrediction, Prediction
 from ..io.inputs import InputFacts
 from ..model.bundle_config import QualityConfig
-from .apply import assess_frames, assess_segment
+from .apply import assess_frames, assess_segment, combine_frames
 from .domain import Typicality, domain_references, typicality
 from .measurement_intervals import calibrated, implausible, report_names
 from .verdict import ClassResult, FrameResult, Verdict
@@ -76,20 +77,34 @@ def assess_prediction(prediction: Prediction, quality: QualityConfig | None, sou
     typicalities = image_typicality(prediction, quality)
     classes, frames = [], None
     for result in prediction.classes:
-        frames_summary = None
         if result.frame_summaries is None:
             verdict = assess_segment(quality, result.name, result.summary, used=used, has_spacing=source.has_spacing,
                                      typicality=typicalities[0] if typicalities else None)
-        else:
-            verdict, frame_verdicts, frames_summary = assess_frames(quality, result.name, result.frame_summaries,
-                                                                    used, source.has_spacing, typicalities)
-            frames = frames or [{} for _ in frame_verdicts]
-            for index, frame_verdict in enumerate(frame_verdicts):
-                measured, frame_verdict = reported_measurements(quality, result.name, result.frame_measurements[index],
-                                                                source.has_spacing, frame_verdict)
-                frames[index][result.name] = FrameResult(bool(result.mask[index].any()), frame_verdict, measured)
-        measurements, verdict = reported_measurements(quality, result.name, result.measurements, source.has_spacing,
-                                                      verdict)
-        classes.append(ClassResult(result.name, bool(result.mask.any()), dict(result.summary), verdict, measurements,
+            measurements, verdict = reported_measurements(quality, result.name, result.measurements,
+                                                          source.has_spacing, verdict)
+            classes.append(ClassResult(result.name, bool(result.mask.any()), dict(result.summary), verdict,
+                                       measurements))
+            continue
+        _, frame_verdicts, _ = assess_frames(quality, result.name, result.frame_summaries, used, source.has_spacing,
+                                             typicalities)
+        frames = frames or [{} for _ in frame_verdicts]
+        for index, frame_verdict in enumerate(frame_verdicts):
+            measured, frame_verdicts[index] = reported_measurements(
+                quality, result.name, result.frame_measurements[index], source.has_spacing, frame_verdict)
+            frames[index][result.name] = FrameResult(bool(result.mask[index].any()), frame_verdicts[index], measured)
+        verdict, _, frames_summary = combine_frames(result.name, frame_verdicts)
+        shown = measured_frame(frames_summary, result.mask)
+        frames_summary[Key.MEASURED_FRAME] = shown
+        classes.append(ClassResult(result.name, bool(result.mask.any()), dict(result.summary), verdict,
+                                   frames[shown][result.name].measurements if shown is not None else {},
                                    frames_summary))
     return AssessedPrediction(prediction, source, quality.threshold if quality is not None else None, classes, frames)
+
+
+def measured_frame(frames_summary: dict, mask: np.ndarray) -> int | None:
+    """The frame whose measurements stand for a stack: the worst frame, else (unrated) the one with the
+    largest segmentation; None when no frame has the class. ``mask``: bool (frames, H, W)."""
+    if frames_summary.get(Key.WORST_FRAME) is not None:
+        return frames_summary[Key.WORST_FRAME]
+    areas = mask.reshape(mask.shape[0], -1).sum(axis=1)
+    return int(areas.argmax()) if areas.any() else None

@@ -76,4 +76,4 @@ def report_names(measurements: dict, has_spacing: bool) -> dict:
     if has_spacing:
         return rounded
     return {**{PIXEL_NAMES[name]: entry for name, entry in rounded.items()},
-            "note": "no_spacing: the image has no physical spacing; sizes are in pixels"}
+            "note": "no_spacing: the image has no physical spacing; sizes are in pixels (give --spacing SX SY in mm)"}

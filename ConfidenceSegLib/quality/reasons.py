@@ -57,7 +57,8 @@ def out_of_domain(domain: dict, values) -> Reason | None:
     """The first descriptor outside its calibrated range (value and range in the message), or None."""
     for name, value, low, high in zip(domain["features"], values, domain["low"], domain["high"], strict=True):
         if (low is not None and value < low) or (high is not None and value > high):
-            calibrated = (f"{low:.3g}-{high:.3g}" if low is not None and high is not None
+            separator = " to " if low is not None and low < 0 or high is not None and high < 0 else "-"
+            calibrated = (f"{low:.3g}{separator}{high:.3g}" if low is not None and high is not None
                           else f">= {low:.3g}" if low is not None else f"<= {high:.3g}")
             return reason("out_of_domain", f"image unlike the calibration images ({DESCRIPTOR_NAMES.get(name, name)} "
                                            f"{value:.3g}, calibrated {calibrated})")
@@ -76,9 +77,17 @@ def method_mismatch(calibrated: tuple[str, int] | None, used: tuple[str, int] | 
                   f"{expected[1]} samples")
 
 
+def further_reasons(verdict: Verdict) -> list[str]:
+    """The messages of a verdict's reasons after the first, but for those the first already says (a stack's
+    first reason quotes its worst frame's)."""
+    first = verdict.reasons[0].message if verdict.reasons else ""
+    return [r.message for r in verdict.reasons[1:] if r.message not in first]
+
+
 def more_reasons(verdict: Verdict) -> str:
     """`` (+2 more)`` when a verdict has reasons besides the first ("" otherwise)."""
-    return f" (+{len(verdict.reasons) - 1} more)" if len(verdict.reasons) > 1 else ""
+    further = further_reasons(verdict)
+    return f" (+{len(further)} more)" if further else ""
 
 
 def verdict_words(verdict: Verdict) -> str:
@@ -97,7 +106,7 @@ def verdict_words(verdict: Verdict) -> str:
 
 def all_reasons(verdict: Verdict) -> str:
     """Every reason of a verdict, the deciding one first, separated by `` · ``."""
-    return " · ".join(r.message for r in verdict.reasons)
+    return " · ".join([verdict.reasons[0].message, *further_reasons(verdict)] if verdict.reasons else [])
 
 
 def result_words(result: ClassResult) -> str:
@@ -107,12 +116,14 @@ def result_words(result: ClassResult) -> str:
     return f"{words}; {measured}" if measured else words
 
 
-def headline_measurement(result: ClassResult | FrameResult, measurements: dict | None = None) -> str:
+def headline_measurement(result: ClassResult | FrameResult) -> str:
     """:func:`measurement_words` of one class or frame ("" when it is ABSENT or out of domain: no number the
-    product cannot stand behind); ``measurements``: another entry to word (e.g. a stack's worst frame's)."""
+    product cannot stand behind); a stack's class: ``frame 3 of 6: circumference ...`` (frames from 1)."""
     if result.verdict.badge == ABSENT or any(r.code == "out_of_domain" for r in result.verdict.reasons):
         return ""
-    return measurement_words(result.measurements if measurements is None else measurements)
+    words = measurement_words(result.measurements)
+    frame = getattr(result, "measured_frame", None)
+    return f"frame {frame + 1} of {result.frame_count}: {words}" if words and frame is not None else words
 
 
 def measurement_words(measurements: dict | None) -> str:

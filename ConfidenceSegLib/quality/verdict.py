@@ -62,7 +62,8 @@ class FrameResult:
 class ClassResult:
     """One class of an assessed prediction: presence, uncertainty summary, verdict, reported measurements
     (``{name: {"value", "p05", "p95"}}``, calibrated; pixel names without spacing), the frame counts of a
-    slice-by-slice run (``{"PASS", "REVIEW", "ABSENT", "worst_frame"}``) and, once written, its map files."""
+    slice-by-slice run (``{"PASS", "REVIEW", "ABSENT", "worst_frame", "measured_frame"}``; the measurements are
+    then the measured frame's, never a volume) and, once written, its map files."""
 
     name: str
     present: bool
@@ -73,8 +74,14 @@ class ClassResult:
     files: dict[str, str] = field(default_factory=dict)
 
     @property
-    def worst_frame(self) -> int | None:
-        return (self.frames_summary or {}).get(Key.WORST_FRAME)
+    def measured_frame(self) -> int | None:
+        """The frame (0-based) whose measurements a slice-by-slice run reports: the worst, else the largest."""
+        return (self.frames_summary or {}).get(Key.MEASURED_FRAME)
+
+    @property
+    def frame_count(self) -> int:
+        """Frames of a slice-by-slice run (0 otherwise)."""
+        return sum((self.frames_summary or {}).get(badge, 0) for badge in (PASS, REVIEW, ABSENT))
 
 
 def frame_counts_summary(frames: list[Verdict], worst_frame: int | None) -> dict:

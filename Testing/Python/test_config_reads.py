@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import pytest
 from tiny_bundles import make_bundle, random_image
@@ -56,10 +57,20 @@ def test_review_reads_the_config_once(model_and_images, config_reads, tmp_path):
 
 def test_a_warm_worker_reads_the_config_once_for_every_request(model_and_images, config_reads, tmp_path):
     model, images = model_and_images
-    requests = "".join(json.dumps({"id": str(n), "command": "predict", "input": str(image),
-                                   "out": str(tmp_path / str(n)), "samples": 2}) + "\n"
-                       for n, image in enumerate(images))
     answers = io.StringIO()
-    assert Worker(model, io.StringIO(requests), answers).serve() == 0
-    results = [json.loads(line) for line in answers.getvalue().splitlines() if '"result"' in line]
-    assert len(results) == 2 and len(config_reads) == 1
+
+    def results() -> list[dict]:
+        return [json.loads(line) for line in answers.getvalue().splitlines() if '"result"' in line]
+
+    def requests():
+        """The predict requests, then (as a client that waits for its answers) quit once both are answered."""
+        for n, image in enumerate(images):
+            yield json.dumps({"id": str(n), "command": "predict", "input": str(image), "out": str(tmp_path / str(n)),
+                              "samples": 2}) + "\n"
+        deadline = time.monotonic() + 120
+        while len(results()) < len(images) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield json.dumps({"command": "quit"}) + "\n"
+
+    assert Worker(model, requests(), answers).serve() == 0
+    assert len(results()) == 2 and len(config_reads) == 1

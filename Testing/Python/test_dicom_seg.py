@@ -1,15 +1,19 @@
 """DICOM SEG output: ``predict`` on a DICOM series also writes ``S.seg.dcm``, which pydicom and highdicom
 read back with one segment per class, the badge in each segment's description, and pixels equal to
-the ``.seg.nrrd`` result on every source instance."""
+the ``.seg.nrrd`` result on every source instance. The SEG is optional: a series highdicom cannot make
+one for (several ultrasound frames without a Frame of Reference), or an install without highdicom,
+still gets every other output, one warning line and the reason in ``S.json``."""
 
 from __future__ import annotations
 
-import time
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
+from dicom_series import write_dicom_series
 from tiny_bundles import make_bundle
 
 from ConfidenceSegLib.cli import main
@@ -18,40 +22,16 @@ from ConfidenceSegLib.io.images import read_image
 from ConfidenceSegLib.io.segfile import read_segmentation
 from ConfidenceSegLib.outputs.report import read_report
 
-hd = pytest.importorskip("highdicom", reason="the [dicom] extra (highdicom, pydicom) is not installed")
-pydicom = pytest.importorskip("pydicom", reason="the [dicom] extra is not installed")
-
 CLASSES = ("organ", "lesion")
+def dicom_extra():
+    """highdicom and pydicom, or a skip naming the missing extra."""
+    reason = "the [dicom] extra (highdicom, pydicom) is not installed"
+    return pytest.importorskip("highdicom", reason=reason), pytest.importorskip("pydicom", reason=reason)
 
-
-def write_dicom_series(folder: Path, slices: int = 3, rows: int = 24, columns: int = 28) -> Path:
-    """A small CT-like series written with SimpleITK (GDCM), one file per slice."""
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    volume = sitk.GetImageFromArray((rng.random((slices, rows, columns)) * 400 - 200).astype(np.int16))
-    volume.SetSpacing((0.7, 0.8, 2.5))
-    volume.SetOrigin((-10.0, 5.0, 30.0))
-    stamp = time.strftime("%Y%m%d"), time.strftime("%H%M%S")
-    uid_root = "1.2.826.0.1.3680043.2.1125.9"
-    shared = {"0008|0020": stamp[0], "0008|0030": stamp[1], "0008|0060": "CT", "0008|0016": "1.2.840.10008.5.1.4.1.1.2",
-              "0010|0010": "Test^Phantom", "0010|0020": "PHANTOM1", "0020|000d": f"{uid_root}.1",
-              "0020|000e": f"{uid_root}.2", "0020|0052": f"{uid_root}.3", "0020|0010": "1", "0020|0011": "1",
-              "0020|0037": "1\\0\\0\\0\\1\\0", "0008|103e": "synthetic series", "0018|0050": "2.5"}
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    for index in range(slices):
-        image = volume[:, :, index]
-        for tag, value in shared.items():
-            image.SetMetaData(tag, value)
-        image.SetMetaData("0008|0018", f"{uid_root}.4.{index + 1}")
-        image.SetMetaData("0020|0013", str(index + 1))
-        image.SetMetaData("0020|0032", "\\".join(f"{v:g}" for v in volume.TransformIndexToPhysicalPoint((0, 0, index))))
-        writer.SetFileName(str(folder / f"slice{index:03d}.dcm"))
-        writer.Execute(image)
-    return folder
 
 
 def test_predict_on_a_dicom_series_writes_a_matching_dicom_seg(tmp_path):
+    hd, pydicom = dicom_extra()
     make_bundle(tmp_path / "model", classes=CLASSES, input_size=(32, 32))
     series = write_dicom_series(tmp_path / "ct_series")
     out = tmp_path / "out"
@@ -82,3 +62,52 @@ def test_predict_on_a_dicom_series_writes_a_matching_dicom_seg(tmp_path):
         expected = segments[name][order]
         np.testing.assert_array_equal(pixels[..., number].astype(bool), expected)
     assert any(segments[name].any() for name in CLASSES)  # the comparison is not between two empty masks
+
+
+def predict_series(tmp_path: Path, series: Path, environment: dict | None = None) -> tuple[Path, list[str]]:
+    """``confidenceseg predict`` on ``series`` in a fresh process: the output folder and its stderr lines."""
+    make_bundle(tmp_path / "model", classes=("organ",), input_size=(16, 16))
+    out = tmp_path / "out"
+    process = subprocess.run([sys.executable, "-c", "import sys; from ConfidenceSegLib.cli import main; "
+                              "sys.exit(main(sys.argv[1:]))", "predict", "--model", str(tmp_path / "model"),
+                              "--input", str(series), "--out", str(out), "--samples", "2"],
+                             capture_output=True, text=True, env=dict(os.environ, **(environment or {})))
+    assert process.returncode == 0, process.stderr
+    return out, [line for line in process.stderr.splitlines() if line.strip() and "%|" not in line]
+
+
+def assert_main_outputs(out: Path, stem: str) -> None:
+    assert {path.name for path in out.iterdir()} == {f"{stem}.seg.nrrd", f"{stem}.json", f"{stem}_organ_entropy.nrrd"}
+    assert read_segmentation(out / f"{stem}.seg.nrrd", read_image(out.parent / stem))[0].mask.shape == (3, 24, 28)
+
+
+def test_ultrasound_frames_without_a_frame_of_reference_keep_every_other_output(tmp_path):
+    dicom_extra()
+    series = write_dicom_series(tmp_path / "us_cine", modality="US", frame_of_reference=False)
+    out, lines = predict_series(tmp_path, series)
+    assert_main_outputs(out, "us_cine")
+    skipped = read_report(out / "us_cine.json").dicom_segmentation_skipped
+    assert "3 frames and no Frame of Reference UID" in skipped
+    assert lines == [f"confidenceseg: warning: us_cine: no DICOM SEG written: {skipped}"]
+
+
+def test_a_single_ultrasound_frame_without_a_frame_of_reference_gets_its_seg(tmp_path):
+    _, pydicom = dicom_extra()
+    series = write_dicom_series(tmp_path / "us_still", slices=1, modality="US", frame_of_reference=False)
+    out, lines = predict_series(tmp_path, series)
+    assert lines == [] and pydicom.dcmread(out / "us_still.seg.dcm").Modality == "SEG"
+
+
+#: Python started with highdicom unimportable, as on an install without the [dicom] extra.
+WITHOUT_HIGHDICOM = "import sys; sys.modules['highdicom'] = None"
+
+
+def test_without_the_dicom_extra_a_series_is_predicted_and_the_seg_skipped(tmp_path):
+    series = write_dicom_series(tmp_path / "ct")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(WITHOUT_HIGHDICOM + "\n")
+    path = os.pathsep.join(filter(None, [str(tmp_path / "site"), os.environ.get("PYTHONPATH")]))
+    out, lines = predict_series(tmp_path, series, {"PYTHONPATH": path})
+    assert_main_outputs(out, "ct")
+    assert lines == ["confidenceseg: warning: ct: no DICOM SEG written: the DICOM SEG needs the [dicom] extra "
+                     "(pip install 'confidenceseg[dicom]')"]

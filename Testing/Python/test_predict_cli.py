@@ -221,3 +221,35 @@ def test_a_stop_signal_stops_within_a_second_without_partial_output(tmp_path, st
     assert elapsed < 1.0, f"took {elapsed:.2f} s to stop"
     assert json.loads(remaining.splitlines()[-1])["stage"] == "stopped"
     assert sorted(p.name for p in out.iterdir()) == sorted(prediction_file_names("first", CLASSES))  # first kept, whole
+
+
+def test_spacing_gives_an_image_without_one_its_pixel_size(calibrated_model, tmp_path):
+    array = sitk.GetArrayFromImage(random_image((40, 48), seed=7))
+    png = write(sitk.GetImageFromArray(np.clip(array, 0, 255).astype(np.uint8)), tmp_path / "case.png")
+    runs = {}
+    for name, extra in (("pixels", []), ("given", ["--spacing", "0.25", "0.5"])):
+        assert main(["predict", "--model", str(calibrated_model), "--input", png, "--out", str(tmp_path / name),
+                     "--samples", "4", *extra]) == 0
+        runs[name] = read_report(tmp_path / name / "case.json")
+    pixels, given = runs["pixels"], runs["given"]
+    assert pixels.spacing == {"mm": [1.0, 1.0], "source": "none"}
+    assert given.spacing == {"mm": [0.25, 0.5], "source": "--spacing"}
+    assert read_image(tmp_path / "given" / "case.seg.nrrd").GetSpacing()[:2] == (0.25, 0.5)
+    for name, result in given.classes.items():
+        codes = [reason.code for reason in pixels.classes[name].verdict.reasons]
+        assert "no_spacing" in codes and "--spacing SX SY" in pixels.classes[name].verdict.reasons[
+            codes.index("no_spacing")].message
+        assert "no_spacing" not in [reason.code for reason in result.verdict.reasons]
+        if result.present:  # the same mask, measured in mm: an area in px times 0.25 * 0.5 mm²
+            assert result.measurements["area_mm2"]["value"] == pytest.approx(
+                pixels.classes[name].measurements["area_px"]["value"] * 0.125, rel=1e-3)
+
+
+def test_spacing_keeps_an_image_s_own_and_refuses_impossible_sizes(model, tmp_path, capsys):
+    image = write(random_image((24, 28), spacing=(0.3, 0.4)), tmp_path / "case.nrrd")
+    assert main(["predict", "--model", str(model), "--input", image, "--out", str(tmp_path / "out"),
+                 "--samples", "2", "--spacing", "2", "2"]) == 0
+    assert read_report(tmp_path / "out" / "case.json").spacing == {"mm": [0.3, 0.4], "source": "image"}
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", "--model", str(model), "--input", image, "--out", str(tmp_path / "o2"), "--spacing", "0", "1"])
+    assert stop.value.code == 2 and "2 or 3 positive sizes" in capsys.readouterr().err

@@ -114,6 +114,15 @@ def test_quickstart_overlay_shows_outline_and_badge(quickstart_run):
     assert colour_pixels(band, BADGE_COLORS[other], tolerance=12) < 20
 
 
+
+def test_predict_overlay_is_the_quickstart_picture(quickstart_run, tmp_path):
+    out, _, _ = quickstart_run
+    sample = sample_images()[0]
+    stem = sample.name.removesuffix(".nrrd")
+    assert main(["predict", "--model", str(default_model_dir()), "--input", str(sample), "--out", str(tmp_path),
+                 "--overlay"]) == 0
+    assert (tmp_path / f"{stem}_overlay.png").read_bytes() == (out / f"{stem}_overlay.png").read_bytes()
+
 def test_quickstart_refuses_to_overwrite(quickstart_run, capsys):
     out, _, _ = quickstart_run
     before = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}

@@ -7,6 +7,8 @@ import hashlib
 
 import pytest
 import SimpleITK as sitk
+import vtk
+from dicom_series import write_dicom_series
 from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib.jobs.review import run_review
@@ -47,3 +49,27 @@ def test_a_case_scene_loads_image_segmentation_and_heatmap(tmp_path):
     heatmap_display = volumes["case1 organ entropy"].GetDisplayNode()
     assert heatmap_display.GetApplyThreshold() and heatmap_display.GetLowerThreshold() == pytest.approx(0.1)
     assert hashes(out) | hashes(cohort) == before  # opening the scene changes nothing
+
+
+def test_an_input_given_its_pixel_size_lines_up_with_its_outputs_in_slicer(tmp_path):
+    """An ultrasound DICOM series without Pixel Spacing (the slicer-core wheel reads no PNG; Slicer does,
+    the same way: 1-unit pixels), reviewed with ``--spacing``: the scene's transform puts it in place."""
+    make_bundle(tmp_path / "model", classes=("organ",), input_size=(32, 32))
+    series = write_dicom_series(tmp_path / "us", modality="US", frame_of_reference=False)
+    out = tmp_path / "qc"
+    run_review(tmp_path / "model", [series], out, samples=2, progress=False, spacing=(0.2, 0.3))
+
+    scene = slicer.vtkMRMLScene()
+    scene.SetURL(str(out / "us.mrml"))
+    assert scene.Connect() == 1
+    image, heatmap = scene.GetFirstNodeByName("us"), scene.GetFirstNodeByName("us organ entropy")
+    assert image.GetSpacing()[:2] == pytest.approx((1.0, 1.0))  # Slicer reads it in 1-unit pixels
+    assert heatmap.GetSpacing()[:2] == pytest.approx((0.2, 0.3))
+    for corner in ((0, 0, 0, 1), (27, 0, 2, 1), (0, 23, 1, 1), (27, 23, 2, 1)):  # the same voxel, the same place
+        placed = []
+        for node in (image, heatmap):
+            ijk_to_ras, to_world = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+            node.GetIJKToRASMatrix(ijk_to_ras)
+            slicer.vtkMRMLTransformNode.GetMatrixTransformBetweenNodes(node.GetParentTransformNode(), None, to_world)
+            placed.append(to_world.MultiplyPoint(ijk_to_ras.MultiplyPoint(corner)))
+        assert placed[0] == pytest.approx(placed[1]), corner

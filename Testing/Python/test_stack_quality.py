@@ -49,6 +49,14 @@ def test_a_stack_gets_one_assessment_per_frame_equal_to_the_frame_alone(stack_an
                                f"{badges.count('ABSENT')} ABSENT")
     expected = "REVIEW" if "REVIEW" in badges else "PASS" if "PASS" in badges else "ABSENT"
     assert whole.verdict.badge == expected
+    # the headline is one frame's measurement (the worst frame's), never a volume of stacked 2D frames
+    bounds = [(k, frame.dice_lower_bound) for k, frame in enumerate(frames) if frame.badge != "ABSENT"]
+    worst = min(bounds, key=lambda pair: pair[1])[0]
+    assert whole.measured_frame == worst and "volume_mm3" not in whole.measurements
+    assert whole.measurements == report.frames[worst]["fetal_head"].measurements
+    assert row[Key.MEASUREMENT].startswith(f"frame {worst + 1} of {FRAMES}: circumference ")
+    reasons = row[Key.REASON].split(" · ")  # the worst frame's reason, quoted in the first, is not repeated
+    assert not any(later in reasons[0] for later in reasons[1:]), row[Key.REASON]
     for index in (0, 7, 15):  # the same frame predicted alone, as a 2D image
         out = folder / f"alone{index}"
         assert main(["predict", "--model", str(BUNDLED), "--input", str(frame_paths[index]), "--out", str(out)]) == 0
