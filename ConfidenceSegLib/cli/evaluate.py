@@ -21,9 +21,12 @@ def register(subparsers) -> None:
     parser.add_argument("--dataset", required=True, metavar="DIR", help="labelled dataset folder (dataset.json)")
     parser.add_argument("--out", required=True, metavar="OUTDIR", help="output folder (created if missing)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs in OUTDIR")
-    parser.add_argument("--cases", choices=("unseen", "all"), default="unseen",
+    parser.add_argument("--cases", choices=("unseen", "test", "all"), default="unseen",
                         help="unseen (default): leave out the subjects the bundle records as used for training, "
-                             "validation or calibration on this dataset; all: every case (optimistic if used)")
+                             "validation or calibration on this dataset; test: only its recorded test subjects; "
+                             "all: every case (optimistic if used)")
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="evaluate only the first N of those cases (in dataset order), e.g. for a quick look")
     parser.add_argument("--degrade", nargs="+", metavar="KIND", default=[],
                         help="also evaluate a degraded copy of every image per KIND (all, noise, speckle, blur, "
                              "low_contrast, gamma, low_resolution, shadow, occlusion); metrics per kind and pooled")

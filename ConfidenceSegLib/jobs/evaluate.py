@@ -69,7 +69,7 @@ def run_evaluation(args: argparse.Namespace, dataset: Dataset, config: BundleCon
     degradations = check_kinds(args.degrade) if args.degrade else []
     check_output_folder(out, [path.name for path in planned], args.overwrite)
     bundle = load_bundle(args.model, config)
-    cases, selection = evaluation_cases(bundle.config, dataset, args.cases)
+    cases, selection = evaluation_cases(bundle.config, dataset, args.cases, args.limit)
     print(selection)
     with output_folder(out):
         run = LabelledRun(PredictionSettings(args.method, args.samples, args.device, ()), tuple(degradations))
@@ -81,14 +81,30 @@ def run_evaluation(args: argparse.Namespace, dataset: Dataset, config: BundleCon
     return 0
 
 
-def evaluation_cases(config: BundleConfig, dataset: Dataset, which: str) -> tuple[list, str]:
+def evaluation_cases(config: BundleConfig, dataset: Dataset, which: str, limit: int | None = None) -> tuple[list, str]:
     """The cases to evaluate and a sentence saying which: with ``which="unseen"``, the cases of subjects
-    the bundle's record does not name as training, validation or calibration subjects of this dataset."""
+    the bundle's record does not name as training, validation or calibration subjects of this dataset;
+    ``"test"``: those of its recorded test subjects; ``limit``: the first ``limit`` of them."""
+    if limit is not None and limit < 1:
+        raise ConfidenceSegError(f"--limit must be at least 1, got {limit}")
+    cases, sentence = _selected_cases(config, dataset, which)
+    if limit is not None and limit < len(cases):
+        return cases[:limit], f"{sentence} (the first {limit} of {len(cases)}: --limit)"
+    return cases, sentence
+
+
+def _selected_cases(config: BundleConfig, dataset: Dataset, which: str) -> tuple[list, str]:
     training = config.training
+    split = (training.get("split") or {}) if training.get("dataset") == dataset.name else {}
+    if which == "test":
+        tested = set((split.get("test") or {}).get("subject_ids", []))
+        cases = [case for case in dataset.cases if case.subject in tested]
+        if not cases:
+            raise ConfidenceSegError(f"the model records no test subjects of {dataset.name}: use --cases unseen")
+        return cases, f"evaluating the {len(cases)} test cases of {dataset.name} that the model's split kept aside"
     if which == "all" or training.get("dataset") != dataset.name:
         return list(dataset.cases), f"evaluating all {len(dataset.cases)} cases of {dataset.name}"
-    used = {subject for role, part in (training.get("split") or {}).items() if role != "test"
-            for subject in part.get("subject_ids", [])}
+    used = {subject for role, part in split.items() if role != "test" for subject in part.get("subject_ids", [])}
     quality_data = config.quality.calibration_data if config.quality is not None else {}
     used |= set(quality_data.get("subject_ids", [])) if quality_data.get("dataset") == dataset.name else set()
     cases = [case for case in dataset.cases if case.subject not in used]

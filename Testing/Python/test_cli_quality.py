@@ -84,6 +84,14 @@ def test_calibrate_then_evaluate(discs, tmp_path, capsys):
     label = case.confidence_map("disc", image) > 0.5
     assert report["cases"][0]["true_dice"] == pytest.approx(metrics.dice(prediction.classes[0].mask, label))
 
+    # --cases test needs a recorded test split; --limit takes the first N of the selected cases
+    assert main(["evaluate", "--model", str(bundle), "--dataset", str(labelled), "--out", str(tmp_path / "t"),
+                 "--device", "cpu", "--cases", "test"]) == 2
+    assert "no test subjects" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(bundle), "--dataset", str(labelled), "--out", str(tmp_path / "two"),
+                 "--device", "cpu", "--cases", "all", "--limit", "2"]) == 0
+    assert json.loads((tmp_path / "two" / "metrics.json").read_text())["case_ids"] == [c.id for c in dataset.cases[:2]]
+
     # Existing outputs are kept unless --overwrite.
     before = (out / "metrics.json").read_bytes()
     assert main(["evaluate", "--model", str(bundle), "--dataset", str(raters), "--out", str(out),
