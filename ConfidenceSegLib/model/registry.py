@@ -24,7 +24,7 @@ from ..contract import ConfidenceSegError
 from ..io.resources import resources_dir
 from ..io.safe_files import give_default_permissions
 from ..io.stops import uninterruptible
-from .bundle_config import CLASS_NAME, CONFIG_NAME, BundleConfig, member_path, read_config
+from .bundle_config import BUNDLE_FILES, CLASS_NAME, CONFIG_NAME, BundleConfig, member_path, read_config
 
 MODELS_ENV = "CONFIDENCESEG_MODELS"
 #: Largest zip accepted by ``models install`` once unpacked (bytes).
@@ -129,6 +129,13 @@ def _unpack(archive: Path, folder: Path) -> Path:
     return candidates[0]
 
 
+def bundle_files(bundle: Path) -> list[str]:
+    """The files of a checked bundle folder that make the model: its config and README, and every
+    ``.safetensors`` file (the members' weights and the quality model's references: domain, RCA)."""
+    return [item.name for item in sorted(bundle.iterdir()) if item.is_file() and not item.is_symlink()
+            and (item.name in BUNDLE_FILES or item.name.endswith(".safetensors"))]
+
+
 def install_model(source: str | os.PathLike, name: str | None = None, sha256: str | None = None) -> ModelEntry:
     """Check the bundle at ``source`` (a folder or a ``.zip``) and copy it into the user model folder
     as ``name`` (default: its folder or zip name). Never replaces an installed model."""
@@ -158,7 +165,7 @@ def install_model(source: str | os.PathLike, name: str | None = None, sha256: st
                 raise ConfidenceSegError(f"model bundle {source} is incomplete: weight file {member} is missing")
         copy = staging / "bundle"
         copy.mkdir()
-        for file in [CONFIG_NAME, *config.members]:
+        for file in bundle_files(bundle):
             shutil.copyfile(bundle / file, copy / file)
             give_default_permissions(copy / file)
         give_default_permissions(copy)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 
 import pytest
@@ -85,3 +86,18 @@ def test_an_unknown_name_lists_the_available_ones(user_models, capsys):
     assert "model not found: no_such_model" in error and "available:" in error
     if any(entry.name == "fetal_head" for entry in available_models()):
         assert "fetal_head" in error
+
+
+def test_an_installed_copy_of_the_bundled_model_predicts_as_the_bundled_one(user_models, tmp_path):
+    """Every data file of a bundle travels (the domain check's references, RCA references), not only weights."""
+    from ConfidenceSegLib.io.resources import default_model_dir, sample_images
+
+    bundled = default_model_dir()
+    assert main(["models", "install", str(bundled), "--name", "heads"]) == 0
+    assert sorted(p.name for p in (user_models / "heads").iterdir()) == sorted(p.name for p in bundled.iterdir())
+    reports = []
+    for model in (str(bundled), "heads"):
+        out = tmp_path / model.replace("/", "_")
+        assert main(["predict", "--model", model, "--input", str(sample_images()[0]), "--out", str(out)]) == 0
+        reports.append(json.loads(next(out.glob("*.json")).read_text())["classes"])
+    assert reports[0] == reports[1]
