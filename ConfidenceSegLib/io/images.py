@@ -133,13 +133,42 @@ def series_files(folder: Path) -> list[str]:
     return list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0]))
 
 
+#: Largest relative difference between slice distances of a DICOM series read as one volume.
+SLICE_GAP_TOLERANCE = 0.1
+
+
 def _read_dicom_series(folder: Path) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(series_files(folder))
+    reader.MetaDataDictionaryArrayUpdateOn()
+    warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's multi-line warning on a gap: checked below
     try:
-        return reader.Execute()
+        image = reader.Execute()
     except RuntimeError as error:
         raise ConfidenceSegError(f"cannot read DICOM series in {folder}: {error}") from None
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
+    check_slice_distances(folder, [reader.GetMetaData(index, "0020|0032") if reader.HasMetaDataKey(index, "0020|0032")
+                                   else None for index in range(image.GetDepth())], image)
+    return image
+
+
+def check_slice_distances(folder: Path, positions: list[str | None], image: sitk.Image) -> None:
+    """Refuse a series whose slices (Image Position Patient, ``"x\\y\\z"`` each) are not evenly spaced along
+    the normal: a missing slice would make every size and position after it wrong. Series without
+    positions (ultrasound frames) are frames, not a volume, and pass."""
+    if len(positions) < 3 or any(position is None for position in positions):
+        return
+    normal = np.reshape(image.GetDirection(), (3, 3))[:, 2]
+    along = np.array([np.dot(normal, [float(value) for value in position.split("\\")]) for position in positions])
+    gaps = np.abs(np.diff(along))
+    typical = float(np.median(gaps))
+    worst = int(np.argmax(np.abs(gaps - typical)))
+    if typical <= 0 or abs(gaps[worst] - typical) > SLICE_GAP_TOLERANCE * typical:
+        raise ConfidenceSegError(
+            f"DICOM series in {folder} has missing or unevenly spaced slices ({gaps[worst]:.3g} mm between slices "
+            f"{worst + 1} and {worst + 2}, {typical:.3g} mm elsewhere): read as one volume it would be distorted")
 
 
 def as_scalar_image(image: sitk.Image, source: str = "image") -> sitk.Image:

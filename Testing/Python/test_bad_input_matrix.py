@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from dicom_series import write_dicom_series
 from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib.cli import main
@@ -179,6 +180,13 @@ def truncated_nifti(d: Path) -> list[str]:
     return predict(bundle(d), str(d / "cut.nii.gz"), d)
 
 
+def dicom_missing_slice(d: Path) -> list[str]:
+    """A CT series with its middle slice missing: read as one volume, everything after it would shift."""
+    series = write_dicom_series(d / "ct", slices=5)
+    sorted(series.iterdir())[2].unlink()
+    return predict(bundle(d), str(series), d)
+
+
 def named_pipe(d: Path) -> list[str]:
     os.mkfifo(d / "pipe.nrrd")
     return predict(bundle(d), str(d / "pipe.nrrd"), d)
@@ -312,6 +320,7 @@ CASES = {
     # --- replacing what the user had (issue 31)
     "predict-input-truncated-nii-gz": (truncated_nifti, "truncated"),
     "predict-input-named-pipe": (named_pipe, "not a regular file"),
+    "predict-dicom-missing-slice": (dicom_missing_slice, "missing or unevenly spaced slices"),
     "predict-input-header-too-big": (huge_header, "needed"),
     "predict-nan-weights": (nan_weights, "non-finite values"),
     "predict-output-replaces-input": (output_onto_input, "would replace the input"),
