@@ -63,6 +63,10 @@ METHODS = ("auto", "mcdropout", "ensemble", "tta", "none")
 DEFAULT_SAMPLES = 10
 #: Compute devices of ``--device``; ``auto`` picks CUDA, then MPS, then CPU.
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+#: Mask postprocessing steps a bundle's ``postprocessing`` may switch on per class (true/false), and the
+#: presence step (a fraction of the frame's pixels) (see :mod:`ConfidenceSegLib.inference.postprocessing`).
+POSTPROCESSING_STEPS = ("keep_largest_component", "fill_holes", "fit_ellipse")
+PRESENCE_STEP = "min_area_fraction"
 
 # --- uncertainty maps --------------------------------------------------------------------------
 

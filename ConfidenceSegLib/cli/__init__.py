@@ -4,7 +4,8 @@ In: command-line arguments. Out: exit codes, one-line summaries, the files of ``
 
 Each subcommand lives in its own module of this package with a ``register(subparsers)`` function
 that adds its parser and sets ``func`` (called with the parsed arguments, returns an exit code).
-User errors (:class:`ConfidenceSegError`) print one line ``confidenceseg: error: ...`` and exit 2.
+User errors (:class:`ConfidenceSegError`) print one line ``confidenceseg: error: ...`` and exit 2, as do
+errors of the system that the checks before the run could not foresee (a disk that fills up meanwhile).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args) or 0)
     except ConfidenceSegError as error:
         print(f"confidenceseg: error: {error}", file=sys.stderr)
+        return USER_ERROR_EXIT_CODE
+    except OSError as error:  # the system refused (a full disk, a name too long, permissions): one line
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"confidenceseg: error: {error.strerror or error}{where}", file=sys.stderr)
         return USER_ERROR_EXIT_CODE
     except KeyboardInterrupt:
         print(f"confidenceseg: {stop_signal_name() or 'interrupted'}: stopped; no partial output was kept",

@@ -37,6 +37,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, before the heavy start, a ``--port`` that another program (another station) listens on."""
+    from ..contract import ConfidenceSegError
+
+    if port == 0:
+        return
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        raise ConfidenceSegError(f"cannot listen on {host}:{port} ({error.strerror or error}): another program "
+                                 "(another station?) uses it; choose another --port or leave it out") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..contract import ConfidenceSegError
     from ..station.access import Access, is_wildcard, station_token, station_url
@@ -44,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ConfidenceSegError(f"--port must be in 0..65535, got {args.port}")
+    check_port_free(args.host, args.port)
     token = station_token(args.token)
     # A wildcard address is where the station listens, not one a browser can open: name the machine.
     shown_host = socket.gethostname() if is_wildcard(args.host) else args.host

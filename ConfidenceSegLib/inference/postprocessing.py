@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ..contract import POSTPROCESSING_STEPS as STEPS
+from ..contract import PRESENCE_STEP
 from .measurements import mask_moments, moment_ellipse
 
-STEPS = ("keep_largest_component", "fill_holes", "fit_ellipse")
-PRESENCE_STEP = "min_area_fraction"
 #: Presence thresholds tried (fraction of the frame's pixels; 0 = any non-empty mask is present).
 MIN_AREA_FRACTIONS = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
 

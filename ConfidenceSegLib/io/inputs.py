@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import IMAGE_SUFFIXES, NO_SPACING_SUFFIXES, SEG_SUFFIX, ConfidenceSegError
+from .safe_files import check_name_lengths
 
 
 def input_stem(path: str | os.PathLike) -> str:
@@ -27,6 +28,7 @@ def input_stem(path: str | os.PathLike) -> str:
 
 def check_inputs(paths: Sequence[Path]) -> list[str]:
     """The stems of ``paths``, after checking that each exists and no two share a stem."""
+    check_name_lengths(paths)
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise ConfidenceSegError(f"file not found: {', '.join(missing)}")
@@ -133,8 +135,11 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """
     found: list[Path] = []
     for item in map(Path, inputs):
+        check_name_lengths([item])
         if not item.exists():
             raise ConfidenceSegError(f"input not found: {item}")
+        if not item.is_file() and not item.is_dir():
+            raise ConfidenceSegError(f"not a regular file (a pipe or a device): {item}")
         if item.is_file():
             if not item.name.lower().endswith(IMAGE_SUFFIXES):
                 raise ConfidenceSegError(f"not an image file: {item} (expected one of {', '.join(IMAGE_SUFFIXES)})")

@@ -52,6 +52,10 @@ def check_output_folder(out_dir: str | os.PathLike, names: Iterable[str], overwr
     """The check of an output folder before any work: it is a folder (or can be created), none of
     ``names`` exists in it unless ``overwrite``, and it is writable."""
     out_dir = Path(out_dir)
+    names = list(names)
+    check_name_lengths([out_dir, *(out_dir / name for name in names)])
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise ConfidenceSegError(f"--out {out_dir} is a symbolic link to {os.readlink(out_dir)}, which does not exist")
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfidenceSegError(f"--out {out_dir} is a file, not a folder")
     existing = _nearest_existing(out_dir)
@@ -60,6 +64,19 @@ def check_output_folder(out_dir: str | os.PathLike, names: Iterable[str], overwr
     if out_dir.is_dir():
         check_can_write([out_dir / name for name in names], overwrite)
     _check_writable(existing)
+
+
+#: Longest file or folder name (bytes) on the file systems this runs on (ext4, APFS, NTFS: 255).
+NAME_MAX = 255
+
+
+def check_name_lengths(paths: Iterable[str | os.PathLike]) -> None:
+    """Refuse a path with a file or folder name longer than the file system takes."""
+    for path in map(Path, paths):
+        long = next((part for part in path.parts if len(os.fsencode(part)) > NAME_MAX), None)
+        if long is not None:
+            raise ConfidenceSegError(f"name too long ({len(os.fsencode(long))} bytes, at most {NAME_MAX}): "
+                                     f"{long[:40]}...")
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -126,16 +143,25 @@ def output_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+#: Largest JSON file read (bundle config, dataset.json, S.json): far above any real one.
+MAX_JSON_BYTES = 256 * 2**20
+
+
 def read_json(path: str | os.PathLike, what: str, missing: str | None = None):
     """Parse a JSON file, with one-line errors for a missing file (``missing``, default
-    ``"<what> not found: <path>"``) and for a corrupt one."""
+    ``"<what> not found: <path>"``), an oversized one, one nested too deeply, and a corrupt one."""
     path = Path(path)
     if not path.is_file():
         raise ConfidenceSegError(missing or f"{what} not found: {path}")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise ConfidenceSegError(f"{what} {path} is {path.stat().st_size / 2**20:.0f} MiB: not a file this project "
+                                 f"writes (at most {MAX_JSON_BYTES // 2**20} MiB)")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ConfidenceSegError(f"corrupt {what} {path}: {error}") from None
+    except RecursionError:
+        raise ConfidenceSegError(f"corrupt {what} {path}: nested too deeply") from None
 
 
 def give_default_permissions(path: Path) -> None:

@@ -77,7 +77,8 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
             warnings += result.warnings
             pictures.update(result.pictures)
         if not rows:
-            raise ConfidenceSegError("no input could be processed:\n  " + "\n  ".join(failures))
+            more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+            raise ConfidenceSegError(f"no input could be processed: {'; '.join(failures[:3])}{more}")
         rows.sort(key=review_order)
         csv_path, html_path = out_dir / REVIEW_CSV, out_dir / REVIEW_HTML
         write_text_atomic(csv_path, review_csv(rows), overwrite)

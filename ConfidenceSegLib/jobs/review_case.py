@@ -68,6 +68,8 @@ def review_case(bundle: ModelBundle, path: Path, case: str, out_dir: Path, setti
         return finish_case(bundle, assessed, case, out_dir, settings, overwrite)
     except ConfidenceSegError as error:
         return CaseResult(case, failure=f"{path}: {error}")
+    except OSError as error:  # e.g. the disk filled up: this case fails, the batch goes on
+        return CaseResult(case, failure=f"{path}: cannot write its outputs ({error.strerror or error})")
 
 
 def review_case_in_worker(model: Path, config: BundleConfig, path: Path, case: str, out_dir: Path,

@@ -60,6 +60,8 @@ def _outcome(future: Future, path: Path, case: str) -> CaseResult:
         return future.result()
     except ConfidenceSegError as error:
         return CaseResult(case, failure=f"{path}: {error}")
+    except OSError as error:  # e.g. the disk filled up: this case fails, the batch goes on
+        return CaseResult(case, failure=f"{path}: cannot write its outputs ({error.strerror or error})")
 
 
 def _in_process(model: Path, config: BundleConfig, cases: Cases, out_dir: Path, settings: PredictionSettings,

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract import ConfidenceSegError
+from ..contract import POSTPROCESSING_STEPS, PRESENCE_STEP, ConfidenceSegError
 from ..io.safe_files import read_json
 
 FORMAT_VERSION = 1
@@ -133,9 +133,34 @@ def check_config(config, folder: Path) -> dict:
     for key in ("postprocessing", "training", "metrics", "label_mode"):
         if config.get(key) is not None and not isinstance(config[key], dict):
             raise ConfidenceSegError(f"{where}: {key} must be a JSON object, got {type(config[key]).__name__}")
+    check_postprocessing(config.get("postprocessing") or {}, config["classes"], where)
     if config.get("quality") is not None:
         QualityConfig.checked(config["quality"], where)
     return config
+
+
+#: Key of a class's postprocessing entry that records the validation Dice each choice had (not a step).
+POSTPROCESSING_RECORD = "validation_dice"
+
+
+def check_postprocessing(postprocessing: dict, classes: list[str], where: str | Path) -> None:
+    """Each class's postprocessing entry: an object of true/false steps and a presence fraction in [0, 1]."""
+    for name, steps in postprocessing.items():
+        if name not in classes:
+            raise ConfidenceSegError(f"{where}: postprocessing names {name!r}, not a class of the bundle")
+        if steps is None:
+            continue
+        if not isinstance(steps, dict):
+            raise ConfidenceSegError(f"{where}: postprocessing.{name} must be a JSON object of steps, got {steps!r}")
+        for step, value in steps.items():
+            if step == POSTPROCESSING_RECORD:
+                continue  # what the choice was made from (validation Dice per combination): a record
+            valid = isinstance(value, bool) if step in POSTPROCESSING_STEPS else (
+                step == PRESENCE_STEP and isinstance(value, int | float) and not isinstance(value, bool)
+                and 0.0 <= value <= 1.0)
+            if not valid:
+                raise ConfidenceSegError(f"{where}: postprocessing.{name}.{step} = {value!r} is not a known step "
+                                         f"({', '.join(POSTPROCESSING_STEPS)}: true/false; {PRESENCE_STEP}: 0..1)")
 
 
 @dataclass(frozen=True)

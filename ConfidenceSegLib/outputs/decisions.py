@@ -96,11 +96,15 @@ def record_decision(folder: str | os.PathLike, case: str, class_name: str, decis
     row = rows[(case, class_name)]
     made = Decision(case, class_name, decision, " ".join(str(note).split())[:MAX_NOTE], row.badge,
                     row.predicted_dice, datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    with _locked(folder):
-        decisions = read_decisions(folder) + [made]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=DECISION_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(decision.row() for decision in decisions)
-        write_text_atomic(folder / DECISIONS_CSV, buffer.getvalue(), overwrite=True)
+    try:
+        with _locked(folder):
+            decisions = read_decisions(folder) + [made]
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=DECISION_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(decision.row() for decision in decisions)
+            write_text_atomic(folder / DECISIONS_CSV, buffer.getvalue(), overwrite=True)
+    except OSError as error:  # a read-only folder, a full disk: the reviewer must know it was not saved
+        raise ConfidenceSegError(f"the decision was NOT saved: cannot write {folder / DECISIONS_CSV} "
+                                 f"({error.strerror or error})") from None
     return made

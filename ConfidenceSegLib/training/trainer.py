@@ -32,13 +32,14 @@ from .. import __version__
 from ..annotation.datasets import Dataset, load_dataset, split_subjects_by_role, subject_folds
 from ..contract import ConfidenceSegError
 from ..inference.postprocessing import choose_postprocessing
-from ..io.safe_files import check_output_folder, check_replaceable_folder
+from ..io.safe_files import check_free_space, check_output_folder, check_replaceable_folder
 from ..jobs.calibrate import calibrate_bundle
 from ..jobs.labelled import LabelledRun
 from ..jobs.settings import PredictionSettings
 from ..model.bundle import save_bundle
 from ..model.bundle_config import FORMAT_VERSION, BundleConfig, not_a_bundle, read_config
 from ..model.devices import describe_device, pick_device
+from ..model.networks import build_network
 from ..model.preprocessing import spacing_zyx
 from ..quality.degradations import DEGRADATIONS
 from ..quality.metrics import dice
@@ -212,6 +213,12 @@ def split_summary(dataset: Dataset, subjects: list[str]) -> dict:
     return {"subjects": len(subjects), "cases": len(dataset.cases_of_subjects(subjects)), "subject_ids": subjects}
 
 
+def bundle_bytes(architecture: dict, n_classes: int, members: int) -> int:
+    """Disk space the trained bundle's weights take (float32), to check before training rather than after."""
+    parameters = sum(p.numel() for p in build_network(architecture, n_classes).parameters())
+    return 4 * parameters * members
+
+
 def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> BundleConfig:
     """Train the ensemble described by ``options`` and write the bundle to ``options.out``; returns its config.
 
@@ -227,6 +234,7 @@ def train_bundle(options: TrainOptions, dataset: Dataset | None = None) -> Bundl
     started = time.perf_counter()
     dataset = dataset or load_dataset(options.dataset)
     classes = select_classes(dataset, options.classes)
+    check_free_space(options.out.parent, bundle_bytes(architecture, len(classes), options.folds or options.members))
     split = split_subjects_by_role(dataset.subjects(), held_out_fractions(options), options.seed)
     preprocessing = model_preprocessing(options, dataset)
     label_mode = label_mode_config(options)

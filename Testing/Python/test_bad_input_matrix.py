@@ -9,211 +9,52 @@ compares every file and folder under the test's folder before and after. Cases m
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
-import torch
-from dicom_series import write_dicom_series
-from tiny_bundles import make_bundle, random_image
+from bad_input_builders import (
+    FULL_DISK,
+    assess,
+    bundle,
+    busy_port,
+    config_text,
+    dangling_out,
+    dataset,
+    deep_dataset,
+    deep_model,
+    dicom_missing_slice,
+    existing_output,
+    file_size_limit,
+    five_channels,
+    foreign_folder,
+    four_d,
+    full_disk,
+    good_image,
+    huge_header,
+    input_bytes,
+    layered_segmentation,
+    made,
+    mask_file,
+    named_pipe,
+    nan_weights,
+    non_binary_labels,
+    output_onto_input,
+    pickle_weights,
+    predict,
+    replace_field,
+    review_pipe,
+    then,
+    truncated_nifti,
+    unwritable_folder,
+    volume_tif,
+    write_image,
+)
+from tiny_bundles import make_bundle
 
 from ConfidenceSegLib.cli import main
-from ConfidenceSegLib.contract import CLASS_TAG, CONFIDENCE_TAG
-from ConfidenceSegLib.io.segfile import write_segmentation
-from ConfidenceSegLib.io.segments import Segment
-
-
-def write_image(array: np.ndarray, path: Path, spacing=None) -> str:
-    image = sitk.GetImageFromArray(array)
-    if spacing:
-        image.SetSpacing(spacing)
-    sitk.WriteImage(image, str(path), useCompression=True)
-    return str(path)
-
-
-def good_image(folder: Path, name: str = "scan.nrrd") -> str:
-    sitk.WriteImage(random_image((24, 28)), str(folder / name))
-    return str(folder / name)
-
-
-def bundle(folder: Path, **changes) -> str:
-    """A valid tiny bundle, with ``changes`` merged into its config.json (top-level or architecture)."""
-    path = folder / "model"
-    make_bundle(path, classes=("organ",), input_size=(16, 16))
-    config = json.loads((path / "config.json").read_text())
-    for key, value in changes.items():
-        target = config["architecture"] if key in config["architecture"] else config
-        target[key] = value
-    (path / "config.json").write_text(json.dumps(config))
-    return str(path)
-
-
-def dataset(folder: Path, cases=None, classes=("organ",), **meta) -> str:
-    """A 3-subject dataset of 24x24 frames with one binary label per case; ``cases`` replaces entries."""
-    root = folder / "data"
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    entries = []
-    for number in range(3):
-        write_image((np.random.default_rng(number).random((24, 24)) * 200).astype(np.uint8),
-                    root / "images" / f"c{number}.nrrd")
-        label = np.zeros((24, 24), np.uint8)
-        label[6:18, 5:15] = 1
-        write_image(label, root / "labels" / f"c{number}.nrrd")
-        entries.append({"id": f"c{number}", "subject": f"s{number}", "image": f"images/c{number}.nrrd",
-                        "labels": {"organ": f"labels/c{number}.nrrd"}})
-    for number, entry in (cases or {}).items():
-        entries[number] = dict(entries[number], **entry)
-    (root / "dataset.json").write_text(json.dumps({"name": "tiny", "classes": list(classes), "cases": entries, **meta}))
-    return str(root)
-
-
-def layered_segmentation(folder: Path, header_edit=None) -> str:
-    """A valid two-level .seg.nrrd, its text header changed by ``header_edit(lines) -> lines``."""
-    path = folder / "layers.seg.nrrd"
-    mask = np.zeros((10, 12), bool)
-    mask[2:6, 3:8] = True
-    segments = [Segment("organ @ 100%", mask, tags={CLASS_TAG: "organ", CONFIDENCE_TAG: "1.0"}),
-                Segment("organ @ 50%", np.roll(mask, 2, 0), tags={CLASS_TAG: "organ", CONFIDENCE_TAG: "0.5"})]
-    write_segmentation(path, segments, sitk.Image(12, 10, sitk.sitkUInt8))
-    if header_edit:
-        header, _, body = path.read_bytes().partition(b"\n\n")
-        path.write_bytes("\n".join(header_edit(header.decode().split("\n"))).encode() + b"\n\n" + body)
-    return str(path)
-
-
-def replace_field(field: str, value: str):
-    return lambda lines: [f"{field}:={value}" if line.startswith(f"{field}:=") else line for line in lines]
-
-
-def unwritable_folder(folder: Path) -> str:
-    """A folder nobody can write into: a read-only folder, or under /proc where even root cannot write."""
-    if os.geteuid() == 0:
-        return "/proc/confidenceseg-out"
-    locked = folder / "locked"
-    locked.mkdir(mode=0o555)
-    return str(locked / "out")
-
-
-def predict(model, image, folder: Path, *extra) -> list[str]:
-    return ["predict", "--model", model, "--input", image, "--out", str(folder / "out"), *extra]
-
-
-def mask_file(folder: Path, name: str, array) -> str:
-    return write_image(np.asarray(array, np.uint8), folder / name)
-
-
-def then(action, argv):
-    """``argv`` after running ``action()`` (to damage an input that ``argv``'s helpers just made)."""
-    action()
-    return argv
-
-
-def non_binary_labels(d: Path) -> list[str]:
-    root = Path(dataset(d))
-    label = np.zeros((24, 24), np.uint8)
-    label[4:12, 4:12], label[14:20, 14:20] = 3, 5
-    write_image(label, root / "labels" / "c1.nrrd")
-    return ["train", "--dataset", str(root), "--out", str(d / "m"), "--epochs", "1", "--members", "1"]
-
-
-def config_text(d: Path, text: str) -> list[str]:
-    model = bundle(d)
-    (Path(model) / "config.json").write_text(text)
-    return predict(model, good_image(d), d)
-
-
-def pickle_weights(d: Path) -> list[str]:
-    model = bundle(d)
-    torch.save({"weight": torch.zeros(1)}, Path(model) / "member_0.safetensors")
-    return predict(model, good_image(d), d)
-
-
-def input_bytes(d: Path, name: str, data: bytes) -> list[str]:
-    model = bundle(d)
-    (d / name).write_bytes(data)
-    return predict(model, str(d / name), d)
-
-
-def existing_output(d: Path) -> list[str]:
-    argv = predict(bundle(d), good_image(d), d)
-    (d / "out").mkdir()
-    (d / "out" / "scan.json").write_text("the user's own file")
-    return argv
-
-
-def five_channels(d: Path) -> list[str]:
-    sitk.WriteImage(sitk.GetImageFromArray(np.ones((8, 8, 5), np.float32), isVector=True), str(d / "c5.nrrd"))
-    return predict(bundle(d), str(d / "c5.nrrd"), d)
-
-
-def four_d(d: Path) -> list[str]:
-    volume = sitk.Image([8, 8, 3], sitk.sitkFloat32) + 1.0
-    sitk.WriteImage(sitk.JoinSeries([volume, volume * 2]), str(d / "4d.nii.gz"))
-    return predict(bundle(d), str(d / "4d.nii.gz"), d)
-
-
-def made(path: Path, folder: bool = False) -> str:
-    """``path``, created as an empty file (or folder)."""
-    path.mkdir() if folder else path.touch()
-    return str(path)
-
-
-def foreign_folder(folder: Path) -> str:
-    """A folder holding the user's own file, not a ConfidenceSeg bundle."""
-    path = folder / "mine"
-    path.mkdir()
-    (path / "thesis.docx").write_text("years of work")
-    return str(path)
-
-
-def truncated_nifti(d: Path) -> list[str]:
-    """A .nii.gz cut short, as a failed copy leaves it: ITK would read it, its missing voxels zero."""
-    whole = d / "whole.nii.gz"
-    sitk.WriteImage(random_image((24, 28)), str(whole))
-    (d / "cut.nii.gz").write_bytes(whole.read_bytes()[:-100])
-    whole.unlink()
-    return predict(bundle(d), str(d / "cut.nii.gz"), d)
-
-
-def dicom_missing_slice(d: Path) -> list[str]:
-    """A CT series with its middle slice missing: read as one volume, everything after it would shift."""
-    series = write_dicom_series(d / "ct", slices=5)
-    sorted(series.iterdir())[2].unlink()
-    return predict(bundle(d), str(series), d)
-
-
-def named_pipe(d: Path) -> list[str]:
-    os.mkfifo(d / "pipe.nrrd")
-    return predict(bundle(d), str(d / "pipe.nrrd"), d)
-
-
-def huge_header(d: Path) -> list[str]:
-    """An NRRD header declaring an image far larger than any memory, with a few bytes of data."""
-    (d / "huge.nrrd").write_bytes(b"NRRD0004\ntype: float\ndimension: 3\nsizes: 100000 100000 1000\n"
-                                  b"encoding: raw\nendian: little\n\n" + bytes(64))
-    return predict(bundle(d), str(d / "huge.nrrd"), d)
-
-
-def nan_weights(d: Path) -> list[str]:
-    from safetensors.torch import load_file, save_file
-    model = Path(bundle(d))
-    weights = load_file(model / "member_0.safetensors")
-    save_file({name: torch.full_like(tensor, float("nan")) for name, tensor in weights.items()},
-              model / "member_0.safetensors")
-    return predict(str(model), good_image(d), d)
-
-
-def output_onto_input(d: Path) -> list[str]:
-    """A second input image that sits where predict would write the first input's entropy map."""
-    (d / "out").mkdir()
-    return ["predict", "--model", bundle(d), "--input", good_image(d), good_image(d / "out", "scan_organ_entropy.nrrd"),
-            "--out", str(d / "out"), "--overwrite"]
-
 
 CASES = {
     # --- predict: the model bundle
@@ -331,6 +172,55 @@ CASES = {
                                            "not written by ConfidenceSeg"),
     "calibrate-out-is-the-dataset": (lambda d: ["calibrate", "--model", bundle(d), "--dataset", dataset(d),
                                                 "--out", str(d / "data"), "--overwrite"], "holds an input"),
+    # --- what the system refuses, and readers bounded before parsing (issue 31)
+    "predict-config-nested-too-deep": (lambda d: predict(deep_model(d), good_image(d), d), "nested too deeply"),
+    "predict-postprocessing-malformed": (lambda d: predict(bundle(d, postprocessing={"organ": "largest"}),
+                                                           good_image(d), d), "postprocessing.organ"),
+    "predict-postprocessing-unknown-step": (lambda d: predict(bundle(d, postprocessing={"organ": {"erode": True}}),
+                                                              good_image(d), d), "not a known step"),
+    "predict-postprocessing-unknown-class": (lambda d: predict(bundle(d, postprocessing={"liver": {}}),
+                                                               good_image(d), d), "not a class of the bundle"),
+    "predict-input-name-too-long": (lambda d: predict(bundle(d), str(d / ("x" * 300 + ".nrrd")), d), "name too long"),
+    "predict-out-name-too-long": (lambda d: ["predict", "--model", bundle(d), "--input", good_image(d), "--out",
+                                             str(d / ("y" * 300))], "name too long"),
+    "predict-out-dangling-symlink": (dangling_out, "which does not exist"),
+    "predict-disk-full": (lambda d: full_disk(d, predict(bundle(d), good_image(d), d)), "File too large"),
+    "review-input-named-pipe": (review_pipe, "not a regular file"),
+    "review-disk-full": (lambda d: full_disk(d, ["review", "--model", bundle(d), "--inputs", good_image(d),
+                                                 "--out", str(d / "out")]), "cannot write its outputs"),
+    "assess-out-is-a-file": (lambda d: assess(d, out=made(d / "f")), "is a file, not a folder"),
+    "assess-seg-missing": (lambda d: assess(d, seg=str(d / "none.seg.nrrd")), "file not found"),
+    "assess-image-missing": (lambda d: assess(d, image=str(d / "none.nrrd")), "file not found"),
+    "assess-output-exists": (lambda d: then(lambda: (made(d / "out", folder=True), made(d / "out" / "scan.json")),
+                                            assess(d)), "output exists"),
+    "models-install-missing": (lambda d: ["models", "install", str(d / "nowhere")], "file not found"),
+    "models-install-not-a-bundle": (lambda d: ["models", "install", made(d / "plain", folder=True)],
+                                    "config.json is missing"),
+    "station-port-busy": (busy_port, "choose another --port"),
+    "train-out-is-the-dataset": (lambda d: ["train", "--dataset", dataset(d), "--out", str(d / "data"), "--epochs",
+                                            "1", "--overwrite"], "holds an input"),
+    "train-dataset-nested-too-deep": (lambda d: ["train", "--dataset", deep_dataset(d), "--out", str(d / "m"),
+                                                 "--epochs", "1"], "nested too deeply"),
+    "evaluate-dataset-nested-too-deep": (lambda d: ["evaluate", "--model", bundle(d), "--dataset", deep_dataset(d),
+                                                    "--out", str(d / "out")], "nested too deeply"),
+    "evaluate-limit-zero": (lambda d: ["evaluate", "--model", bundle(d), "--dataset", dataset(d), "--out",
+                                       str(d / "out"), "--limit", "0"], "--limit must be at least 1"),
+    "evaluate-no-test-split": (lambda d: ["evaluate", "--model", bundle(d), "--dataset", dataset(d), "--out",
+                                          str(d / "out"), "--cases", "test"], "no test subjects"),
+    "calibrate-config-nested-too-deep": (lambda d: ["calibrate", "--model", deep_model(d), "--dataset", dataset(d)],
+                                         "nested too deeply"),
+    "review-out-dangling-symlink": (lambda d: then(lambda: (d / "out").symlink_to(d / "gone"), [
+        "review", "--model", bundle(d), "--inputs", good_image(d), "--out", str(d / "out")]), "which does not exist"),
+    "review-duplicate-stems": (lambda d: ["review", "--model", bundle(d), "--inputs", good_image(d),
+                                          good_image(d, "scan.nii.gz"), "--out", str(d / "out")], "same outputs"),
+    "review-input-name-too-long": (lambda d: ["review", "--model", bundle(d), "--inputs", str(d / ("z" * 300)),
+                                              "--out", str(d / "out")], "name too long"),
+    "quickstart-out-is-a-file": (lambda d: ["quickstart", "--model", bundle(d), "--image", good_image(d), "--out",
+                                            made(d / "f")], "is a file, not a folder"),
+    "predict-spacing-needs-z-for-3d": (lambda d: predict(str(make_bundle(d / "vol", spatial_dims=3).path),
+                                                         volume_tif(d), d, "--spacing", "0.5", "0.5"), "SX SY SZ"),
+    "models-install-bad-name": (lambda d: ["models", "install", bundle(d), "--name", "../escape"], "model name"),
+    "assess-config-nested-too-deep": (lambda d: assess(d, model=deep_model(d)), "nested too deeply"),
 }
 
 
@@ -358,7 +248,7 @@ def command_of(case: str) -> str:
 def test_the_matrix_covers_every_command_that_reads_user_input():
     assert len(CASES) >= 40
     assert {command_of(case) for case in CASES} == {"predict", "review", "quickstart", "train", "evaluate",
-                                                    "calibrate", "confidence"}
+                                                    "calibrate", "confidence", "assess", "models", "station"}
     assert len([case for case in CASES if case.startswith("issue18-")]) == 8  # its failures 1-7 (2 has two parts)
 
 
@@ -368,7 +258,8 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(name, tmp_path, capsys)
     argv = build(tmp_path)
     before = snapshot(tmp_path)
     capsys.readouterr()
-    code = main(argv)
+    with file_size_limit(str(tmp_path) in FULL_DISK):
+        code = main(argv)
     out, err = capsys.readouterr()
     assert code == 2, f"exit code {code}; stderr: {err}"
     lines = [line for line in err.splitlines() if line.strip() and not PROGRESS_BAR.search(line)]

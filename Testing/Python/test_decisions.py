@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from bad_input_builders import file_size_limit
 
 from ConfidenceSegLib.contract import DECISION_COLUMNS, DECISIONS_CSV, REVIEW_CSV, ConfidenceSegError
 from ConfidenceSegLib.io.safe_files import write_text_atomic
@@ -47,6 +48,15 @@ def test_bad_decisions_are_refused_and_change_nothing(review_folder):
     (review_folder / DECISIONS_CSV).write_text("a,b\n1,2\n")
     with pytest.raises(ConfidenceSegError, match="not a ConfidenceSeg decisions file"):
         load_decisions(review_folder)
+
+
+def test_a_decision_that_cannot_be_saved_says_so_and_keeps_the_earlier_ones(review_folder):
+    for case in CASES[:20]:
+        record_decision(review_folder, case, "organ", "accept", "checked the rim all around")
+    before = (review_folder / DECISIONS_CSV).read_bytes()
+    with file_size_limit(True), pytest.raises(ConfidenceSegError, match="the decision was NOT saved"):
+        record_decision(review_folder, "case25", "organ", "reject")  # the disk is full: the file cannot grow
+    assert (review_folder / DECISIONS_CSV).read_bytes() == before
 
 
 def test_two_processes_deciding_at_once_lose_nothing(review_folder):
