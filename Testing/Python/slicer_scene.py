@@ -4,7 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import SimpleITK as sitk
 import vtk
+
+
+def scene_with_logics():
+    """A scene with the logics Slicer registers at startup (colours, segmentations)."""
+    import slicer
+
+    scene = slicer.vtkMRMLScene()
+    color_logic = slicer.vtkSlicerColorLogic()
+    color_logic.SetMRMLScene(scene)
+    segmentations_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    segmentations_logic.SetMRMLScene(scene)
+    scene.color_logic = color_logic
+    return scene
+
+
+def make_image(shape=(24, 32), spacing=(0.4, 0.3), origin=(5.0, -2.0)) -> sitk.Image:
+    """A seeded random float image with the given geometry (SimpleITK order ``shape``)."""
+    rng = np.random.default_rng(0)
+    image = sitk.GetImageFromArray(rng.random(shape).astype(np.float32))
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    return image
 
 
 def load_seg_nrrd_in_scene(path: Path):
