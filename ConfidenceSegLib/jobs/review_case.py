@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..contract import OVERLAY_SUFFIX, ConfidenceSegError
 from ..io.inputs import InputFacts
+from ..io.stops import uninterruptible
 from ..model.bundle import ModelBundle, load_bundle
 from ..model.bundle_config import BundleConfig
 from ..outputs.overlay import layers_from_prediction, overlay_options, write_overlay
@@ -49,12 +50,14 @@ def cached_bundle(model: Path, config: BundleConfig | None = None) -> ModelBundl
 
 def finish_case(bundle: ModelBundle, assessed: AssessedPrediction, case: str, out_dir: Path,
                 settings: PredictionSettings, overwrite: bool) -> CaseResult:
-    """Write an assessed case's files, overlay and Slicer scene; its rows and thumbnails."""
-    report = write_prediction_outputs(assessed, bundle.path, out_dir, case, overwrite, maps=settings.maps)
+    """Write an assessed case's files, overlay and Slicer scene (a stop waits for them: a case is written
+    whole or not at all, in well under a second); its rows and thumbnails."""
     layers = layers_from_prediction(assessed)
-    write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", assessed.image, layers, overwrite, title=case,
-                  **overlay_options(report))
-    write_case_scene(out_dir, case, report, assessed.source.path, overwrite, assessed.image)
+    with uninterruptible():
+        report = write_prediction_outputs(assessed, bundle.path, out_dir, case, overwrite, maps=settings.maps)
+        write_overlay(out_dir / f"{case}{OVERLAY_SUFFIX}", assessed.image, layers, overwrite, title=case,
+                      **overlay_options(report))
+        write_case_scene(out_dir, case, report, assessed.source.path, overwrite, assessed.image)
     pictures = {(case, name): pair for name, pair in thumbnails(assessed.image, layers).items()}
     return CaseResult(case, rows_from_report(case, report), pictures,
                       warnings=[f"{case}: {warning}" for warning in report.warnings])

@@ -14,8 +14,10 @@ All three yield :class:`~.review_case.CaseResult` per case (in completion order)
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -24,6 +26,7 @@ from tqdm import tqdm
 
 from ..contract import ConfidenceSegError
 from ..io.inputs import InputFacts
+from ..io.stops import STOP_SIGNALS, StopRequested, request_stop
 from ..model.bundle_config import BundleConfig
 from .predict_job import run_prediction
 from .review_case import CaseResult, cached_bundle, finish_case, review_case_in_worker
@@ -90,10 +93,37 @@ def _in_process(model: Path, config: BundleConfig, cases: Cases, out_dir: Path, 
             yield _outcome(*written)
 
 
+#: Exit status of a worker process that stopped on a signal.
+WORKER_STOPPED = 130
+_worker = {"in_case": False}
+
+
 def _start_worker(threads: int) -> None:
+    """A worker process: torch on its share of the cores; a stop signal stops its case at once (its partial
+    output removed, as in the main process), then ends the process without the slow interpreter teardown."""
     import torch
 
     torch.set_num_threads(threads)
+    for number in STOP_SIGNALS:
+        signal.signal(number, _stop_worker)
+
+
+def _stop_worker(signal_number: int, frame) -> None:
+    if not _worker["in_case"]:
+        os._exit(WORKER_STOPPED)
+    request_stop(signal_number, frame)  # raises in the case (after its uninterruptible writes): it cleans up,
+    # then _case_in_worker ends the process
+
+
+def _case_in_worker(*args) -> CaseResult:
+    """:func:`review_case_in_worker` in a worker process, which ends at once when a stop signal arrives."""
+    _worker["in_case"] = True
+    try:
+        return review_case_in_worker(*args)
+    except StopRequested:
+        os._exit(WORKER_STOPPED)
+    finally:
+        _worker["in_case"] = False
 
 
 def _in_processes(workers: int, model: Path, config: BundleConfig, cases: Cases, out_dir: Path,
@@ -102,10 +132,15 @@ def _in_processes(workers: int, model: Path, config: BundleConfig, cases: Cases,
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                                initargs=(threads,))
     try:
-        futures = {pool.submit(review_case_in_worker, model, config, path, case, out_dir, settings, overwrite):
+        futures = {pool.submit(_case_in_worker, model, config, path, case, out_dir, settings, overwrite):
                    (path, case) for path, case in cases}
         for future in as_completed(futures):
             yield _outcome(future, *futures[future])
+    except BaseException:  # a stop: the workers stop their cases too (each removes its partial output)
+        for process in list((pool._processes or {}).values()):
+            with contextlib.suppress(OSError):
+                process.terminate()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nrrd
@@ -84,3 +88,53 @@ def test_an_unreachable_scheduler_is_a_clear_error(cohort, tmp_path):
     with pytest.raises(ConfidenceSegError, match="cannot reach the Dask scheduler"):
         run_review(model, [images], tmp_path / "none", samples=4, progress=False, dask_address="tcp://127.0.0.1:9")
     assert not (tmp_path / "none").exists()
+
+
+def test_a_stop_during_a_review_with_workers_leaves_whole_cases_and_no_process(tmp_path):
+    """SIGTERM once the first case is written: the workers stop too; every case has all its files or none."""
+    make_bundle(tmp_path / "model", classes=CLASSES, input_size=(32, 32))
+    images = tmp_path / "images"
+    images.mkdir()
+    for number in range(40):
+        sitk.WriteImage(random_image((48, 60), seed=number), str(images / f"case{number:02d}.nrrd"))
+    out = tmp_path / "out"
+    review = subprocess.Popen([sys.executable, "-m", "ConfidenceSegLib", "review", "--model", str(tmp_path / "model"),
+                               "--inputs", str(images), "--out", str(out), "--workers", "2", "--samples", "4"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.json")) and time.monotonic() < deadline and review.poll() is None:
+        time.sleep(0.02)
+    workers = children_of(review.pid)
+    review.send_signal(signal.SIGTERM)
+    _, err = review.communicate(timeout=60)
+    assert review.returncode == 130, err[-2000:]
+    files = [path.name for path in out.iterdir()]
+    assert not [name for name in files if name.startswith(".")], files  # no staging folder left
+    written = {name.split(".")[0].split("_")[0] for name in files}
+    assert written and not (out / REVIEW_CSV).exists()
+    for case in written:  # json, seg.nrrd, entropy maps of both classes, overlay, scene
+        assert len([name for name in files if name.split(".")[0].split("_")[0] == case]) == 6, (case, files)
+    time.sleep(0.5)
+    assert workers and not [pid for pid in workers if running(pid)], "a worker process is left"
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (an exited one not yet reaped, a zombie, does not)."""
+    try:
+        state = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State"))
+    except (OSError, StopIteration):
+        return False
+    return "zombie" not in state
+
+
+def children_of(pid: int) -> list[int]:
+    """Process IDs whose parent is ``pid`` (Linux /proc)."""
+    children = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            children.append(int(status.parent.name))
+    return children
