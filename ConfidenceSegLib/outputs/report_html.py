@@ -1,6 +1,7 @@
 """Self-contained HTML page for batch quality control (``index.html`` of ``confidenceseg review``).
 
-One table row per case and class: overlay and heatmap thumbnails embedded as base64 PNG, the
+One table row per case and class: overlay (JPEG) and heatmap (PNG, with its colour scale in the column
+header) thumbnails embedded in base64, the
 badge in its colour, predicted Dice, its lower bound and links to the case's files. Columns sort
 on click with a few lines of inline JavaScript; ``index.html#sort=COLUMN`` (or ``#sort=-COLUMN``
 for descending) opens the page sorted. No external resources: it works offline in any browser.
@@ -10,11 +11,16 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import SimpleITK as sitk
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
+from PIL import Image
 
 from ..contract import BADGE_PRIORITY, REVIEW, Key, badge_color, badge_label
 from .overlay import OverlayLayer, render_overlay
@@ -27,6 +33,7 @@ OPEN_IN_SLICER = ("To open a case in 3D Slicer: ConfidenceSeg module &gt; Review
                   "URL it prints. Opening never modifies these files; decisions go to <code>decisions.csv</code>.")
 #: Width in pixels of the thumbnails embedded in the page.
 THUMBNAIL_WIDTH = 240
+THUMBNAIL_JPEG_QUALITY = 85
 
 
 @dataclass
@@ -34,8 +41,10 @@ class ReportRow:
     """One case and class: the review.csv values (paths relative to the page) and two thumbnails."""
 
     values: dict
-    overlay_png: bytes
-    heatmap_png: bytes
+    #: JPEG (the image under the outline compresses several times better than as PNG) or PNG bytes.
+    overlay_picture: bytes
+    #: PNG bytes (flat colours on transparency).
+    heatmap_picture: bytes
     overlay_link: str = ""
     scene_link: str = ""
 
@@ -57,7 +66,9 @@ th[aria-sort="descending"]::after { content: " \\25bc"; color: white; }
 td.name, td.files { white-space: nowrap; }
 td.files a { display: block; }
 td.num { font-variant-numeric: tabular-nums; text-align: right; }
-td img { display: block; border-radius: 3px; }
+td img { display: block; border-radius: 3px; width: min(240px, 15vw); height: auto; }
+.scale { height: 8px; margin-top: 4px; border-radius: 2px; background: linear-gradient(to right, INFERNO_STOPS); }
+.scale-labels { display: flex; justify-content: space-between; font-size: 11px; font-weight: 400; }
 .reason { color: #5f6368; font-size: 12px; max-width: 220px; margin-top: 4px; white-space: normal; }
 .measurement { color: #202124; font-size: 12px; margin-top: 2px; white-space: nowrap; }
 .pill { display: inline-block; color: white; font-weight: 700; padding: 3px 9px; border-radius: 10px;
@@ -104,21 +115,33 @@ SCRIPT = """
 })();
 """
 
+#: The heatmap thumbnails' colour scale (inferno, entropy 0 to 1) as CSS gradient stops, and its legend.
+INFERNO_STOPS = ", ".join(to_hex(colormaps["inferno"](value)) for value in np.linspace(0.0, 1.0, 6))
+HEATMAP_SCALE = ('<div class="scale" title="entropy from 0 (certain) to 1 (most uncertain)"></div>'
+                 '<div class="scale-labels"><span>0</span><span>entropy</span><span>1</span></div>')
+
 #: Sortable columns: (data key, header, type).
 COLUMNS = (("priority", "Badge", "number"), ("case", "Case", "text"), ("class", "Class", "text"),
            ("dice", "Predicted Dice", "number"), ("bound", "Lower bound", "number"))
 
 
 def thumbnails(image: sitk.Image, layers: Sequence[OverlayLayer]) -> dict[str, tuple[bytes, bytes]]:
-    """Per class: (overlay, heatmap) thumbnails as PNG bytes for the page."""
-    return {layer.name: (render_overlay(image, [layer], width=THUMBNAIL_WIDTH, text=False, palette=True,
-                                        scale_bar=False),
+    """Per class: (overlay as JPEG, heatmap as PNG) thumbnails for the page."""
+    return {layer.name: (as_jpeg(render_overlay(image, [layer], width=THUMBNAIL_WIDTH, text=False, scale_bar=False)),
                          render_overlay(image, [layer], width=THUMBNAIL_WIDTH, heatmap_only=True, palette=True))
             for layer in layers}
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def as_jpeg(png: bytes) -> bytes:
+    """A PNG picture as JPEG (quality :data:`THUMBNAIL_JPEG_QUALITY`): about a third of the bytes for an image."""
+    output = io.BytesIO()
+    Image.open(io.BytesIO(png)).convert("RGB").save(output, "JPEG", quality=THUMBNAIL_JPEG_QUALITY, optimize=True)
+    return output.getvalue()
+
+
+def _data_uri(picture: bytes) -> str:
+    kind = "jpeg" if picture.startswith(b"\xff\xd8") else "png"
+    return f"data:image/{kind};base64," + base64.b64encode(picture).decode("ascii")
 
 
 def _number(value) -> str:
@@ -154,7 +177,7 @@ def _row_html(rank: int, row: ReportRow) -> str:
     links = "".join(_link(values.get(key), label) for key, label in files)
     links += _link(row.scene_link, "Slicer scene", "open in 3D Slicer (drag onto Slicer)")
     label = f"{case} {class_name}"
-    thumbnail = f'<img src="{_data_uri(row.overlay_png)}" alt="overlay of {text(label)}" title="{text(label)}">'
+    thumbnail = f'<img src="{_data_uri(row.overlay_picture)}" alt="overlay of {text(label)}" title="{text(label)}">'
     if folder_href(row.overlay_link):
         thumbnail = _link(row.overlay_link, thumbnail)
     return (
@@ -166,7 +189,7 @@ def _row_html(rank: int, row: ReportRow) -> str:
         f'<div class="reason">{text(str(values.get(Key.FRAMES) or ""))}</div></td>'
         f'<td class="name">{text(case)}</td><td class="name">{text(class_name)}</td>'
         f"<td>{thumbnail}</td>"
-        f'<td><img src="{_data_uri(row.heatmap_png)}" alt="uncertainty heatmap of {text(label)}"></td>'
+        f'<td><img src="{_data_uri(row.heatmap_picture)}" alt="uncertainty heatmap of {text(label)}"></td>'
         f'<td class="num">{_number(values.get(Key.PREDICTED_DICE)) or "&ndash;"}</td>'
         f'<td class="num">{_number(values.get(Key.DICE_LOWER_BOUND)) or "&ndash;"}</td>'
         f'<td class="files">{links}</td></tr>')
@@ -185,7 +208,7 @@ def review_page(rows: Sequence[ReportRow], title: str, description: str = "",
     for key, label, kind in COLUMNS:
         header_cells.append(f'<th class="sortable" data-key="{key}" data-type="{kind}">{label}</th>')
         if key == "class":
-            header_cells += ["<th>Overlay</th>", "<th>Uncertainty</th>"]
+            header_cells += ["<th>Overlay</th>", f"<th>Uncertainty{HEATMAP_SCALE}</th>"]
     header_cells.append("<th>Files</th>")
     failure_html = ""
     if failures:
@@ -198,7 +221,7 @@ def review_page(rows: Sequence[ReportRow], title: str, description: str = "",
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{text(title)}</title>
-<style>{STYLE.replace("REVIEW_COLOR", badge_color(REVIEW))}</style>
+<style>{STYLE.replace("REVIEW_COLOR", badge_color(REVIEW)).replace("INFERNO_STOPS", INFERNO_STOPS)}</style>
 </head>
 <body>
 <h1>{text(title)}</h1>

@@ -87,7 +87,8 @@ def test_page_is_self_contained_and_ordered_for_review(review_folder):
     page = (review_folder / "index.html").read_text(encoding="utf-8")
     assert row_cases(page) == EXPECTED_ORDER
     sources = re.findall(r'src="([^"]*)"', page)
-    assert len(sources) == 2 * len(CASES) and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert sorted({source.split(",")[0] for source in sources}) == ["data:image/jpeg;base64", "data:image/png;base64"]
+    assert len(sources) == 2 * len(CASES)
     assert not re.search(r'(src|href)="(https?:)?//', page), "the page must not load anything from the network"
     assert page.count('class="pill" style="background:#e8710a">REVIEW') == 2
 
@@ -118,7 +119,7 @@ def test_chromium_shows_every_case_and_sorts(review_folder, tmp_path):
     dom = chromium_dom(url, tmp_path)
     assert row_cases(dom) == EXPECTED_ORDER
     for case, *_ in CASES:
-        assert re.search(rf'<img src="data:image/png;base64,[^"]+" alt="overlay of {case} fetal_head"', dom)
+        assert re.search(rf'<img src="data:image/jpeg;base64,[^"]+" alt="overlay of {case} fetal_head"', dom)
         assert f'alt="uncertainty heatmap of {case} fetal_head"' in dom
     by_case = chromium_dom(url + "#sort=case", tmp_path)
     assert 'data-sorted-by="case"' in by_case, "the sort script did not run"
@@ -140,3 +141,20 @@ def test_links_are_relative_url_encoded_paths_inside_the_folder():
     assert "./sub%20dir/x%20%231%3F.nrrd" in hrefs and "./data%3Atext/html%2C%3Cb%3Ex%3C/b%3E.mrml" in hrefs
     assert all(href.startswith("./") and ":" not in href and ".." not in href for href in hrefs), hrefs
     assert len(hrefs) == 3, "a path leaving the folder (absolute or ..) gets no link"
+
+
+@pytest.mark.skipif(not CHROMIUM.is_file(), reason="headless Chromium not found (chromium on PATH or /usr/bin)")
+def test_the_page_fits_a_1400_pixel_window_with_its_colour_scale(review_folder):
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto((review_folder / "index.html").as_uri())
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # no column cut off
+            links = page.locator("td.files a").all()
+            assert links and all(link.bounding_box()["x"] + link.bounding_box()["width"] <= 1400 for link in links)
+            scale = page.locator("th .scale").bounding_box()
+            assert scale is not None and scale["width"] > 100  # the heatmap column's colour scale is drawn
+        finally:
+            browser.close()
