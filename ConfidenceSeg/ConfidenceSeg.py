@@ -36,6 +36,8 @@ from ConfidenceSegQt.review_table import DECISION_COLUMN, fill_review_table
 
 #: The model selector's last entry: use the bundle folder chosen beside it.
 MODEL_FOLDER_CHOICE = "model folder..."
+#: An nnU-Net v2 trained-model folder (its folds are the ensemble; uncalibrated its badge is REVIEW).
+NNUNET_FOLDER_CHOICE = "nnU-Net model folder..."
 
 
 class ConfidenceSeg(ScriptedLoadableModule):
@@ -97,7 +99,8 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.paletteFrame.layout().addWidget(button)
         self.ui.importRatersButton.connect("clicked(bool)", self.onImportRaters)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
-        self.ui.modelComboBox.addItems([entry.name for entry in available_models()] + [MODEL_FOLDER_CHOICE])
+        self.ui.modelComboBox.addItems([entry.name for entry in available_models()]
+                                       + [MODEL_FOLDER_CHOICE, NNUNET_FOLDER_CHOICE])
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
         self.ui.heatmapClassComboBox.connect("currentTextChanged(QString)",
                                              lambda _text: self.onParameterNodeModified())
@@ -196,7 +199,8 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node = self._parameterNode
         if node is None:
             return
-        self.ui.modelPathLineEdit.enabled = self.ui.modelComboBox.currentText == MODEL_FOLDER_CHOICE
+        self.ui.modelPathLineEdit.enabled = self.ui.modelComboBox.currentText in (MODEL_FOLDER_CHOICE,
+                                                                                  NNUNET_FOLDER_CHOICE)
         self.ui.runButton.enabled = bool(node.inputVolume) and not self.logic.isRunning()
         self.ui.paletteFrame.enabled = bool(node.inputVolume) and bool(node.className.strip())
         self.observeAnnotation(node.annotation)
@@ -283,8 +287,9 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def selectedModel(self):
         name = self.ui.modelComboBox.currentText
-        if name == MODEL_FOLDER_CHOICE:
-            return self.logic.modelFolder(self._parameterNode.modelPath if self._parameterNode else None)
+        if name in (MODEL_FOLDER_CHOICE, NNUNET_FOLDER_CHOICE):
+            return self.logic.modelFolder(self._parameterNode.modelPath if self._parameterNode else None,
+                                          nnunet=name == NNUNET_FOLDER_CHOICE)
         return resolve_model(name)
 
     def onCalibrated(self, modelFolder):

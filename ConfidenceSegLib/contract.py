@@ -120,7 +120,7 @@ BADGE_COLORS = {PASS: "#1e8e3e", REVIEW: "#e8710a", ABSENT: "#6b7280", None: "#6
 REASON_CODES = ("lower_bound_above_threshold", "out_of_domain", "lower_bound_below_threshold",
                 "too_few_calibration_cases", "absent", "method_differs_from_calibration", "no_spacing",
                 "no_quality_model", "frames_need_review", "quality_model_outdated", "given_mask_empty",
-                "measurement_implausible")
+                "measurement_implausible", "not_calibrated")
 
 
 def badge_label(badge: str | None) -> str:

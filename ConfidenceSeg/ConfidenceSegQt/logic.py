@@ -15,6 +15,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
 from ConfidenceSegLib.contract import ConfidenceSegError
 from ConfidenceSegLib.io.resources import default_model_dir
+from ConfidenceSegLib.model.nnunet_folder import is_nnunet_folder
 from ConfidenceSegLib.outputs.decisions import load_decisions, record_decision
 from ConfidenceSegLib.outputs.review_table import read_review_table
 from ConfidenceSegLib.slicer import annotation as slicer_annotation
@@ -187,9 +188,16 @@ class ConfidenceSegLogic(ScriptedLoadableModuleLogic):
         self.shown, self._shownFolder = None, None
 
     @staticmethod
-    def modelFolder(path):
-        """A model folder chosen by the user, checked to be one."""
+    def modelFolder(path, nnunet=False):
+        """A model folder chosen by the user, checked to be one: a ConfidenceSeg bundle (with a config.json),
+        or with ``nnunet`` an nnU-Net trained-model folder (plans.json, dataset.json, fold_K)."""
         path = pathlib.Path(path) if path else None
+        if nnunet:
+            if path is None or str(path) in ("", ".") or not is_nnunet_folder(path):
+                raise ConfidenceSegError("choose an nnU-Net trained-model folder (with plans.json, dataset.json "
+                                         "and fold_0, ...: e.g. .../nnUNetTrainer__nnUNetPlans__3d_fullres) "
+                                         "beside the model selector")
+            return path
         if path is None or str(path) in ("", ".") or not (path / "config.json").is_file():
             raise ConfidenceSegError("choose a model folder (one with a config.json) beside the model selector")
         return path

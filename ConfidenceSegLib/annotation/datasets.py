@@ -39,9 +39,20 @@ class Case:
     label_paths: dict[str, Path] = field(default_factory=dict)
     rater_paths: tuple[Path, ...] = ()
     extra: dict = field(default_factory=dict)
+    #: Label values of a multi-label map per class (nnU-Net's layout: ``{class: 3}``, or a list for a region):
+    #: the class's label file holds every class, the class is where the value is one of these.
+    label_values: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: Further input channels (nnU-Net's ``_0001``, ...), read with the image as one vector image.
+    channel_paths: tuple[Path, ...] = ()
 
     def read_image(self) -> sitk.Image:
-        return read_image(self.image_path)
+        image = read_image(self.image_path)
+        if not self.channel_paths:
+            return image
+        channels = [image] + [read_image(path) for path in self.channel_paths]
+        for path, channel in zip(self.channel_paths, channels[1:], strict=True):
+            check_same_geometry(image, channel, f"image of case {self.id}", f"channel {path}")
+        return sitk.Compose([sitk.Cast(channel, sitk.sitkFloat32) for channel in channels])
 
     def confidence_map(self, class_name: str, image: sitk.Image | None = None) -> np.ndarray:
         """Per-pixel confidence of ``class_name`` (float32 in [0, 1]) on the image grid."""
@@ -50,6 +61,8 @@ class Case:
             label = read_image(self.label_paths[class_name])
             check_same_geometry(image, label, f"image of case {self.id}", f"label {self.label_paths[class_name]}")
             array = sitk.GetArrayFromImage(label)
+            if class_name in self.label_values:
+                return np.isin(array, self.label_values[class_name]).astype(np.float32)
             if np.issubdtype(array.dtype, np.floating):  # a confidence map (e.g. exported layered annotation)
                 check_confidence_map(array, f"label {self.label_paths[class_name]}")
                 return array.astype(np.float32)
@@ -89,11 +102,22 @@ class Dataset:
         return [case for case in self.cases if case.subject in wanted]
 
 
+def is_nnunet_raw(meta) -> bool:
+    """Whether a ``dataset.json`` is nnU-Net's (labels, channel names and file ending; no case list)."""
+    return isinstance(meta, dict) and "cases" not in meta and isinstance(meta.get("labels"), dict) \
+        and "file_ending" in meta
+
+
 def load_dataset(folder: str | os.PathLike) -> Dataset:
-    """Read ``folder/dataset.json``; raise a clear error for a missing or malformed file."""
+    """Read ``folder/dataset.json`` (this project's layout, or nnU-Net's raw layout: :mod:`.nnunet_raw`);
+    raise a clear error for a missing or malformed file."""
     root = Path(folder)
     index = root / "dataset.json"
     meta = read_json(index, "dataset.json", missing=f"not a dataset folder: {index} not found")
+    if is_nnunet_raw(meta):
+        from .nnunet_raw import load_nnunet_raw
+
+        return load_nnunet_raw(root, meta)
     if not isinstance(meta, dict) or not isinstance(meta.get("cases"), list):
         raise ConfidenceSegError(f"{index} has no 'cases' list")
     classes = tuple(meta.get("classes") or ())

@@ -63,6 +63,11 @@ def check_input(bundle: ModelBundle, image: sitk.Image, source: str = "input ima
 def predict_image(bundle: ModelBundle, image: sitk.Image, method: str = "auto", samples: int | None = None,
                   device: str | torch.device | None = None, progress: Progress | None = None) -> Prediction:
     """Segment ``image`` with uncertainty: every map and summary on the image grid, SimpleITK order."""
+    if bundle.config.nnunet is not None:
+        from .nnunet_predict import predict_nnunet
+
+        return predict_nnunet(bundle, image, method, samples, device if isinstance(device, torch.device)
+                              else pick_device(device or "auto"), progress)
     started = time.perf_counter()
     plan = plan_sampling(len(bundle.members), method, samples)
     array = check_input(bundle, image)

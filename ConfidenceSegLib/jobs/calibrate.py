@@ -19,6 +19,7 @@ from ..io.resources import resources_dir
 from ..io.safe_files import check_output_folder, check_replaceable_folder
 from ..model.bundle import ModelBundle, load_bundle, save_bundle, update_config
 from ..model.bundle_config import not_a_bundle
+from ..model.nnunet_folder import fingerprint, is_nnunet_folder, read_nnunet_folder
 from ..quality.calibration import DomainRecord, domain_records, fit_calibration, labelled_records
 from ..quality.fit import QualityRecord
 from ..quality.rca import RcaCase
@@ -63,6 +64,9 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
     if out is None and _is_bundled(source):
         raise ConfidenceSegError(f"{source} is a bundled model and is never modified: pass --out NEW_BUNDLE to "
                                  "calibrate a copy")
+    if out is None and is_nnunet_folder(source):
+        raise ConfidenceSegError(f"{source} is an nnU-Net model folder and is never modified: pass --out BUNDLE "
+                                 "(a ConfidenceSeg bundle that wraps it with its badge)")
     if out is None:
         check_output_folder(source, [], overwrite=True)  # config.json is rewritten in place
     else:
@@ -89,6 +93,11 @@ def calibrate_bundle(bundle_path: str | os.PathLike, dataset: Dataset | str | os
         "segments_below_threshold": sum(value < threshold for value in dice_values)}
     if out is None:
         update_config(source, {"quality": quality}, data_files)
+    elif bundle.config.nnunet is not None:
+        section = dict(bundle.config.nnunet, fingerprint=fingerprint(read_nnunet_folder(
+            bundle.config.nnunet["folder"], bundle.config.nnunet["folds"])))
+        save_bundle(out, dict(bundle.config.data, quality=quality, derived_from=str(source), nnunet=section), [],
+                    overwrite, data_files)
     else:
         save_bundle(out, dict(bundle.config.data, quality=quality, derived_from=str(source)), bundle.members,
                     overwrite, data_files)

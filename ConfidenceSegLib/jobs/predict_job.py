@@ -27,6 +27,7 @@ from ..outputs.overlay import OverlayLayer, layers_from_prediction, overlay_opti
 from ..outputs.prediction_files import write_prediction_outputs
 from ..outputs.report import PredictionReport
 from ..quality.assessed import AssessedPrediction, assess_prediction
+from ..quality.verdict import Reason
 from .progress import ProgressReporter
 from .settings import PredictionSettings
 
@@ -39,7 +40,15 @@ def run_prediction(bundle: ModelBundle, source: InputFacts, settings: Prediction
     """Predict ``source`` (or the given ``image`` of it, e.g. a degraded copy) and assess every class."""
     image = source.read() if image is None else image
     prediction = predict_image(bundle, image, settings.method, settings.samples, settings.device, progress=progress)
-    return assess_prediction(prediction, bundle.config.quality, source)
+    return assess_prediction(prediction, bundle.config.quality, source, uncalibrated_reason(bundle))
+
+
+def uncalibrated_reason(bundle: ModelBundle) -> Reason | None:
+    """Why an nnU-Net model without a quality model cannot PASS (None for ConfidenceSeg's models: unrated)."""
+    if bundle.config.nnunet is None:
+        return None
+    return Reason("not_calibrated", "this nnU-Net model is not calibrated: confidenceseg calibrate --model "
+                                    f"{bundle.config.nnunet['folder']} --dataset DIR --out BUNDLE")
 
 
 @dataclass

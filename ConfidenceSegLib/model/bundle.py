@@ -50,9 +50,15 @@ class ModelBundle:
 
 
 def load_bundle(path: str | os.PathLike, config: BundleConfig | None = None) -> ModelBundle:
-    """Load a bundle's every member's weights (safetensors only); ``config``: its config if already read."""
+    """Load a bundle's every member's weights (safetensors only); ``config``: its config if already read.
+    An nnU-Net model (a trained-model folder, or a bundle wrapping one) loads as an
+    :class:`~.nnunet_model.NnunetBundle`."""
     folder = Path(path)
     config = read_config(folder) if config is None else config
+    if config.nnunet is not None:
+        from .nnunet_model import load_nnunet_bundle
+
+        return load_nnunet_bundle(folder, config)
     members = []
     for name in config.members:
         weights_path = member_path(folder, name)
@@ -79,19 +85,21 @@ def save_bundle(path: str | os.PathLike, config: dict, members: list[torch.nn.Mo
 
     An existing folder is replaced only with ``overwrite`` and only when it is a bundle
     (:func:`~.bundle_config.not_a_bundle`). ``data_files``: further ``.safetensors``
-    files by name (e.g. the RCA references of the quality model), data like the weights.
+    files by name (e.g. the RCA references of the quality model), data like the weights. A config with
+    an ``nnunet`` section wraps an nnU-Net model (:mod:`.nnunet_folder`): ``members`` is empty and the
+    folds stay where they are.
     """
     folder = Path(path)
     if folder.exists() and not overwrite:
         raise ConfidenceSegError(f"output exists: {folder} (pass --overwrite to replace it)")
     check_replaceable_folder(folder, not_a_bundle)  # only ever replaces a bundle
     folder.parent.mkdir(parents=True, exist_ok=True)
-    config = dict(config, format_version=FORMAT_VERSION,
-                  members=[f"member_{index}.safetensors" for index in range(len(members))])
+    config = dict(config, format_version=FORMAT_VERSION, members=list(config["members"]) if "nnunet" in config
+                  else [f"member_{index}.safetensors" for index in range(len(members))])
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     give_default_permissions(staging)
     try:
-        for name, member in zip(config["members"], members, strict=True):
+        for name, member in zip(config["members"] if members else [], members, strict=True):
             state = {key: value.detach().cpu().contiguous() for key, value in member.state_dict().items()}
             save_file(state, str(staging / name))
             give_default_permissions(staging / name)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..contract import POSTPROCESSING_STEPS, PRESENCE_STEP, ConfidenceSegError
 from ..io.safe_files import read_json
+from .nnunet_folder import check_wrapped, is_nnunet_folder, nnunet_config_data, read_nnunet_folder
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -112,6 +113,8 @@ def check_config(config, folder: Path) -> dict:
     where = folder / CONFIG_NAME
     if not isinstance(config, dict):
         raise ConfidenceSegError(f"{where} is not a bundle config (not a JSON object)")
+    if "nnunet" in config:
+        return check_wrapper_config(config, folder)
     missing = [key for key in REQUIRED_KEYS if key not in config]
     if missing:
         raise ConfidenceSegError(f"{where} lacks {', '.join(missing)}")
@@ -141,6 +144,26 @@ def check_config(config, folder: Path) -> dict:
 
 #: Key of a class's postprocessing entry that records the validation Dice each choice had (not a step).
 POSTPROCESSING_RECORD = "validation_dice"
+
+
+def check_wrapper_config(config: dict, folder: Path) -> dict:
+    """The config of a bundle that wraps a calibrated nnU-Net model (:mod:`.nnunet_folder`): the wrapped
+    folder unchanged since the calibration, its classes, the quality model; returned with the folder's
+    current description (members: its folds)."""
+    where = folder / CONFIG_NAME
+    version = config.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ConfidenceSegError(f"{where}: format_version must be an integer up to {FORMAT_VERSION}, got {version!r}")
+    model = check_wrapped(config["nnunet"], where)
+    if list(model.classes) != config.get("classes"):
+        raise ConfidenceSegError(f"{where}: its classes {config.get('classes')} are not the nnU-Net model's "
+                                 f"{list(model.classes)}")
+    if config.get("quality") is not None:
+        QualityConfig.checked(config["quality"], where)
+    check_postprocessing(config.get("postprocessing") or {}, list(model.classes), where)
+    described = nnunet_config_data(model)
+    return dict(config, members=described["members"], preprocessing=described["preprocessing"],
+                architecture=described["architecture"], nnunet=dict(config["nnunet"], **described["nnunet"]))
 
 
 def check_postprocessing(postprocessing: dict, classes: list[str], where: str | Path) -> None:
@@ -289,6 +312,12 @@ class BundleConfig:
         section = self.data.get("quality")
         return None if section is None else QualityConfig(section, self.folder)
 
+    @property
+    def nnunet(self) -> dict | None:
+        """The nnU-Net model this config describes or wraps (:mod:`.nnunet_folder`), None for a ConfidenceSeg
+        network."""
+        return self.data.get("nnunet")
+
 
 #: What a bundle folder holds besides its ``.safetensors`` data: nothing else is ever replaced by ``--overwrite``.
 BUNDLE_FILES = (CONFIG_NAME, "README.md")
@@ -310,10 +339,13 @@ def not_a_bundle(folder: Path) -> str | None:
 
 
 def read_config(path: str | os.PathLike) -> BundleConfig:
-    """Read and check a bundle's ``config.json`` (clear errors for a missing file, a newer format, ...)."""
+    """Read and check a bundle's ``config.json`` (clear errors for a missing file, a newer format, ...), or
+    describe an nnU-Net trained-model folder (:mod:`.nnunet_folder`)."""
     folder = Path(path)
     if not folder.is_dir():
         raise ConfidenceSegError(f"model bundle not found: {folder} is not a folder")
+    if is_nnunet_folder(folder):
+        return BundleConfig(folder, nnunet_config_data(read_nnunet_folder(folder)))
     config = read_json(folder / CONFIG_NAME, "bundle config",
                        missing=f"model bundle {folder} is incomplete: {CONFIG_NAME} is missing")
     return BundleConfig(folder, check_config(config, folder))

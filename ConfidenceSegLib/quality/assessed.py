@@ -10,19 +10,19 @@ reports the measurements of one frame (:func:`measured_frame`), never a volume. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
 
-from ..contract import PASS, REVIEW, Key
+from ..contract import PASS, REVIEW, UNRATED, Key
 from ..inference.prediction import ClassPrediction, Prediction
 from ..io.inputs import InputFacts
 from ..model.bundle_config import QualityConfig
 from .apply import assess_frames, assess_segment, combine_frames
 from .domain import Typicality, domain_references, typicality
 from .measurement_intervals import calibrated, implausible, report_names
-from .verdict import ClassResult, FrameResult, Verdict
+from .verdict import ClassResult, FrameResult, Reason, Verdict
 
 
 @dataclass
@@ -71,8 +71,12 @@ def image_typicality(prediction: Prediction, quality: QualityConfig | None) -> l
                       prediction.blank)
 
 
-def assess_prediction(prediction: Prediction, quality: QualityConfig | None, source: InputFacts) -> AssessedPrediction:
-    """Every class of ``prediction`` assessed with the bundle's ``quality`` model (None: unrated)."""
+def assess_prediction(prediction: Prediction, quality: QualityConfig | None, source: InputFacts,
+                      uncalibrated: Reason | None = None) -> AssessedPrediction:
+    """Every class of ``prediction`` assessed with the bundle's ``quality`` model (None: unrated, or REVIEW with
+    the reason ``uncalibrated`` when given: a model that must be calibrated before any PASS, e.g. nnU-Net's)."""
+    if quality is None and uncalibrated is not None:
+        return _flagged_uncalibrated(assess_prediction(prediction, None, source), uncalibrated)
     used = (prediction.method, prediction.samples)
     typicalities = image_typicality(prediction, quality)
     classes, frames = [], None
@@ -99,6 +103,17 @@ def assess_prediction(prediction: Prediction, quality: QualityConfig | None, sou
                                    frames[shown][result.name].measurements if shown is not None else {},
                                    frames_summary))
     return AssessedPrediction(prediction, source, quality.threshold if quality is not None else None, classes, frames)
+
+
+def _flagged_uncalibrated(assessed: AssessedPrediction, why: Reason) -> AssessedPrediction:
+    """``assessed`` (made without a quality model) with every class and frame REVIEW for reason ``why``."""
+    verdict = Verdict(REVIEW, reasons=(why,))
+    assessed.classes = [replace(result, verdict=verdict, frames_summary=None if result.frames_summary is None else
+                                dict(result.frames_summary, **{REVIEW: result.frame_count, UNRATED: 0}))
+                        for result in assessed.classes]
+    assessed.frames = None if assessed.frames is None else [
+        {name: replace(frame, verdict=verdict) for name, frame in by_class.items()} for by_class in assessed.frames]
+    return assessed
 
 
 def measured_frame(frames_summary: dict, mask: np.ndarray) -> int | None:

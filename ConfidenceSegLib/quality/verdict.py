@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..contract import ABSENT, PASS, REVIEW, ConfidenceSegError, Key
+from ..contract import ABSENT, PASS, REVIEW, UNRATED, ConfidenceSegError, Key
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,10 @@ class ClassResult:
     @property
     def frame_count(self) -> int:
         """Frames of a slice-by-slice run (0 otherwise)."""
-        return sum((self.frames_summary or {}).get(badge, 0) for badge in (PASS, REVIEW, ABSENT))
+        return sum((self.frames_summary or {}).get(badge, 0) for badge in (PASS, REVIEW, ABSENT, UNRATED))
 
 
 def frame_counts_summary(frames: list[Verdict], worst_frame: int | None) -> dict:
-    """``{"PASS": n, "REVIEW": n, "ABSENT": n, "worst_frame": k}`` of per-frame verdicts."""
+    """``{"PASS": n, "REVIEW": n, "ABSENT": n, "UNRATED": n, "worst_frame": k}`` of per-frame verdicts."""
     counts = {badge: sum(frame.badge == badge for frame in frames) for badge in (PASS, REVIEW, ABSENT)}
-    return {**counts, Key.WORST_FRAME: worst_frame}
+    return {**counts, UNRATED: sum(frame.badge is None for frame in frames), Key.WORST_FRAME: worst_frame}

@@ -1,0 +1,134 @@
+"""Loading an nnU-Net v2 model to predict with nnunetv2's own code (optional extra ``[nnunet]``).
+
+The checkpoints are pickles. They are read with ``torch.load(..., weights_only=True)`` and an explicit
+allowlist of the numpy types they hold (:data:`SAFE_GLOBALS`: a numpy scalar and dtypes, in the
+training log); anything else (an object of another class, a ``__reduce__`` payload) makes torch refuse
+the file before anything in it runs, and the model is refused with one line. The network is built
+from ``plans.json`` and ``dataset.json`` by the trainer class's own ``build_network_architecture``
+(looked up by name as nnU-Net does: in nnunetv2, then in the folders ``nnUNet_extTrainer`` names), and
+nnU-Net's predictor is set up with ``manual_initialization``: its preprocessing, sliding window with
+Gaussian weighting and mirroring are nnU-Net's, as configured in the plans; nothing of them is
+re-implemented here. What nnU-Net prints goes to stderr (stdout carries the progress lines and the
+worker's answers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..contract import ConfidenceSegError
+from .bundle_config import BundleConfig
+from .nnunet_folder import CHECKPOINT, DATASET, NNUNET_EXTRA, PLANS
+
+#: The non-tensor globals of an nnU-Net checkpoint's pickle: numpy scalars (numpy >= 2 and 1.x names)
+#: and dtypes, from the training log. Nothing else is ever unpickled.
+SAFE_GLOBALS = [np._core.multiarray.scalar, (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype,
+                *(getattr(np.dtypes, name) for name in ("Float16DType", "Float32DType", "Float64DType", "Int32DType",
+                                                        "Int64DType", "BoolDType"))]
+
+
+def load_checkpoint(path: Path) -> dict:
+    """An nnU-Net checkpoint's contents, read without running any code it may carry."""
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        detail = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), "")
+        raise ConfidenceSegError(f"refusing {path}: it holds more than weights and plain data"
+                                 f"{f' ({detail[:120]})' if detail else ''}; it was not run") from None
+    except (RuntimeError, EOFError, OSError) as error:
+        raise ConfidenceSegError(f"cannot read the nnU-Net checkpoint {path}: {str(error).splitlines()[0]}") from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("network_weights"), dict):
+        raise ConfidenceSegError(f"{path} is not an nnU-Net checkpoint (no network_weights)")
+    return checkpoint
+
+
+@dataclass
+class NnunetBundle:
+    """A loaded nnU-Net model: one weight set per fold (the ensemble members), and what nnU-Net's
+    predictor needs; used like :class:`~.bundle.ModelBundle` (``path``, ``config``, ``members``)."""
+
+    path: Path
+    config: BundleConfig
+    #: Fold names, one per member.
+    members: list[str]
+    weights: list[dict]
+    plans_manager: object
+    configuration_manager: object
+    dataset_json: dict
+    trainer_name: str
+    mirror_axes: tuple[int, ...] | None
+
+    @property
+    def classes(self) -> list[str]:
+        return self.config.classes
+
+    @property
+    def spatial_dims(self) -> int:
+        return self.config.spatial_dims
+
+    @property
+    def label_manager(self):
+        return self.plans_manager.get_label_manager(self.dataset_json)
+
+    def predictor(self, device: torch.device):
+        """nnU-Net's predictor for ``device`` with the first fold's weights (members are swapped in turn)."""
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+        from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+        from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
+
+        trainer_class = recursive_find_trainer_class_by_name(self.trainer_name)  # nnunetv2's, or nnUNet_extTrainer
+        if trainer_class is None:
+            raise ConfidenceSegError(f"the nnU-Net model {self.config.nnunet['folder']} was trained with "
+                                     f"{self.trainer_name}, which nnunetv2 does not have (install the package "
+                                     "that defines it)")
+        inputs = determine_num_input_channels(self.plans_manager, self.configuration_manager, self.dataset_json)
+        network = trainer_class.build_network_architecture(self.plans_manager, self.configuration_manager, inputs,
+                                                           self.label_manager.num_segmentation_heads,
+                                                           enable_deep_supervision=False)
+        try:
+            network.load_state_dict(self.weights[0])
+        except RuntimeError as error:
+            raise ConfidenceSegError(f"the weights of {self.members[0]} do not fit the network of "
+                                     f"{PLANS}: {str(error).splitlines()[0]}") from None
+        with contextlib.redirect_stdout(io.StringIO()):  # its notes on devices: not for the user
+            predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
+                                        perform_everything_on_device=device.type == "cuda", device=device,
+                                        verbose=False, verbose_preprocessing=False, allow_tqdm=False)
+            predictor.manual_initialization(network, self.plans_manager, self.configuration_manager, self.weights,
+                                            self.dataset_json, self.trainer_name, self.mirror_axes)
+        return predictor
+
+
+def load_nnunet_bundle(path: str | os.PathLike, config: BundleConfig) -> NnunetBundle:
+    """Load every fold's weights of the nnU-Net model ``config`` describes or wraps (safely: see above)."""
+    try:
+        from batchgenerators.utilities.file_and_folder_operations import load_json
+        from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    except ImportError:
+        raise ConfidenceSegError(f"nnU-Net models need the [nnunet] extra: {NNUNET_EXTRA}") from None
+    section = config.nnunet
+    folder = Path(section["folder"])
+    weights, trainer_name, mirror_axes = [], None, None
+    for fold in section["folds"]:
+        checkpoint = load_checkpoint(folder / fold / CHECKPOINT)
+        if trainer_name is None:
+            trainer_name = str(checkpoint.get("trainer_name") or "nnUNetTrainer")
+            mirror_axes = checkpoint.get("inference_allowed_mirroring_axes")
+            configuration = (checkpoint.get("init_args") or {}).get("configuration", section["configuration"])
+            if configuration != section["configuration"]:
+                raise ConfidenceSegError(f"{folder / fold / CHECKPOINT} was trained as {configuration!r}, the folder "
+                                         f"says {section['configuration']!r}")
+        weights.append(checkpoint["network_weights"])
+    plans_manager = PlansManager(load_json(str(folder / PLANS)))
+    return NnunetBundle(Path(path), config, list(section["folds"]), weights, plans_manager,
+                        plans_manager.get_configuration(section["configuration"]), load_json(str(folder / DATASET)),
+                        trainer_name, tuple(mirror_axes) if mirror_axes is not None else None)

@@ -1,0 +1,137 @@
+"""nnU-Net v2 models as ConfidenceSeg models, on real models that nnunetv2 trains here (2D and 3D, 2 folds):
+each fold's probabilities are those of nnU-Net's own predictor for that fold; predict, calibrate (on the
+raw layout's test cases) and evaluate run on them; a calibrated bundle detects a changed nnU-Net folder;
+a checkpoint carrying code is refused and the code never runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+pytest.importorskip("nnunetv2", reason="the [nnunet] extra (nnunetv2) is not installed")
+
+from nnunet_models import build_in_subprocess  # noqa: E402
+
+from ConfidenceSegLib.cli import main  # noqa: E402
+from ConfidenceSegLib.inference.nnunet_predict import member_probability, nnunet_input  # noqa: E402
+from ConfidenceSegLib.model.bundle import load_bundle  # noqa: E402
+from ConfidenceSegLib.model.nnunet_model import load_checkpoint  # noqa: E402
+from ConfidenceSegLib.outputs.report import read_report  # noqa: E402
+
+CONFIGURATIONS = ("2d", "3d_fullres")
+
+
+@pytest.fixture(scope="session")
+def nnunet_models(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
+    """Configuration -> (trained-model folder, raw dataset with imagesTs/labelsTs), built once per session."""
+    root = tmp_path_factory.mktemp("nnunet")
+    return {configuration: build_in_subprocess(root, configuration) for configuration in CONFIGURATIONS}
+
+
+def labelled_images(raw: Path) -> list[Path]:
+    return sorted((raw / "imagesTs").glob("*_0000.nii.gz"))
+
+
+@pytest.mark.parametrize("configuration", CONFIGURATIONS)
+def test_each_fold_gives_nnunet_s_own_probabilities_and_the_maps_their_mean(nnunet_models, configuration, tmp_path):
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    model, raw = nnunet_models[configuration]
+    bundle = load_bundle(model)
+    image = sitk.ReadImage(str(labelled_images(raw)[0]))
+    array, spacing = nnunet_input(bundle, image)
+    predictor = bundle.predictor(torch.device("cpu"))
+    preprocessor = predictor.configuration_manager.preprocessor_class(verbose=False)
+    data, _, properties = preprocessor.run_case_npy(array, None, {"spacing": spacing}, predictor.plans_manager,
+                                                    predictor.configuration_manager, predictor.dataset_json)
+    ours = [member_probability(predictor, weights, torch.from_numpy(data), dict(properties)).numpy()
+            for weights in bundle.weights]
+    for fold, probability in zip((0, 1), ours, strict=True):  # the anchor: nnU-Net's predictor, one fold
+        anchor = nnUNetPredictor(device=torch.device("cpu"), verbose=False, allow_tqdm=False)
+        anchor.initialize_from_trained_model_folder(str(model), use_folds=(fold,))
+        _, expected = anchor.predict_single_npy_array(array, {"spacing": spacing}, None, None, True)
+        np.testing.assert_allclose(probability, expected, atol=2e-3)
+    assert not np.allclose(ours[0], ours[1], atol=1e-3), "two folds that agree everywhere test nothing"
+
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(model), "--input", str(labelled_images(raw)[0]), "--out", str(out),
+                 "--maps", "probability,entropy,mutual_information"]) == 0
+    report = read_report(next(out.glob("*.json")))
+    assert report.method == "ensemble" and report.samples == 2
+    for index, (name, result) in enumerate(report.classes.items()):
+        mean = np.mean([probability[index + 1] for probability in ours], axis=0)
+        written = sitk.GetArrayFromImage(sitk.ReadImage(str(out / result.files["probability"])))
+        np.testing.assert_allclose(written, mean.reshape(written.shape), atol=2e-3)
+        assert result.verdict.badge == "REVIEW" and result.verdict.reasons[0].code == "not_calibrated", name
+
+
+@pytest.mark.parametrize("configuration", CONFIGURATIONS)
+def test_calibrate_on_the_test_cases_then_predict_and_evaluate(nnunet_models, configuration, tmp_path):
+    model, raw = nnunet_models[configuration]
+    wrapper = tmp_path / "calibrated"
+    assert main(["calibrate", "--model", str(model), "--dataset", str(raw), "--out", str(wrapper), "--alpha",
+                 "0.5"]) == 0
+    config = json.loads((wrapper / "config.json").read_text())
+    assert config["nnunet"]["folder"] == str(model.resolve()) and len(config["nnunet"]["fingerprint"]) == 4
+    assert not list(wrapper.glob("*.pth")), "the checkpoints are referred to, not copied"
+    assert config["quality"]["calibration_data"]["case_ids"] == [path.name[:-12] for path in labelled_images(raw)]
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(wrapper), "--input", str(labelled_images(raw)[1]), "--out", str(out)]) == 0
+    report = read_report(next(out.glob("*.json")))
+    assert all(result.verdict.reasons[0].code != "not_calibrated" for result in report.classes.values())
+    evaluation = tmp_path / "evaluation"
+    assert main(["evaluate", "--model", str(wrapper), "--dataset", str(raw), "--out", str(evaluation)]) == 0
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    first = next(iter(metrics["classes"].values()))  # the three rankings: the badge's, entropy, member agreement
+    for ranking in ("method", "baseline_mean_entropy", "raw_mean_pairwise_dice"):
+        assert "e_aurc" in first[ranking], (ranking, first[ranking])
+
+
+def copy_of(model: Path, folder: Path) -> Path:
+    """A copy of an nnU-Net trained-model folder, under the name nnU-Net gives it."""
+    copy = folder / model.parent.name / model.name
+    shutil.copytree(model, copy)
+    return copy
+
+
+def test_a_calibrated_bundle_refuses_a_changed_nnunet_folder(nnunet_models, tmp_path, capsys):
+    model = copy_of(nnunet_models["2d"][0], tmp_path)
+    raw = nnunet_models["2d"][1]
+    assert main(["calibrate", "--model", str(model), "--dataset", str(raw), "--out", str(tmp_path / "wrapped")]) == 0
+    image = str(labelled_images(raw)[0])
+    assert main(["predict", "--model", str(tmp_path / "wrapped"), "--input", image, "--out", str(tmp_path / "a")]) == 0
+    plans = json.loads((model / "plans.json").read_text())
+    plans["configurations"]["2d"]["batch_size"] += 1  # edited after the calibration
+    (model / "plans.json").write_text(json.dumps(plans))
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "wrapped"), "--input", image, "--out", str(tmp_path / "b")]) == 2
+    assert "plans.json differs" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
+class Payload:
+    """Runs a command when unpickled by an unrestricted unpickler."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_carrying_code_is_refused_and_never_run(nnunet_models, tmp_path, capsys):
+    model = copy_of(nnunet_models["2d"][0], tmp_path)
+    marker = tmp_path / "code-ran"
+    checkpoint = model / "fold_1" / "checkpoint_final.pth"
+    torch.save({**load_checkpoint(checkpoint), "extra": Payload(marker)}, checkpoint)
+    image = str(labelled_images(nnunet_models["2d"][1])[0])
+    capsys.readouterr()
+    assert main(["predict", "--model", str(model), "--input", image, "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "refusing" in error and "it was not run" in error and len(error.strip().splitlines()) == 1
+    assert not marker.exists() and not (tmp_path / "out").exists()
