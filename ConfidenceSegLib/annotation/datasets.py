@@ -120,9 +120,10 @@ def load_dataset(folder: str | os.PathLike) -> Dataset:
         return load_nnunet_raw(root, meta)
     if not isinstance(meta, dict) or not isinstance(meta.get("cases"), list):
         raise ConfidenceSegError(f"{index} has no 'cases' list")
-    classes = tuple(meta.get("classes") or ())
-    if not classes:
-        raise ConfidenceSegError(f"{index} names no classes")
+    listed = meta.get("classes")
+    if not isinstance(listed, list) or not listed:
+        raise ConfidenceSegError(f"{index} names no classes (expected a list of class names)")
+    classes = tuple(listed)
     if not all(isinstance(name, str) and name for name in classes) or len(set(classes)) != len(classes):
         raise ConfidenceSegError(f"{index}: classes must be distinct names, got {list(classes)}")
     allow_external = meta.get(ALLOW_EXTERNAL_KEY) is True

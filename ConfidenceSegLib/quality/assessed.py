@@ -105,11 +105,18 @@ def assess_prediction(prediction: Prediction, quality: QualityConfig | None, sou
     return AssessedPrediction(prediction, source, quality.threshold if quality is not None else None, classes, frames)
 
 
+def _all_review(result: ClassResult) -> dict | None:
+    """A class's frame counts with every frame REVIEW (None for a class without frames)."""
+    if result.frames_summary is None:
+        return None
+    others = {key: value for key, value in result.frames_summary.items() if key != UNRATED}
+    return {**others, PASS: 0, ABSENT: 0, REVIEW: result.frame_count}
+
+
 def _flagged_uncalibrated(assessed: AssessedPrediction, why: Reason) -> AssessedPrediction:
     """``assessed`` (made without a quality model) with every class and frame REVIEW for reason ``why``."""
     verdict = Verdict(REVIEW, reasons=(why,))
-    assessed.classes = [replace(result, verdict=verdict, frames_summary=None if result.frames_summary is None else
-                                dict(result.frames_summary, **{REVIEW: result.frame_count, UNRATED: 0}))
+    assessed.classes = [replace(result, verdict=verdict, frames_summary=_all_review(result))
                         for result in assessed.classes]
     assessed.frames = None if assessed.frames is None else [
         {name: replace(frame, verdict=verdict) for name, frame in by_class.items()} for by_class in assessed.frames]

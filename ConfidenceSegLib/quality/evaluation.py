@@ -165,6 +165,11 @@ def or_zero(value: float | None) -> float:
     return 0.0 if value is None else float(value)
 
 
+def rated(verdict) -> bool:
+    """Whether a verdict comes from a quality model (not unrated, nor an uncalibrated nnU-Net model's REVIEW)."""
+    return verdict.badge is not None and verdict.reasons[0].code != "not_calibrated"
+
+
 def class_metrics(rows: list[SegmentRow], pooled_bins: metrics.CalibrationBins | None, threshold: float) -> dict:
     """Per-class summary: mean Dice, the method's and the baselines' failure-detection metrics."""
     present = [row for row in rows if not row.absent]
@@ -174,7 +179,7 @@ def class_metrics(rows: list[SegmentRow], pooled_bins: metrics.CalibrationBins |
               "absent": {"n": len(absent), "reference_empty_fraction": _mean([float(row.true_dice == 1.0)
                                                                               for row in absent])},
               "presence": presence_metrics(rows)}
-    if present and all(row.verdict.badge is not None for row in present):
+    if present and all(rated(row.verdict) for row in present):
         predicted = [or_zero(row.verdict.predicted_dice) for row in present]
         result["method"] = _ranking_metrics(predicted, true, predicted,
                                             [or_zero(row.verdict.dice_lower_bound) for row in present],

@@ -85,6 +85,8 @@ class ClassResult:
 
 
 def frame_counts_summary(frames: list[Verdict], worst_frame: int | None) -> dict:
-    """``{"PASS": n, "REVIEW": n, "ABSENT": n, "UNRATED": n, "worst_frame": k}`` of per-frame verdicts."""
+    """``{"PASS": n, "REVIEW": n, "ABSENT": n, "worst_frame": k}`` of per-frame verdicts, with ``"UNRATED": n``
+    only where some frames have no quality model's verdict."""
     counts = {badge: sum(frame.badge == badge for frame in frames) for badge in (PASS, REVIEW, ABSENT)}
-    return {**counts, UNRATED: sum(frame.badge is None for frame in frames), Key.WORST_FRAME: worst_frame}
+    unrated = sum(frame.badge is None for frame in frames)
+    return {**counts, **({UNRATED: unrated} if unrated else {}), Key.WORST_FRAME: worst_frame}

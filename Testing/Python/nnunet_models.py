@@ -29,7 +29,8 @@ def build_in_subprocess(root: Path, configuration: str) -> tuple[Path, Path]:
     import sys
 
     result = subprocess.run([sys.executable, __file__, str(root), configuration], capture_output=True, text=True,
-                            timeout=900, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+                            encoding="utf-8", errors="replace", timeout=900,
+                            env=dict(os.environ, PYTHONWARNINGS="ignore", PYTHONIOENCODING="utf-8"))
     if result.returncode != 0:
         raise RuntimeError(f"building the tiny nnU-Net {configuration} model failed:\n{result.stderr[-3000:]}")
     model, raw = result.stdout.strip().splitlines()[-2:]
