@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import SimpleITK as sitk
 
-from ..contract import PASS, REVIEW, UNRATED, Key
+from ..contract import ABSENT, PASS, REVIEW, UNRATED, Key
 from ..inference.prediction import ClassPrediction, Prediction
 from ..io.inputs import InputFacts
 from ..model.bundle_config import QualityConfig
