@@ -21,6 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..contract import ConfidenceSegError
+from ..io.channel_files import compose_channels
 from ..io.images import check_same_geometry, read_image
 from ..io.safe_files import read_json
 from .layers import check_binary, check_confidence_map, rater_fraction
@@ -49,10 +50,8 @@ class Case:
         image = read_image(self.image_path)
         if not self.channel_paths:
             return image
-        channels = [image] + [read_image(path) for path in self.channel_paths]
-        for path, channel in zip(self.channel_paths, channels[1:], strict=True):
-            check_same_geometry(image, channel, f"image of case {self.id}", f"channel {path}")
-        return sitk.Compose([sitk.Cast(channel, sitk.sitkFloat32) for channel in channels])
+        return compose_channels(image, [(path, read_image(path)) for path in self.channel_paths],
+                                f"image of case {self.id}")
 
     def confidence_map(self, class_name: str, image: sitk.Image | None = None) -> np.ndarray:
         """Per-pixel confidence of ``class_name`` (float32 in [0, 1]) on the image grid."""

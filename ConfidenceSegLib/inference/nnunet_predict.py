@@ -48,8 +48,10 @@ def nnunet_input(bundle: NnunetBundle, image: sitk.Image, source: str = "input i
     elif image.GetNumberOfComponentsPerPixel() == channels:
         array = np.moveaxis(sitk.GetArrayFromImage(image).astype(np.float32), -1, 0)
     else:
+        components = image.GetNumberOfComponentsPerPixel()
         raise ConfidenceSegError(f"the nnU-Net model {bundle.path} takes {channels} input channels; {source} has "
-                                 f"{image.GetNumberOfComponentsPerPixel()} (give one image with {channels} components)")
+                                 f"{components} (give one image with {channels} components, or "
+                                 "channel 0's file CASE_0000<ending> with CASE_0001<ending>, ... beside it)")
     if not np.all(np.isfinite(array)):
         raise ConfidenceSegError(f"{source} contains NaN or infinite values")
     spacing = list(reversed(image.GetSpacing()))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import IMAGE_SUFFIXES, NO_SPACING_SUFFIXES, SEG_SUFFIX, ConfidenceSegError
+from .channel_files import channel_siblings, compose_channels, is_later_channel
 from .safe_files import check_name_lengths
 
 
@@ -105,14 +106,17 @@ class InputFacts:
     dicom_series: bool
     #: ``--spacing`` (mm, x y [z]) given for an input without its own, applied when it is read; else None.
     given_spacing: tuple[float, ...] | None = None
+    #: The files of channels 1, 2, ... read with ``path`` (channel 0) as one vector image (:mod:`.channel_files`).
+    channel_paths: tuple[Path, ...] = ()
 
     @classmethod
-    def of(cls, path: str | os.PathLike, spacing: Sequence[float] | None = None) -> InputFacts:
-        """The facts of ``path``; ``spacing`` (``--spacing``) is used only when the input has none of its own."""
+    def of(cls, path: str | os.PathLike, spacing: Sequence[float] | None = None, channels: int = 1) -> InputFacts:
+        """The facts of ``path``; ``spacing`` (``--spacing``) is used only when the input has none of its own;
+        ``channels``: the model's input channels (a ``CASE_0000`` file then brings its ``CASE_0001``, ...)."""
         path = Path(os.path.abspath(path))
         own = has_physical_spacing(path)
         given = None if own or not spacing else tuple(float(value) for value in spacing)
-        return cls(path, own or given is not None, is_dicom_folder(path), given)
+        return cls(path, own or given is not None, is_dicom_folder(path), given, channel_siblings(path, channels))
 
     @property
     def spacing_source(self) -> str:
@@ -124,14 +128,17 @@ class InputFacts:
         from .images import read_image, with_spacing  # SimpleITK: only once the run starts
 
         image = read_image(self.path)
+        if self.channel_paths:
+            image = compose_channels(image, [(path, read_image(path)) for path in self.channel_paths], str(self.path))
         return with_spacing(image, self.given_spacing, self.path) if self.given_spacing else image
 
 
-def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+def collect_inputs(inputs: Sequence[str | os.PathLike], channels: int = 1) -> list[Path]:
     """Image files and DICOM series folders to process, in order, without duplicate stems.
 
     A folder that is itself a DICOM series is one input; any other folder contributes its image
-    files and its DICOM series sub-folders (``.dcm`` files in a folder of images are not inputs).
+    files and its DICOM series sub-folders (``.dcm`` files in a folder of images are not inputs); for a
+    model of several ``channels``, not the files of channels 1, 2, ... (read with their channel 0 file).
     """
     found: list[Path] = []
     for item in map(Path, inputs):
@@ -148,7 +155,8 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
             found.append(item)
         else:
             children = sorted(item.iterdir())
-            found += [p for p in children if _is_image_file(p) and not p.name.lower().endswith(".dcm")]
+            found += [p for p in children if _is_image_file(p) and not p.name.lower().endswith(".dcm")
+                      and not (channels > 1 and is_later_channel(p))]
             found += [p for p in children if is_dicom_folder(p)]
     if not found:
         raise ConfidenceSegError("no images found in " + ", ".join(map(str, inputs)))

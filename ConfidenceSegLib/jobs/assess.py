@@ -139,13 +139,14 @@ def assess_segmentation(bundle, image_path: Path, seg_path: Path, out: Path, cla
                         settings, overwrite: bool, method: str = "agreement") -> PredictionReport:
     """Predict ``image_path``, assess the given segmentation's classes by ``method`` (:data:`ASSESS_METHODS`),
     write ``out/<stem>.json``."""
-    source = InputFacts.of(image_path)
-    image = read_image(image_path)
+    source = InputFacts.of(image_path, channels=bundle.config.in_channels)
+    image = source.read()
     masks = given_masks(seg_path, image, bundle.classes, class_name)
     assessment = bundle.config.quality.assessment if bundle.config.quality is not None else None
     if assessment is None:
         raise ConfidenceSegError(f"model {bundle.path} has no calibrated assessment of given segmentations: "
-                                 "recalibrate it with `confidenceseg calibrate`")
+                                 "`confidenceseg calibrate` fits one on labelled 2D images (not on volumes or "
+                                 "stacks)")
     if method != "agreement" and image.GetDimension() != 2:
         raise ConfidenceSegError(f"--method {method} (reverse classification accuracy) assesses 2D images only; "
                                  "use --method agreement for stacks and volumes")

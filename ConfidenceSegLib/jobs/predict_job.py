@@ -81,7 +81,7 @@ def predict_input(bundle: ModelBundle, path: str | os.PathLike, out_dir: str | o
     start, end = span
     inferred = end - WRITE_SHARE * (end - start)
     reporter("read", start, f"reading {path}")
-    assessed = run_prediction(bundle, InputFacts.of(path, settings.spacing), settings,
+    assessed = run_prediction(bundle, InputFacts.of(path, settings.spacing, bundle.config.in_channels), settings,
                               progress=reporter.scaled(start + READ_SHARE * (end - start), inferred))
     report = write_prediction_outputs(assessed, bundle.path, out_dir, stem or input_stem(path), overwrite,
                                       progress=reporter.scaled(inferred, end), finalize=uninterruptible,

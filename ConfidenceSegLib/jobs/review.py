@@ -23,6 +23,7 @@ from pathlib import Path
 from ..contract import DEFAULT_MAPS, OVERLAY_SUFFIX, REVIEW_CSV, REVIEW_HTML, SCENE_SUFFIX, ConfidenceSegError, Key
 from ..io.inputs import collect_inputs
 from ..io.safe_files import output_folder, write_text_atomic
+from ..model.bundle_config import read_config
 from ..outputs.review_table import review_csv, review_order
 from .preflight import check_prediction_run
 from .settings import PredictionSettings
@@ -57,8 +58,9 @@ def run_review(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], ou
         raise ConfidenceSegError(f"--workers must be at least 1, got {workers}")
     settings = PredictionSettings(method, samples, device, tuple(maps) if maps else DEFAULT_MAPS,
                                   tuple(spacing) if spacing else None)
-    paths = collect_inputs(inputs)
-    stems, config = check_prediction_run(model, paths, out_dir, overwrite, overlay=True,
+    config = read_config(model)
+    paths = collect_inputs(inputs, config.in_channels)
+    stems, config = check_prediction_run(model, paths, out_dir, overwrite, overlay=True, config=config,
                                          extra_names=[REVIEW_CSV, REVIEW_HTML], maps=settings.maps, scene=True)
     from ..outputs.report_html import ReportRow, review_page  # the model stack loads only now
     from .review_runners import run_cases

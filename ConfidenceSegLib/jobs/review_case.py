@@ -67,7 +67,7 @@ def review_case(bundle: ModelBundle, path: Path, case: str, out_dir: Path, setti
                 overwrite: bool) -> CaseResult:
     """Read, predict and finish one case; a user error becomes the case's ``failure``."""
     try:
-        assessed = run_prediction(bundle, InputFacts.of(path, settings.spacing), settings)
+        assessed = run_prediction(bundle, InputFacts.of(path, settings.spacing, bundle.config.in_channels), settings)
         return finish_case(bundle, assessed, case, out_dir, settings, overwrite)
     except ConfidenceSegError as error:
         return CaseResult(case, failure=f"{path}: {error}")

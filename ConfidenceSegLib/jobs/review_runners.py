@@ -72,7 +72,7 @@ def _in_process(model: Path, config: BundleConfig, cases: Cases, out_dir: Path, 
     bundle = cached_bundle(model, config)
     with ThreadPoolExecutor(1, thread_name_prefix="reader") as reader, \
             ThreadPoolExecutor(1, thread_name_prefix="writer") as writer:
-        sources = [InputFacts.of(path, settings.spacing) for path, _ in cases]
+        sources = [InputFacts.of(path, settings.spacing, config.in_channels) for path, _ in cases]
         reads = [reader.submit(sources[0].read)]
         written: tuple[Future, Path, str] | None = None
         for index, (path, case) in enumerate(cases):

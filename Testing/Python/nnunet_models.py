@@ -1,13 +1,13 @@
 """Real nnU-Net v2 models for tests, made by nnunetv2 itself on small synthetic data (CPU, about a minute).
 
 ``tiny_nnunet_model(root, "2d")`` writes a raw dataset (12 training cases and 4 labelled test cases:
-a bright disc (label 1) and a square (label 2) in 64 x 64 images, or a sphere (label 1) in 32^3
-volumes), runs nnU-Net's fingerprint extraction, planning and preprocessing through
-``plan_and_preprocess_api``, shrinks the plan as a user may (4 or 3 stages, 8 or 4 base features, the
-whole image as patch), and trains 2 folds with ``nnUNetTrainer`` for a few iterations. It returns the
-trained-model folder and the raw dataset folder (``imagesTs`` / ``labelsTs``: never trained on). Tests
-run it as a script in a fresh process (:func:`build_in_subprocess`): nnunetv2 reads its folder
-variables once, when first imported.
+a disc (label 1) and a square (label 2) in 64 x 64 images of two channels, ``_0000`` and ``_0001``
+files of two contrasts, or a sphere (label 1) in single-channel 32^3 volumes), runs nnU-Net's
+fingerprint extraction, planning and preprocessing through ``plan_and_preprocess_api``, shrinks the
+plan as a user may (4 or 3 stages, 8 or 4 base features, the whole image as patch), and trains 2 folds
+with ``nnUNetTrainer`` for a few iterations. It returns the trained-model folder and the raw dataset
+folder (``imagesTs`` / ``labelsTs``: never trained on). Tests run it as a script in a fresh process
+(:func:`build_in_subprocess`): nnunetv2 reads its folder variables once, when first imported.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 #: Configuration -> (dataset id, name, patch, stages, base features, batch).
-SPECS = {"2d": (501, "Disc2D", (64, 64), 4, 8, 4), "3d_fullres": (502, "Sphere3D", (32, 32, 32), 3, 4, 2)}
+SPECS = {"2d": (503, "Disc2D", (64, 64), 4, 8, 4), "3d_fullres": (502, "Sphere3D", (32, 32, 32), 3, 4, 2)}
 TRAINING_CASES, TEST_CASES, EPOCHS, ITERATIONS, FOLDS = 12, 4, 3, 4, (0, 1)
 
 
@@ -43,37 +43,38 @@ def _write(array: np.ndarray, path: Path, spacing) -> None:
     sitk.WriteImage(image, str(path), True)
 
 
-def _case(rng: np.random.Generator, three_d: bool) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """An image (float32) and its label map (uint8) with a 3-voxel empty border (nnU-Net crops to non-zero)."""
+def _case(rng: np.random.Generator, three_d: bool) -> tuple[list[np.ndarray], np.ndarray, tuple]:
+    """The channel images (float32; 2D: two contrasts, 3D: one) and the label map (uint8) of one case, with a
+    3-voxel empty border (nnU-Net crops to non-zero)."""
     if three_d:
         shape, spacing = (32, 32, 32), (1.6, 1.0, 1.0)
         z, y, x = np.mgrid[:32, :32, :32].astype(np.float32)
         centre, radius = [rng.uniform(11, 21) for _ in range(3)], rng.uniform(5, 8)
         label = ((z - centre[0]) ** 2 + (y - centre[1]) ** 2 + ((x - centre[2]) * 1.6) ** 2 < radius ** 2)
         label = label.astype(np.uint8)
+        contrasts = [(50, 25)]
     else:
         shape, spacing = (64, 64), (1.0, 1.0)
         y, x = np.mgrid[:64, :64].astype(np.float32)
         cy, cx, radius = rng.uniform(20, 44), rng.uniform(20, 44), rng.uniform(7, 12)
         label = ((y - cy) ** 2 + (x - cx) ** 2 < radius ** 2).astype(np.uint8)
         label[(abs(y - (64 - cy)) < 4) & (abs(x - (64 - cx)) < 4)] = 2
+        contrasts = [(50, 25), (-30, 90)]  # the second channel: the disc dark, the square bright
     inner = tuple(slice(3, size - 3) for size in shape)
-    image = np.zeros(shape, np.float32)
-    image[inner] = (100 + 50 * (label > 0) + 25 * (label == 2) + 6 * rng.normal(size=shape))[inner]
     border = np.ones(shape, bool)
     border[inner] = False
     label[border] = 0
-    return image, label, spacing
+    images = []
+    for disc, square in contrasts:
+        image = np.zeros(shape, np.float32)
+        image[inner] = (100 + disc * (label > 0) + (square - disc) * (label == 2) + 6 * rng.normal(size=shape))[inner]
+        images.append(image)
+    return images, label, spacing
 
 
 def tiny_nnunet_model(root: Path, configuration: str) -> tuple[Path, Path]:
     """Train (or reuse, under ``root``) the tiny model of ``configuration``; (model folder, raw dataset)."""
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        os.environ[name] = str(root / name)
-        (root / name).mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("nnUNet_def_n_proc", "1")
-    os.environ.setdefault("nnUNet_n_proc_DA", "1")
-    os.environ.setdefault("nnUNet_compile", "false")
+    use_nnunet_root(root)
     number, name, patch, stages, features, batch = SPECS[configuration]
     dataset_name = f"Dataset{number:03d}_{name}"
     model = root / "nnUNet_results" / dataset_name / f"nnUNetTrainer__nnUNetPlans__{configuration}"
@@ -81,10 +82,20 @@ def tiny_nnunet_model(root: Path, configuration: str) -> tuple[Path, Path]:
     if all((model / f"fold_{fold}" / "checkpoint_final.pth").is_file() for fold in FOLDS):
         return model, raw
     _raw_dataset(raw, name, configuration != "2d")
-    _plan(number, dataset_name, configuration, patch, stages, features, batch, root)
+    plan_shrunk(number, dataset_name, configuration, patch, stages, features, batch, root)
     for fold in FOLDS:
-        _train(root / "nnUNet_preprocessed" / dataset_name, configuration, fold)
+        train_fold(root / "nnUNet_preprocessed" / dataset_name, configuration, fold, EPOCHS, ITERATIONS)
     return model, raw
+
+
+def use_nnunet_root(root: Path) -> None:
+    """Point nnU-Net's folder variables at ``root`` (before ``nnunetv2`` is imported); one process each."""
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        os.environ[name] = str(root / name)
+        (root / name).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("nnUNet_def_n_proc", "1")
+    os.environ.setdefault("nnUNet_n_proc_DA", "1")
+    os.environ.setdefault("nnUNet_compile", "false")
 
 
 def _raw_dataset(raw: Path, name: str, three_d: bool) -> None:
@@ -94,17 +105,22 @@ def _raw_dataset(raw: Path, name: str, three_d: bool) -> None:
         (raw / folder).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for index in range(TRAINING_CASES + TEST_CASES):
-        image, label, spacing = _case(rng, three_d)
+        images, label, spacing = _case(rng, three_d)
         part = "Tr" if index < TRAINING_CASES else "Ts"
-        _write(image, raw / f"images{part}" / f"{name.lower()}_{index:03d}_0000.nii.gz", spacing)
+        for channel, image in enumerate(images):
+            _write(image, raw / f"images{part}" / f"{name.lower()}_{index:03d}_{channel:04d}.nii.gz", spacing)
         _write(label, raw / f"labels{part}" / f"{name.lower()}_{index:03d}.nii.gz", spacing)
     labels = {"background": 0, "sphere": 1} if three_d else {"background": 0, "disc": 1, "square": 2}
-    save_json({"channel_names": {"0": "intensity"}, "labels": labels, "numTraining": TRAINING_CASES,
+    channels = {"0": "intensity"} if three_d else {"0": "contrast A", "1": "contrast B"}
+    save_json({"channel_names": channels, "labels": labels, "numTraining": TRAINING_CASES,
                "file_ending": ".nii.gz", "name": name}, str(raw / "dataset.json"), sort_keys=False)
 
 
-def _plan(number: int, dataset_name: str, configuration: str, patch, stages: int, features: int, batch: int,
-          root: Path) -> None:
+def plan_shrunk(number: int, dataset_name: str, configuration: str, patch, stages: int, features: int, batch: int,
+                root: Path, spacing: list[float] | None = None) -> None:
+    """nnU-Net's fingerprint, plan and preprocessing of a raw dataset, with the plan shrunk as a user may: only
+    ``configuration``, ``patch`` and ``batch``, ``stages`` stages of one convolution, ``features`` doubling,
+    and (where given) a coarser target ``spacing``."""
     from batchgenerators.utilities.file_and_folder_operations import load_json, save_json
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
         extract_fingerprint_dataset,
@@ -119,6 +135,8 @@ def _plan(number: int, dataset_name: str, configuration: str, patch, stages: int
     plans["configurations"] = {configuration: plans["configurations"][configuration]}
     chosen = plans["configurations"][configuration]
     chosen.update(patch_size=list(patch), batch_size=batch)
+    if spacing is not None:
+        chosen["spacing"] = list(spacing)
     arch = chosen["architecture"]["arch_kwargs"]
     dims = len(patch)
     arch.update(n_stages=stages, features_per_stage=[features * 2 ** i for i in range(stages)],
@@ -128,7 +146,9 @@ def _plan(number: int, dataset_name: str, configuration: str, patch, stages: int
     preprocess_dataset(number, "nnUNetPlans", configurations=(configuration,), num_processes=(1,), verbose=False)
 
 
-def _train(preprocessed: Path, configuration: str, fold: int) -> None:
+def train_fold(preprocessed: Path, configuration: str, fold: int, epochs: int, iterations: int) -> None:
+    """Train one fold with nnU-Net's own trainer on the CPU (``epochs`` of ``iterations``); writes
+    ``fold_k/checkpoint_final.pth``."""
     import torch
     from batchgenerators.utilities.file_and_folder_operations import load_json
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -137,7 +157,7 @@ def _train(preprocessed: Path, configuration: str, fold: int) -> None:
     plans["continue_training"] = False  # nnunetv2 2.8.1 reads it (run_training.py sets it)
     trainer = nnUNetTrainer(plans, configuration, fold, load_json(str(preprocessed / "dataset.json")),
                             device=torch.device("cpu"))
-    trainer.num_epochs, trainer.num_iterations_per_epoch, trainer.num_val_iterations_per_epoch = EPOCHS, ITERATIONS, 1
+    trainer.num_epochs, trainer.num_iterations_per_epoch, trainer.num_val_iterations_per_epoch = epochs, iterations, 1
     trainer.save_every = 10 ** 9
     trainer.run_training()
 

@@ -20,6 +20,7 @@ from nnunet_models import build_in_subprocess  # noqa: E402
 
 from ConfidenceSegLib.cli import main  # noqa: E402
 from ConfidenceSegLib.inference.nnunet_predict import member_probability, nnunet_input  # noqa: E402
+from ConfidenceSegLib.io.inputs import InputFacts  # noqa: E402
 from ConfidenceSegLib.model.bundle import load_bundle  # noqa: E402
 from ConfidenceSegLib.model.nnunet_model import load_checkpoint  # noqa: E402
 from ConfidenceSegLib.outputs.report import read_report  # noqa: E402
@@ -40,12 +41,18 @@ def labelled_images(raw: Path) -> list[Path]:
 
 @pytest.mark.parametrize("configuration", CONFIGURATIONS)
 def test_each_fold_gives_nnunet_s_own_probabilities_and_the_maps_their_mean(nnunet_models, configuration, tmp_path):
+    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     model, raw = nnunet_models[configuration]
     bundle = load_bundle(model)
-    image = sitk.ReadImage(str(labelled_images(raw)[0]))
-    array, spacing = nnunet_input(bundle, image)
+    first = labelled_images(raw)[0]
+    channel_files = sorted(first.parent.glob(first.name.replace("_0000", "_*")))
+    assert len(channel_files) == bundle.config.in_channels == (2 if configuration == "2d" else 1)
+    array, spacing = nnunet_input(bundle, InputFacts.of(first, channels=bundle.config.in_channels).read())
+    read_by_nnunet, properties = SimpleITKIO().read_images([str(path) for path in channel_files])
+    np.testing.assert_array_equal(array, read_by_nnunet)  # the channel files composed as nnU-Net reads them
+    assert spacing == list(properties["spacing"])
     predictor = bundle.predictor(torch.device("cpu"))
     preprocessor = predictor.configuration_manager.preprocessor_class(verbose=False)
     data, _, properties = preprocessor.run_case_npy(array, None, {"spacing": spacing}, predictor.plans_manager,
@@ -91,6 +98,18 @@ def test_calibrate_on_the_test_cases_then_predict_and_evaluate(nnunet_models, co
     first = next(iter(metrics["classes"].values()))  # the three rankings: the badge's, entropy, member agreement
     for ranking in ("method", "baseline_mean_entropy", "raw_mean_pairwise_dice"):
         assert "e_aurc" in first[ranking], (ranking, first[ranking])
+    if configuration == "2d":  # a given mask of a two-channel image, assessed by its agreement with the folds
+        image = labelled_images(raw)[1]
+        label = raw / "labelsTs" / image.name.replace("_0000", "")
+        assert main(["assess", "--model", str(wrapper), "--image", str(image), "--seg", str(label), "--out",
+                     str(tmp_path / "assessed")]) == 0
+        assessed = read_report(next((tmp_path / "assessed").glob("*.json")))
+        assert set(assessed.classes) == {"disc", "square"}
+        assert all(result.verdict.badge in ("PASS", "REVIEW") for result in assessed.classes.values())
+    reviewed = tmp_path / "review"  # a folder of multi-channel cases: one row per case, not per channel file
+    assert main(["review", "--model", str(wrapper), "--inputs", str(raw / "imagesTs"), "--out", str(reviewed)]) == 0
+    cases = {row.split(",")[0] for row in (reviewed / "review.csv").read_text().splitlines()[1:]}
+    assert len(cases) == len(labelled_images(raw)), cases
 
 
 def copy_of(model: Path, folder: Path) -> Path:
