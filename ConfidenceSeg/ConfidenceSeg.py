@@ -33,11 +33,14 @@ from ConfidenceSegQt.assessment import AssessmentSection
 from ConfidenceSegQt.calibration import CalibrationSection
 from ConfidenceSegQt.logic import ConfidenceSegLogic
 from ConfidenceSegQt.review_table import DECISION_COLUMN, fill_review_table
+from ConfidenceSegQt.structure_table import fill_structure_table, structure_at
 
 #: The model selector's last entry: use the bundle folder chosen beside it.
 MODEL_FOLDER_CHOICE = "model folder..."
 #: An nnU-Net v2 trained-model folder (its folds are the ensemble; uncalibrated its badge is REVIEW).
 NNUNET_FOLDER_CHOICE = "nnU-Net model folder..."
+#: Structures whose badges get a line each above the table; more get a summary line.
+BADGE_LINES = 3
 
 
 class ConfidenceSeg(ScriptedLoadableModule):
@@ -108,6 +111,7 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.ui.openReviewButton.connect("clicked(bool)", self.onOpenReview)
         self.ui.reviewTable.connect("cellClicked(int,int)", self.onReviewRowClicked)
+        self.ui.structureTable.connect("cellClicked(int,int)", self.onStructureClicked)
         for button, decision in ((self.ui.acceptButton, "accept"), (self.ui.needsCorrectionButton, "needs_correction"),
                                  (self.ui.rejectButton, "reject")):
             button.connect("clicked(bool)", lambda _checked=False, decision=decision: self.onDecision(decision))
@@ -332,9 +336,19 @@ class ConfidenceSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.showBadges(loaded.report, loaded.volume_node)
 
     def showBadges(self, report, volumeNode):
-        badges = slicer_results.frame_badges(report, None)
-        self.ui.badgeLabel.text = "<br>".join(f'<span style="color:{b.color}"><b>{b.text()}</b></span>' for b in badges)
+        """The badges: one line each for a few structures, else a summary line; every structure in the table."""
+        badges = slicer_results.structure_badges(report)
+        lines = [f'<span style="color:{b.color}"><b>{b.text()}</b></span>' for b in badges]
+        self.ui.badgeLabel.text = "<br>".join(lines) if len(lines) <= BADGE_LINES else \
+            f"<b>{slicer_results.badges_summary(badges)}</b> (the table lists them, the ones to review first)"
+        fill_structure_table(self.ui.structureTable, badges)
+        self.ui.structureTable.visible = len(badges) > 1
         self.sliceBadges.show(report, volumeNode)
+
+    def onStructureClicked(self, row, _column):
+        name = structure_at(self.ui.structureTable, row)
+        if name:
+            self.ui.heatmapClassComboBox.setCurrentText(name)  # shows its heatmap
 
     # --- review --------------------------------------------------------------------------------
 

@@ -27,10 +27,11 @@ from ..contract import (
     REVIEW,
     ConfidenceSegError,
     badge_color,
+    badge_label,
 )
 from ..io.safe_files import write_text_atomic
 from ..outputs.report import PredictionReport, read_report
-from ..outputs.review_table import optional_float
+from ..outputs.review_table import optional_float, review_sort_key
 from ..quality.reasons import frame_counts, headline_measurement
 from ..quality.verdict import ClassResult, FrameResult
 from .mrml import segment_tags
@@ -264,6 +265,20 @@ def frame_badges(report: PredictionReport, frame: int | None) -> list[Badge]:
     results = report.frame_results(frame)
     prefix = "" if all(isinstance(r, ClassResult) for r in results.values()) else f"frame {frame}: "
     return [Badge.of(f"{prefix}{name}", result) for name, result in results.items()]
+
+
+def structure_badges(report: PredictionReport) -> list[Badge]:
+    """Every structure's badge of the whole input in the review table's order (REVIEW, ABSENT, PASS,
+    unrated; within each, lowest lower bound and predicted Dice first); for label maps of many structures."""
+    return sorted(frame_badges(report, None), key=lambda badge: review_sort_key(
+        badge.badge, badge.dice_lower_bound, badge.predicted_dice, "", badge.class_name))
+
+
+def badges_summary(badges: list[Badge]) -> str:
+    """``12 structures: 7 REVIEW, 3 PASS, 2 ABSENT`` (counts of each badge word, most frequent first)."""
+    words = [badge_label(badge.badge) for badge in badges]
+    counts = sorted({word: words.count(word) for word in words}.items(), key=lambda item: (-item[1], item[0]))
+    return f"{len(badges)} structures: " + ", ".join(f"{count} {word}" for word, count in counts)
 
 
 def frame_at_slice(volume_node, slice_node) -> int | None:

@@ -72,3 +72,20 @@ def test_the_panel_text_has_the_frame_counts():
     text = Badge("fetal_head", "REVIEW", 0.7, 0.5, "2 of 16 frames need review", "circumference 1 mm (1-2)",
                  counts).text()
     assert text.endswith("; circumference 1 mm (1-2); frames 14 PASS, 2 REVIEW, 0 ABSENT")
+
+
+def test_structure_badges_put_the_ones_to_review_first_and_count_them():
+    from ConfidenceSegLib.contract import ABSENT, PASS, REVIEW
+    from ConfidenceSegLib.outputs.report import PredictionReport
+    from ConfidenceSegLib.quality.verdict import ClassResult, Reason, Verdict
+    from ConfidenceSegLib.slicer.results import badges_summary, structure_badges
+
+    verdicts = {"liver": Verdict(PASS, 0.95, 0.9, (Reason("lower_bound_above_threshold", "ok"),)),
+                "pancreas": Verdict(REVIEW, 0.7, 0.5, (Reason("lower_bound_below_threshold", "low"),)),
+                "spleen": Verdict(ABSENT, reasons=(Reason("absent", "not found"),)),
+                "kidney": Verdict(REVIEW, 0.85, 0.75, (Reason("lower_bound_below_threshold", "low"),))}
+    classes = {name: ClassResult(name, name != "spleen", {}, verdict) for name, verdict in verdicts.items()}
+    report = PredictionReport("in.nii.gz", "model", "ensemble", 5, "cpu", classes)
+    badges = structure_badges(report)
+    assert [badge.class_name for badge in badges] == ["pancreas", "kidney", "spleen", "liver"]
+    assert badges_summary(badges) == "4 structures: 2 REVIEW, 1 ABSENT, 1 PASS"
