@@ -3,14 +3,15 @@
 - **start-up**: wall time of ``confidenceseg --help``, ``--version``, ``predict --help`` and a
   missing-file error (median of ``--repeats`` fresh processes);
 - **worker**: ``confidenceseg worker`` with the bundled model: time to ``ready``, then the first and
-  the later predict requests on one HC18 frame (request sent -> result received);
+  the later predict requests on one HC18 frame (request sent -> result received); idle, and under
+  load: ``--load N`` busy processes (one CPU-bound Python loop each) running beside it;
 - **review**: ``confidenceseg review`` of ``--images`` HC18 frames with the bundled model: in one
   process (reading, inference and writing overlapped), ``--workers 2``, and a Dask ``LocalCluster``
   of 2 single-threaded workers on 127.0.0.1 (cluster start-up not counted), each as images/s from
   its own wall clock. With ``--baseline PATH`` (a checkout of an earlier ConfidenceSeg) its
   ``review`` runs first, as the reference of the ratios.
 
-    python benchmarks/throughput.py [--images 40] [--repeats 5] [--baseline /tmp/old-checkout]
+    python benchmarks/throughput.py [--images 40] [--repeats 5] [--load 2] [--baseline /tmp/old-checkout]
 """
 
 from __future__ import annotations
@@ -46,7 +47,22 @@ def startup(repeats: int) -> list[tuple[str, float]]:
     return [(name, statistics.median(seconds(CLI + argv) for _ in range(repeats))) for name, argv in cases.items()]
 
 
-def worker_calls(image: Path, folder: Path, calls: int = 5) -> dict:
+BUSY_LOOP = "while True: pass"
+
+
+def worker_calls(image: Path, folder: Path, calls: int = 5, load: int = 0) -> dict:
+    """Seconds to ``ready`` and per predict request, with ``load`` busy processes beside the worker."""
+    folder.mkdir(parents=True, exist_ok=True)
+    busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(load)]
+    try:
+        return _timed_worker(image, folder, calls)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
+def _timed_worker(image: Path, folder: Path, calls: int) -> dict:
     process = subprocess.Popen(CLI + ["worker", "--model", str(MODEL)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
     started = time.perf_counter()
@@ -94,6 +110,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--load", type=int, default=2, help="busy processes beside the worker in its loaded run")
     parser.add_argument("--baseline", type=Path, help="checkout of an earlier ConfidenceSeg to compare review with")
     args = parser.parse_args()
     if not HC18.is_dir():
@@ -108,10 +125,13 @@ def main() -> int:
         print(f"| start-up (median of {args.repeats}) | s |\n|---|---:|")
         for name, value in startup(args.repeats):
             print(f"| {name} | {value:.2f} |")
-        calls = worker_calls(next(images.iterdir()), folder)
-        print("\n| worker, bundled model, one HC18 frame | s |\n|---|---:|")
-        print(f"| start until ready | {calls['ready_s']:.2f} |\n| first predict | {calls['first_s']:.3f} |\n"
-              f"| later predicts (median) | {calls['later_s']:.3f} |")
+        idle = worker_calls(next(images.iterdir()), folder / "idle")
+        loaded = worker_calls(next(images.iterdir()), folder / "loaded", load=args.load)
+        print(f"\n| worker, bundled model, one HC18 frame | idle s | {args.load} busy processes beside it, s |"
+              "\n|---|---:|---:|")
+        for key, label in (("ready_s", "start until ready"), ("first_s", "first predict"),
+                           ("later_s", "later predicts (median)")):
+            print(f"| {label} | {idle[key]:.3f} | {loaded[key]:.3f} |")
         rows = []
         if args.baseline:
             env = dict(os.environ, PYTHONPATH=str(args.baseline))

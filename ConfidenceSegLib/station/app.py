@@ -17,6 +17,7 @@ every station and from the Slicer module go to the same ``decisions.csv`` safely
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from trame.app import get_server
@@ -40,6 +41,20 @@ KEYS = ((["j"], "NextFlagged"), (["k"], "PreviousFlagged"), (["down"], "NextCase
         (["r"], "Reject"), (["n"], "Note"), (["h"], "ToggleHeatmap"))
 
 
+@contextlib.contextmanager
+def vtk_warnings_off():
+    """VTK's warnings not printed within (restored after): for third-party calls whose warnings no
+    reviewer can act on."""
+    import vtk
+
+    shown = vtk.vtkObject.GetGlobalWarningDisplay()
+    vtk.vtkObject.GlobalWarningDisplayOff()
+    try:
+        yield
+    finally:
+        vtk.vtkObject.SetGlobalWarningDisplay(shown)
+
+
 class ReviewStation:
     """One review folder served as a page; ``server.start()`` serves it."""
 
@@ -51,12 +66,13 @@ class ReviewStation:
         self.server = server or get_server(client_type="vue3")
         self.server.cli.set_defaults(authKey=self.access.secret)  # wslink's secret: this run's, not its default
         self.state, self.ctrl = self.server.state, self.server.controller
-        self.slicer_app = SlicerApp()
-        register_rca_factories(self.slicer_app.view_manager, self.server, slice_view_ui_f=lambda *_: None)
-        self.layout_manager = LayoutManager(self.slicer_app.scene, self.slicer_app.view_manager, self.server)
-        self.layout_manager.register_layout_dict(
-            {LAYOUT_NAME: Layout(LayoutDirection.Vertical, [ViewLayoutDefinition.axial_view()])})
-        self.layout_manager.set_layout(LAYOUT_NAME)
+        with vtk_warnings_off():  # trame-slicer observes a resize event that VTK 9.5 deprecates: 2 lines at start
+            self.slicer_app = SlicerApp()
+            register_rca_factories(self.slicer_app.view_manager, self.server, slice_view_ui_f=lambda *_: None)
+            self.layout_manager = LayoutManager(self.slicer_app.scene, self.slicer_app.view_manager, self.server)
+            self.layout_manager.register_layout_dict(
+                {LAYOUT_NAME: Layout(LayoutDirection.Vertical, [ViewLayoutDefinition.axial_view()])})
+            self.layout_manager.set_layout(LAYOUT_NAME)
         self.case_view = CaseView(self.slicer_app, self.slicer_app.view_manager.get_slice_views()[0])
         self.ctrl.on_server_bind.add(lambda wslink_server: secure_server(wslink_server, self.cohort.folder,
                                                                          self.access))
