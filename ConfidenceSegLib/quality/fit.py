@@ -23,6 +23,12 @@ segment's size (``log_size_fraction``) and the image-level ``mean_entropy_image`
 for every regressor feature on the side where it would raise the predicted Dice beyond what
 calibration saw (never extrapolate upwards).
 
+Feature set (per class, :data:`FEATURE_SETS`): all uncertainty features, the samples' pairwise Dice
+alone, or mean entropy alone; the one whose cross-fitted predictions rank the calibration segments
+best (lowest held-out e-AURC, ties to the earlier set) is kept, with every candidate's figure stored
+under ``feature_choice``. Few calibration cases can make the full regressor rank worse than one
+well-chosen feature (Zenk et al. 2025 found the ensemble's pairwise Dice the best single ranking).
+
 The mean-entropy baseline is the same pipeline on the single feature ``mean_entropy``.
 """
 
@@ -48,12 +54,16 @@ from .features import (
     is_absent,
     predict_dice,
 )
+from .metrics import e_aurc
 
 FORMAT_VERSION = 1
 DOMAIN_MARGIN = 0.1
 MAX_FOLDS = 5
 MIN_CASES = 3
 RIDGE_PENALTIES = tuple(np.logspace(-3, 3, 13))
+#: The feature sets a class's regressor is chosen from (in order of preference on ties).
+FEATURE_SETS = {"all uncertainty features": FEATURES, "pairwise Dice of the samples": ("mean_pairwise_dice",),
+                "mean entropy": BASELINE_FEATURES}
 
 
 @dataclass(frozen=True)
@@ -101,12 +111,14 @@ def fit_class_model(records: list[QualityRecord], alpha: float, features=FEATURE
     kinds = np.array([r.kind for r in records])
     unique_subjects = sorted(set(subjects))
     scores = np.full(len(records), np.nan)
+    held_out_predicted = np.full(len(records), np.nan)
     held_out_in_domain = []
     if len(unique_subjects) >= 2:
         for fold in subject_folds(unique_subjects, min(MAX_FOLDS, len(unique_subjects)), seed):
             held_out = np.isin(subjects, fold)
             regressor = _fit_regressor(x[~held_out], y[~held_out])
             predicted = predict_dice(regressor, x[held_out])
+            held_out_predicted[held_out] = predicted
             scores[held_out] = (predicted - y[held_out]) / sigma(predicted)
             fold_domain = _domain(x_domain[~held_out], domain_features, features, regressor)
             held_out_in_domain.extend(in_domain(fold_domain, x_domain[held_out]))
@@ -125,7 +137,17 @@ def fit_class_model(records: list[QualityRecord], alpha: float, features=FEATURE
         "domain": _domain(x_domain, domain_features, features, regressor),
         "n_cases": len(records), "n_subjects": len(unique_subjects),
         "held_out_in_domain_fraction": float(np.mean(held_out_in_domain)) if held_out_in_domain else None,
+        "held_out_e_aurc": e_aurc(held_out_predicted[scored], y[scored]) if scored.sum() >= MIN_CASES else None,
     }
+
+
+def fit_chosen_class_model(records: list[QualityRecord], alpha: float, seed: int = 0) -> dict:
+    """:func:`fit_class_model` on each of :data:`FEATURE_SETS`; the one with the lowest held-out e-AURC."""
+    candidates = {name: fit_class_model(records, alpha, features, seed) for name, features in FEATURE_SETS.items()}
+    figures = {name: model["held_out_e_aurc"] for name, model in candidates.items()}
+    ranked = [name for name in FEATURE_SETS if figures[name] is not None]
+    chosen = min(ranked, key=figures.get) if ranked else next(iter(FEATURE_SETS))
+    return {**candidates[chosen], "feature_choice": {"chosen": chosen, "held_out_e_aurc": figures}}
 
 
 def fit_quality_model(records, alpha: float = 0.1, threshold: float = 0.8, seed: int = 0) -> dict:
@@ -149,13 +171,14 @@ def fit_quality_model(records, alpha: float = 0.1, threshold: float = 0.8, seed:
     if not by_class:
         raise ConfidenceSegError("no labelled cases to calibrate the quality model on")
     config = {"format_version": FORMAT_VERSION, "alpha": alpha, "threshold": threshold,
-              "method": "ridge regression + cross-fitted split conformal by subject (normalised residuals)",
+              "method": "ridge regression on the feature set that ranks best held out + cross-fitted split "
+                        "conformal by subject (normalised residuals)",
               "classes": {}, "baseline": {}, "skipped": {}}
     for name, present in sorted(by_class.items()):
         if len(present) < MIN_CASES:
             config["skipped"][name] = f"only {len(present)} labelled cases with the class predicted present"
             continue
-        config["classes"][name] = fit_class_model(present, alpha, FEATURES, seed)
+        config["classes"][name] = fit_chosen_class_model(present, alpha, seed)
         config["baseline"][name] = fit_class_model(present, alpha, BASELINE_FEATURES, seed)
     return config
 

@@ -201,3 +201,19 @@ def test_frames_of_a_stack_are_assessed_one_by_one(fitted):
     assert whole.badge == "ABSENT" and counts["ABSENT"] == 2 and counts["worst_frame"] is None
     whole, frames, _ = assess_frames(None, "organ", [good, good])
     assert whole.badge is None and whole.reasons[0].code == "no_quality_model"
+
+
+def test_the_badge_keeps_the_feature_set_that_ranks_best_held_out():
+    model = fit_quality_model(synthetic_records(2, 40), alpha=0.1)["classes"]["organ"]
+    figures = model["feature_choice"]["held_out_e_aurc"]
+    assert model["feature_choice"]["chosen"] == min(figures, key=figures.get) != "mean entropy"
+    assert figures["mean entropy"] > 2 * model["held_out_e_aurc"]  # mean entropy is noise in these records
+    rng = np.random.default_rng(5)
+    records = []
+    for subject in range(40):  # now only mean entropy carries the Dice; disagreement says nothing
+        dice = float(np.clip(rng.beta(6, 1.2), 0, 1))
+        summary = dict(synthetic_summary(rng, 0.9), mean_entropy=float(0.4 * (1 - dice) + rng.normal(0, 0.005)))
+        records.append(QualityRecord("organ", f"s{subject}", summary, dice))
+    model = fit_quality_model(records, alpha=0.1)["classes"]["organ"]
+    assert model["feature_choice"]["chosen"] != "pairwise Dice of the samples"
+    assert "mean_entropy" in model["features"]
