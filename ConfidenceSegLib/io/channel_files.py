@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import SimpleITK as sitk
+from typing import TYPE_CHECKING
 
 from ..contract import ConfidenceSegError
+
+if TYPE_CHECKING:  # SimpleITK loads only when an image is read (start-up stays light)
+    import SimpleITK as sitk
 
 #: ``CASE_0000.nii.gz`` -> case ``CASE``, channel ``0000``, ending ``.nii.gz``.
 CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})(?P<ending>\.[^_]+)$")
@@ -41,6 +43,8 @@ def is_later_channel(path: Path) -> bool:
 def compose_channels(first: sitk.Image, others: list[tuple[Path, sitk.Image]], what: str) -> sitk.Image:
     """``first`` and the ``others`` (path, image) as one vector image (float32); all on one grid, one
     component each."""
+    import SimpleITK as sitk
+
     from .images import check_same_geometry
 
     for path, image in others:

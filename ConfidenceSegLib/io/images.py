@@ -188,6 +188,15 @@ def as_scalar_image(image: sitk.Image, source: str = "image") -> sitk.Image:
     return sitk.Cast(image, sitk.sitkFloat32)
 
 
+def display_image(image: sitk.Image) -> sitk.Image:
+    """The single channel to show (float32): RGB(A) colour (8-bit) as luminance, channel 0 of any other
+    multi-channel input (e.g. nnU-Net's composed channel files), a scalar image as it is."""
+    channels = image.GetNumberOfComponentsPerPixel()
+    if channels > 1 and not (channels in (3, 4) and image.GetPixelID() in (sitk.sitkVectorUInt8, sitk.sitkVectorInt8)):
+        image = sitk.VectorIndexSelectionCast(image, 0)
+    return as_scalar_image(image)
+
+
 def image_from_array(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     """Wrap ``array`` ((H, W) or (Z, Y, X), SimpleITK order, ``reference``'s size) in an image with
     ``reference``'s geometry."""

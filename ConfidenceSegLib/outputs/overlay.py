@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ..contract import badge_color, badge_label
-from ..io.images import as_scalar_image, read_image
+from ..io.images import display_image, read_image
 from ..io.safe_files import atomic_output
 from ..io.segfile import read_segmentation
 from ..quality.reasons import headline_measurement, verdict_words
@@ -109,7 +109,7 @@ def display_slice(layers: Sequence[OverlayLayer], depth: int) -> int:
 
 def _planes(image: sitk.Image, layers: Sequence[OverlayLayer]) -> tuple[np.ndarray, list[OverlayLayer], str]:
     """2D arrays to draw (image, per-layer mask/entropy) and a note naming the slice for 3D inputs."""
-    array = sitk.GetArrayFromImage(as_scalar_image(image))
+    array = sitk.GetArrayFromImage(display_image(image))
     if array.ndim == 2:
         return array, list(layers), ""
     chosen = [layer.frame for layer in layers if layer.frame is not None]

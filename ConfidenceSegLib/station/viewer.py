@@ -18,7 +18,7 @@ from pathlib import Path
 import vtk
 
 from ..contract import DEFAULT_HEATMAP, NO_SPACING_SUFFIXES
-from ..io.images import as_scalar_image, read_image, with_spacing
+from ..io.images import display_image, read_image, with_spacing
 from ..outputs.report import read_report
 from ..slicer.mrml import add_volume_from_image
 from ..slicer.results import LoadedPrediction, frame_at_slice, frame_badges, heatmap_node, inferno_color_node
@@ -46,7 +46,7 @@ def add_input_volume(scene, path: Path, name: str, report=None):
     given = (report.spacing or {}) if report is not None else {}
     if given.get("source") == "--spacing":
         image = with_spacing(image, tuple(given["mm"]), path)
-    node = add_volume_from_image(scene, as_scalar_image(image, str(path)), name)
+    node = add_volume_from_image(scene, display_image(image), name)
     node.CreateDefaultDisplayNodes()
     return node
 
