@@ -4,8 +4,9 @@ Per fold, nnU-Net's predictor runs its preprocessing (once), its sliding window 
 fold's weights, and its export path (``convert_predicted_logits_to_segmentation_with_correct_shape``:
 resampling, softmax or sigmoid, uncropping, axis order) to the fold's probabilities and segmentation on
 the input's grid. The folds stream: each one's probabilities are folded into running sums (mean
-probability and mean entropy per class) and only its label map (one byte a voxel) is kept for the
-agreement between members, so memory does not grow with the number of folds beyond that.
+probability and mean entropy per class) and only its label map (one byte a voxel, :class:`MemberMasks`)
+is kept for the agreement between members, so memory does not grow with the number of folds (nor the
+number of structures) beyond that.
 
 Classes: every foreground label (softmax; its probability is the label's channel, "this label or not"),
 or every region (region-based training, sigmoid). The segmentation is the argmax of the members' mean
@@ -85,7 +86,7 @@ def predict_nnunet(bundle: NnunetBundle, image: sitk.Image, method: str = "auto"
     grid, n_classes, n_members = array.shape[1:], len(bundle.classes), len(bundle.members)
     sum_probability = torch.zeros((n_classes, *grid))
     sum_entropy = torch.zeros((n_classes, *grid))
-    member_masks = np.zeros((n_members, n_classes, *grid), dtype=bool)
+    member_masks = MemberMasks(n_members, n_classes, grid, labels.has_regions)
     x = torch.from_numpy(data)
     for index, weights in enumerate(bundle.weights):
         progress("predict", index / n_members, f"nnU-Net fold {index + 1} of {n_members}")
@@ -93,8 +94,7 @@ def predict_nnunet(bundle: NnunetBundle, image: sitk.Image, method: str = "auto"
         foreground = probability if labels.has_regions else probability[1:]
         sum_probability += foreground
         sum_entropy += entropy_from_probability(foreground)
-        member_masks[index] = class_masks(foreground, labels.has_regions, probability[0] if not labels.has_regions
-                                          else None)
+        member_masks.keep(index, foreground, None if labels.has_regions else probability[0])
     inferred = time.perf_counter()
     mean = sum_probability / n_members
     background = None if labels.has_regions else (1.0 - mean.sum(0)).clamp_(0.0, 1.0)
@@ -134,24 +134,53 @@ def class_masks(foreground: torch.Tensor, regions: bool, background: torch.Tenso
             & (best > background)[None]).numpy()
 
 
+class MemberMasks:
+    """Every fold's masks, kept compactly for the agreement between folds: one label map per fold (a byte a
+    voxel; two past 254 labels) for softmax labels, a bool per class and fold for regions (they overlap)."""
+
+    def __init__(self, n_members: int, n_classes: int, grid: tuple[int, ...], regions: bool):
+        self.n_members, self.n_classes, self.regions = n_members, n_classes, regions
+        dtype = bool if regions else np.uint8 if n_classes < 255 else np.uint16
+        self.stored = np.zeros((n_members, n_classes, *grid) if regions else (n_members, *grid), dtype)
+
+    def keep(self, member: int, foreground: torch.Tensor, background: torch.Tensor | None) -> None:
+        """Store fold ``member``'s masks from its probabilities (classes, z, y, x) (:func:`class_masks`'s rule)."""
+        if self.regions:
+            self.stored[member] = class_masks(foreground, True, None)
+            return
+        best, label = foreground.max(0)
+        self.stored[member] = torch.where(best > background, label + 1, 0).numpy()
+
+    def frames(self, start: int, stop: int) -> np.ndarray:
+        """The folds' masks of frames ``start`` .. ``stop`` - 1: (members, classes, frames, y, x) bool."""
+        if self.regions:
+            return self.stored[:, :, start:stop]
+        labels = self.stored[:, start:stop]
+        values = np.arange(1, self.n_classes + 1, dtype=labels.dtype).reshape(1, -1, 1, 1, 1)
+        return labels[:, None] == values
+
+
 def class_predictions(bundle: NnunetBundle, image: sitk.Image, masks: np.ndarray, maps: dict[str, np.ndarray],
-                      member_masks: np.ndarray) -> list[ClassPrediction]:
+                      member_masks: MemberMasks) -> list[ClassPrediction]:
     """Per class: maps, summary and measurements, per frame too for a 2D model on a stack (arrays (z, y, x),
     z = 1 for a 2D image, squeezed in what is returned)."""
     two_d, stack = image.GetDimension() == 2, bundle.spatial_dims == 2 and image.GetDimension() == 3
     pixel_mm, voxel_mm3 = (image.GetSpacing()[1], image.GetSpacing()[0]), float(np.prod(image.GetSpacing()))
-    n_members, n_classes, frames = member_masks.shape[0], member_masks.shape[1], masks.shape[1]
+    n_members, n_classes, frames = member_masks.n_members, member_masks.n_classes, masks.shape[1]
+
+    def chunk(start: int, stop: int) -> torch.Tensor:  # (classes, members, pixels), as MaskAgreement takes it
+        return torch.from_numpy(member_masks.frames(start, stop).reshape(n_members, n_classes, -1)
+                                .transpose(1, 0, 2).copy())
+
     if bundle.spatial_dims == 2:
         agreements = [MaskAgreement(n_members, n_classes, masks.shape[2:], frame=True) for _ in range(frames)]
         for frame, agreement in enumerate(agreements):
-            agreement.add(torch.from_numpy(member_masks[:, :, frame].reshape(n_members, n_classes, -1)
-                                           .transpose(1, 0, 2).copy()))
+            agreement.add(chunk(frame, frame + 1))
         whole = MaskAgreement.combined(agreements)
     else:
         whole = MaskAgreement(n_members, n_classes, masks.shape[1:])
         for start in range(0, frames, 8):
-            chunk = member_masks[:, :, start:start + 8].reshape(n_members, n_classes, -1).transpose(1, 0, 2)
-            whole.add(torch.from_numpy(chunk.copy()))
+            whole.add(chunk(start, start + 8))
     results = []
     for index, name in enumerate(bundle.classes):
         mask, probability, entropy, information = (
