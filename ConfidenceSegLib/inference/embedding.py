@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from monai.networks.layers.simplelayers import SkipConnection
 from torch import nn
 
 #: The encoder levels described: the second (index 1) and the bottom (-1).
@@ -24,6 +23,9 @@ DESCRIBED_LEVELS = (1, -1)
 
 def encoder_layers(backbone: nn.Module) -> list[nn.Module]:
     """The encoder units of a MONAI ``UNet``, top to bottom (the last is the innermost skip's submodule)."""
+    # MONAI loads when first used: an nnU-Net prediction never needs it
+    from monai.networks.layers.simplelayers import SkipConnection
+
     layers, block = [], backbone.model
     while isinstance(block, nn.Sequential) and len(block) == 3 and isinstance(block[1], SkipConnection):
         layers.append(block[0])

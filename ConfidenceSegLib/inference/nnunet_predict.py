@@ -149,7 +149,9 @@ class MemberMasks:
             self.stored[member] = class_masks(foreground, True, None)
             return
         best, label = foreground.max(0)
-        self.stored[member] = torch.where(best > background, label + 1, 0).numpy()
+        codes = label.to(torch.uint8 if self.stored.dtype == np.uint8 else torch.int16).add_(1)
+        del label  # int64: the codes take a byte or two a voxel
+        self.stored[member] = codes.masked_fill_(best <= background, 0).numpy()
 
     def frames(self, start: int, stop: int) -> np.ndarray:
         """The folds' masks of frames ``start`` .. ``stop`` - 1: (members, classes, frames, y, x) bool."""

@@ -10,7 +10,6 @@ may overlap).
 from __future__ import annotations
 
 import torch
-from monai.networks.nets import UNet
 from torch import nn
 
 from ..contract import ConfidenceSegError
@@ -26,6 +25,9 @@ class ConfidenceSegNet(nn.Module):
             raise ConfidenceSegError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
         conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
         drop = nn.Dropout2d if spatial_dims == 2 else nn.Dropout3d
+        # MONAI loads when first used: an nnU-Net prediction never needs it
+        from monai.networks.nets import UNet
+
         self.backbone = UNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=head_channels,
                              channels=tuple(channels), strides=tuple(strides), num_res_units=num_res_units)
         self.head = nn.Sequential(

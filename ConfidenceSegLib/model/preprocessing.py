@@ -18,7 +18,6 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
-from monai.inferers import sliding_window_inference
 
 from ..contract import ConfidenceSegError
 from ..io.images import as_scalar_image
@@ -119,5 +118,8 @@ def volume_to_model_input(volume: np.ndarray, spacing: Sequence[float], preproce
 
 def sliding_window(volume: torch.Tensor, roi_size: Sequence[int], predictor) -> torch.Tensor:
     """``predictor`` run over (N, C, Z, Y, X) in overlapping ``roi_size`` windows, blended (Gaussian)."""
+    # MONAI loads when first used: an nnU-Net prediction never needs it
+    from monai.inferers import sliding_window_inference
+
     return sliding_window_inference(volume, [int(r) for r in roi_size], SLIDING_WINDOW_BATCH, predictor,
                                     overlap=SLIDING_WINDOW_OVERLAP, mode=SLIDING_WINDOW_MODE)

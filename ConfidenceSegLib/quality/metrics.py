@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from monai.metrics import compute_dice
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
@@ -45,6 +44,9 @@ def dice(prediction: np.ndarray, reference: np.ndarray) -> float:
 
 def _batched_dice(predictions: np.ndarray, references: np.ndarray) -> np.ndarray:
     """Dice of each pair along the first axis (bool arrays), empty/empty = 1."""
+    # MONAI loads when first used: an nnU-Net prediction never needs it
+    from monai.metrics import compute_dice
+
     shape = (predictions.shape[0], 1, -1)  # MONAI wants (batch, channel, spatial...)
     y_pred = torch.from_numpy(predictions.reshape(shape).astype(np.float32))
     y = torch.from_numpy(references.reshape(shape).astype(np.float32))

@@ -83,7 +83,8 @@ def _inferno_color_file() -> Path:
 
 def setup_heatmap_display(volume_node, color_node, lower_threshold: float = HEATMAP_DISPLAY_THRESHOLD):
     """Show an uncertainty map (values in [0, 1]) as a heatmap: Inferno colours, window/level fixed
-    to 0..1, values below ``lower_threshold`` transparent (so certain areas stay clear)."""
+    to 0..1, values below ``lower_threshold`` transparent (so certain areas stay clear), interpolated
+    linearly between pixels (a zoomed view shows no pixel staircase)."""
     if not 0.0 <= lower_threshold < 1.0:
         raise ConfidenceSegError(f"heatmap threshold must lie in [0, 1), got {lower_threshold}")
     display = volume_node.GetDisplayNode()
@@ -96,7 +97,7 @@ def setup_heatmap_display(volume_node, color_node, lower_threshold: float = HEAT
     display.AutoThresholdOff()
     display.SetThreshold(lower_threshold, 1.0)
     display.ApplyThresholdOn()
-    display.SetInterpolate(False)
+    display.SetInterpolate(True)
     return display
 
 
