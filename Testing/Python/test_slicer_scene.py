@@ -73,3 +73,34 @@ def test_an_input_given_its_pixel_size_lines_up_with_its_outputs_in_slicer(tmp_p
             slicer.vtkMRMLTransformNode.GetMatrixTransformBetweenNodes(node.GetParentTransformNode(), None, to_world)
             placed.append(to_world.MultiplyPoint(ijk_to_ras.MultiplyPoint(corner)))
         assert placed[0] == pytest.approx(placed[1]), corner
+
+
+def test_a_zoomed_heatmap_is_smooth_not_a_pixel_staircase():
+    """A 4 x 4 heatmap drawn 200 pixels wide by Slicer's own slice layer: values between its pixels are
+    interpolated (a nearest-neighbour display would give 4 steps along a row)."""
+    import numpy as np
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    from ConfidenceSegLib.slicer.mrml import add_volume_from_image
+    from ConfidenceSegLib.slicer.results import setup_heatmap_display
+
+    scene = slicer.vtkMRMLScene()
+    colors = slicer.vtkMRMLColorTableNode()
+    colors.SetTypeToGrey()
+    scene.AddNode(colors)
+    values = np.random.default_rng(0).uniform(0.2, 1.0, (4, 4)).astype(np.float32)
+    heatmap = add_volume_from_image(scene, sitk.GetImageFromArray(values), "heat")
+    setup_heatmap_display(heatmap, colors)
+    slice_node = scene.AddNode(slicer.vtkMRMLSliceNode())
+    slice_node.SetDimensions(200, 200, 1)
+    slice_node.SetFieldOfView(4, 4, 1)
+    layer = slicer.vtkMRMLSliceLayerLogic()
+    layer.SetMRMLScene(scene)
+    layer.SetSliceNode(slice_node)
+    layer.SetVolumeNode(heatmap)
+    layer.UpdateTransforms()
+    port = layer.GetImageDataConnection()
+    port.GetProducer().Update()
+    rgba = vtk_to_numpy(port.GetProducer().GetOutputDataObject(port.GetIndex()).GetPointData().GetScalars())
+    row = rgba.reshape(200, 200, -1)[100, :, 0]
+    assert len(np.unique(row)) > 40, f"{len(np.unique(row))} grey levels along a row: a staircase"
