@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..contract import ConfidenceSegError
+from .bundle import ModelBundle
 from .bundle_config import BundleConfig
 from .nnunet_folder import CHECKPOINT, DATASET, NNUNET_EXTRA, PLANS
 
@@ -52,12 +53,10 @@ def load_checkpoint(path: Path) -> dict:
 
 
 @dataclass
-class NnunetBundle:
-    """A loaded nnU-Net model: one weight set per fold (the ensemble members), and what nnU-Net's
-    predictor needs; used like :class:`~.bundle.ModelBundle` (``path``, ``config``, ``members``)."""
+class NnunetBundle(ModelBundle):
+    """A loaded nnU-Net model: a :class:`~.bundle.ModelBundle` whose members are its folds, with one weight
+    set per fold and what nnU-Net's predictor needs."""
 
-    path: Path
-    config: BundleConfig
     #: Fold names, one per member.
     members: list[str]
     weights: list[dict]
@@ -66,14 +65,6 @@ class NnunetBundle:
     dataset_json: dict
     trainer_name: str
     mirror_axes: tuple[int, ...] | None
-
-    @property
-    def classes(self) -> list[str]:
-        return self.config.classes
-
-    @property
-    def spatial_dims(self) -> int:
-        return self.config.spatial_dims
 
     @property
     def label_manager(self):
