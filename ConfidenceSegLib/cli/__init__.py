@@ -18,6 +18,7 @@ import sys
 from .. import __version__
 from ..contract import ConfidenceSegError
 from ..io.stops import announce_pid, stop_on_signals, stop_requested, stop_signal_name
+from .console import make_console_safe
 
 #: Exit status of a user error (one line on stderr) and of a run stopped by SIGTERM/SIGINT.
 USER_ERROR_EXIT_CODE = 2
@@ -47,6 +48,7 @@ def warn(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     announce_pid()
+    make_console_safe()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
