@@ -35,13 +35,13 @@ FOLDS = (0, 1, 2, 3, 4)
 
 def split_of_bundled_model() -> dict[str, list[str]]:
     """``{role: [subject id, ...]}`` as the bundled model recorded them."""
-    split = json.loads((BUNDLED / "config.json").read_text())["training"]["split"]
+    split = json.loads((BUNDLED / "config.json").read_text(encoding="utf-8"))["training"]["split"]
     return {role: list(part["subject_ids"]) for role, part in split.items()}
 
 
 def hc18_cases(subjects: list[str]) -> list[dict]:
     """The ``../shared/data/hc18`` case entries of ``subjects``, paths made absolute."""
-    meta = json.loads((DATA / "dataset.json").read_text())
+    meta = json.loads((DATA / "dataset.json").read_text(encoding="utf-8"))
     wanted = set(subjects)
     cases = [dict(case) for case in meta["cases"] if case["subject"] in wanted]
     for case in cases:
@@ -52,7 +52,7 @@ def hc18_cases(subjects: list[str]) -> list[dict]:
 
 def subset_dataset(folder: Path, name: str, cases: list[dict]) -> Path:
     """A ConfidenceSeg ``dataset.json`` listing ``cases`` where they lie (no image is copied)."""
-    meta = json.loads((DATA / "dataset.json").read_text())
+    meta = json.loads((DATA / "dataset.json").read_text(encoding="utf-8"))
     folder.mkdir(parents=True, exist_ok=True)
     subset = {key: value for key, value in meta.items() if key != "cases"}
     subset.update(name=f"hc18-{name}", allow_external_paths=True, cases=cases)
@@ -100,7 +100,7 @@ def shown(value, digits: int = 3) -> str:
 
 def ranking_rows(report: Path) -> dict[str, str]:
     """``{row: value}`` of an evaluation's ``metrics.json``: Dice, the badge's figures, AURC / e-AURC."""
-    figures = json.loads(report.read_text())["classes"]["fetal_head"]
+    figures = json.loads(report.read_text(encoding="utf-8"))["classes"]["fetal_head"]
     method = figures["method"]
     rows = {"mean Dice": shown(figures["mean_dice"]),
             "PASS precision (Dice >= 0.8)": shown(method["pass_precision"]),

@@ -56,7 +56,7 @@ def volume(path: Path, shape: tuple[int, ...], spacing: tuple[float, ...], seed:
 
 def timed(command: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of ``command`` in a fresh process."""
-    result = subprocess.run(["/usr/bin/time", "-f", "TIMED %e %M", *command], capture_output=True, text=True,
+    result = subprocess.run(["/usr/bin/time", "-f", "TIMED %e %M", *command], capture_output=True, encoding="utf-8",
                             env=dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count())))
     line = next((line for line in result.stderr.splitlines() if line.startswith("TIMED")), None)
     if result.returncode != 0 or line is None:

@@ -64,7 +64,7 @@ def worker_calls(image: Path, folder: Path, calls: int = 5, load: int = 0) -> di
 
 def _timed_worker(image: Path, folder: Path, calls: int) -> dict:
     process = subprocess.Popen(CLI + ["worker", "--model", str(MODEL)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, encoding="utf-8")
     started = time.perf_counter()
 
     def answer(*events):
@@ -115,7 +115,7 @@ def main() -> int:
     args = parser.parse_args()
     if not HC18.is_dir():
         raise SystemExit(f"hc18 data not found at {HC18}")
-    cases = json.loads((HC18 / "dataset.json").read_text())["cases"][-args.images:]
+    cases = json.loads((HC18 / "dataset.json").read_text(encoding="utf-8"))["cases"][-args.images:]
     with tempfile.TemporaryDirectory(prefix="confidenceseg-throughput-") as temporary:
         folder = Path(temporary)
         images = folder / "images"

@@ -100,7 +100,7 @@ def run_predict(model: Path, image: Path, out: Path, method: str, samples: int |
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()}")
-    report = json.loads((out / f"{image.name.split('.')[0]}.json").read_text())
+    report = json.loads((out / f"{image.name.split('.')[0]}.json").read_text(encoding="utf-8"))
     return {"method": report["method"], "samples": report["samples"], "wall_s": wall,
             "engine_s": report["timings"]["inference_s"] + report["timings"]["summary_s"],
             "write_s": report["timings"]["write_s"], "peak_mb": usage.ru_maxrss / 1024}

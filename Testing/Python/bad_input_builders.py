@@ -39,7 +39,7 @@ def bundle(folder: Path, **changes) -> str:
     """A valid tiny bundle, with ``changes`` merged into its config.json (top-level or architecture)."""
     path = folder / "model"
     make_bundle(path, classes=("organ",), input_size=(16, 16))
-    config = json.loads((path / "config.json").read_text())
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     for key, value in changes.items():
         target = config["architecture"] if key in config["architecture"] else config
         target[key] = value
@@ -213,7 +213,7 @@ def output_onto_input(d: Path) -> list[str]:
 def deep_model(d: Path) -> str:
     """A bundle whose config.json is nested 100,000 levels deep (Python's JSON parser would overflow its stack)."""
     model = Path(bundle(d))
-    text = (model / "config.json").read_text().rstrip()
+    text = (model / "config.json").read_text(encoding="utf-8").rstrip()
     (model / "config.json").write_text(text[:-1] + ', "deep": ' + "[" * 100_000 + "]" * 100_000 + "}")
     return str(model)
 
@@ -284,6 +284,6 @@ def file_size_limit(limited: bool):
 def deep_dataset(d: Path) -> str:
     """A dataset whose dataset.json is nested 100,000 levels deep."""
     root = Path(dataset(d))
-    text = (root / "dataset.json").read_text().rstrip()
+    text = (root / "dataset.json").read_text(encoding="utf-8").rstrip()
     (root / "dataset.json").write_text(text[:-1] + ', "deep": ' + "[" * 100_000 + "]" * 100_000 + "}")
     return str(root)

@@ -28,7 +28,7 @@ def build_in_subprocess(root: Path, configuration: str) -> tuple[Path, Path]:
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, __file__, str(root), configuration], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, __file__, str(root), configuration], capture_output=True,
                             encoding="utf-8", errors="replace", timeout=900,
                             env=dict(os.environ, PYTHONWARNINGS="ignore", PYTHONIOENCODING="utf-8"))
     if result.returncode != 0:

@@ -24,10 +24,11 @@ def unseen_case(tmp_path_factory):
     if not (BUNDLED / "config.json").is_file():
         pytest.skip("the bundled fetal_head model is not in this checkout")
     hc18 = dataset_dir("hc18")
-    config = json.loads((BUNDLED / "config.json").read_text())
+    config = json.loads((BUNDLED / "config.json").read_text(encoding="utf-8"))
     test_subjects = config["training"]["split"]["test"]["subject_ids"]
     folder = tmp_path_factory.mktemp("assess")
-    case = next(c for c in json.loads((hc18 / "dataset.json").read_text())["cases"] if c["subject"] in test_subjects
+    cases = json.loads((hc18 / "dataset.json").read_text(encoding="utf-8"))["cases"]
+    case = next(c for c in cases if c["subject"] in test_subjects
                 and model_passes(hc18 / c["image"], folder / c["subject"]))
     image = sitk.ReadImage(str(hc18 / case["image"]))
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(hc18 / case["labels"]["fetal_head"]))) > 0
@@ -39,7 +40,7 @@ def model_passes(image_path, out) -> bool:
     against the model's, so the known answers below need an image the model segments well (the
     first test image, hc18-000, is the model's worst: Dice 0.71)."""
     assert main(["predict", "--model", str(BUNDLED), "--input", str(image_path), "--out", str(out)]) == 0
-    report = json.loads(next(out.glob("*.json")).read_text())
+    report = json.loads(next(out.glob("*.json")).read_text(encoding="utf-8"))
     return report["classes"]["fetal_head"]["badge"] == "PASS"
 
 
@@ -54,7 +55,7 @@ def write_mask(folder, name, mask, image):
 def assess(image_path, seg, out, *extra):
     code = main(["assess", "--model", str(BUNDLED), "--image", str(image_path), "--seg", str(seg), "--out", str(out),
                  *extra])
-    return code, (json.loads(next(out.glob("*.json")).read_text()) if code == 0 else None)
+    return code, (json.loads(next(out.glob("*.json")).read_text(encoding="utf-8")) if code == 0 else None)
 
 
 def test_the_reference_mask_rates_high_and_an_eroded_one_low(unseen_case, capsys):

@@ -99,7 +99,7 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, raters, capsys):
     out.write_text("the user's own file")
     code, err = _run(["confidence", "--raters", *raters, "--class", "a", "--out", str(out)], capsys)
     assert code != 0 and "output exists" in err and "--overwrite" in err
-    assert out.read_text() == "the user's own file"
+    assert out.read_text(encoding="utf-8") == "the user's own file"
     assert main(["confidence", "--raters", *raters, "--class", "a", "--out", str(out), "--overwrite"]) == 0
     assert out.read_bytes().startswith(b"NRRD")
 
@@ -107,7 +107,7 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, raters, capsys):
 def test_console_script_reports_one_line_and_exit_code(tmp_path):
     result = subprocess.run([sys.executable, "-m", "ConfidenceSegLib", "confidence", "--seg",
                              str(tmp_path / "absent.seg.nrrd"), "--class", "a", "--map-out", str(tmp_path / "m.nrrd")],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, encoding="utf-8", timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("confidenceseg: error: file not found")
     assert "Traceback" not in result.stderr

@@ -59,7 +59,7 @@ def test_calibrate_then_evaluate(discs, tmp_path, capsys):
     assert "pass --cases all" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(bundle), "--dataset", str(labelled), "--out", str(out),
                  "--device", "cpu", "--cases", "all", "--degrade", "noise"]) == 0
-    report = json.loads((out / "metrics.json").read_text())
+    report = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert report["n_cases"] == 9 and len(report["cases"]) == 18  # each case clean and with noise
     assert set(report["classes"]["disc"]["by_kind"]) == {"clean", "noise"}
     report["cases"] = [row for row in report["cases"] if row["kind"] == "clean"]
@@ -90,7 +90,8 @@ def test_calibrate_then_evaluate(discs, tmp_path, capsys):
     assert "no test subjects" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(bundle), "--dataset", str(labelled), "--out", str(tmp_path / "two"),
                  "--device", "cpu", "--cases", "all", "--limit", "2"]) == 0
-    assert json.loads((tmp_path / "two" / "metrics.json").read_text())["case_ids"] == [c.id for c in dataset.cases[:2]]
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text(encoding="utf-8"))
+    assert two["case_ids"] == [c.id for c in dataset.cases[:2]]
 
     # Existing outputs are kept unless --overwrite.
     before = (out / "metrics.json").read_bytes()
@@ -100,7 +101,7 @@ def test_calibrate_then_evaluate(discs, tmp_path, capsys):
     assert (out / "metrics.json").read_bytes() == before
     assert main(["evaluate", "--model", str(bundle), "--dataset", str(raters), "--out", str(out),
                  "--device", "cpu", "--overwrite", "--cases", "all"]) == 0  # same name and subject IDs
-    multi = json.loads((out / "metrics.json").read_text())["classes"]["disc"]
+    multi = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["classes"]["disc"]
     assert 0 <= multi["qubiq_soft_dice_mean"] <= 1
     assert multi["ece_pooled"] is not None and 0 <= multi["ece_pooled"] <= 1
 

@@ -76,6 +76,7 @@ def test_contract_imports_nothing_beyond_the_standard_library():
     code = ("import sys, ConfidenceSegLib.contract\n"
             "print(sorted(m.split('.')[0] for m in sys.modules if m.split('.')[0] in "
             "('numpy', 'torch', 'SimpleITK', 'slicerio', 'monai', 'vtk', 'matplotlib')))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, encoding="utf-8", timeout=60,
+                            cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

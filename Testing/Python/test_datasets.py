@@ -15,7 +15,7 @@ from ConfidenceSegLib.contract import ConfidenceSegError
 @pytest.mark.parametrize("name", ["hc18", "lus_pleural", "qubiq_brain_growth", "oocytes_3raters"])
 def test_shared_datasets_load_with_readable_files(name):
     dataset = load_dataset(dataset_dir(name))
-    meta = json.loads((dataset.root / "dataset.json").read_text())
+    meta = json.loads((dataset.root / "dataset.json").read_text(encoding="utf-8"))
     assert len(dataset.cases) == len(meta["cases"]) and list(dataset.classes) == meta["classes"]
     case = dataset.cases[0]
     image = case.read_image()

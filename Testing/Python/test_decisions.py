@@ -32,7 +32,7 @@ def test_decisions_round_trip_and_the_latest_counts(review_folder):
     assert first.note == "rim missed, left side"
     record_decision(review_folder, "case02", "organ", "accept")
     record_decision(review_folder, "case01", "organ", "reject", "wrong structure")
-    header = (review_folder / DECISIONS_CSV).read_text().splitlines()[0]
+    header = (review_folder / DECISIONS_CSV).read_text(encoding="utf-8").splitlines()[0]
     assert tuple(header.split(",")) == DECISION_COLUMNS
     assert [d.decision for d in read_decisions(review_folder)] == ["needs_correction", "accept", "reject"]
     latest = load_decisions(review_folder)

@@ -71,7 +71,7 @@ def predict_series(tmp_path: Path, series: Path, environment: dict | None = None
     process = subprocess.run([sys.executable, "-c", "import sys; from ConfidenceSegLib.cli import main; "
                               "sys.exit(main(sys.argv[1:]))", "predict", "--model", str(tmp_path / "model"),
                               "--input", str(series), "--out", str(out), "--samples", "2"],
-                             capture_output=True, text=True, env=dict(os.environ, **(environment or {})))
+                             capture_output=True, encoding="utf-8", env=dict(os.environ, **(environment or {})))
     assert process.returncode == 0, process.stderr
     return out, [line for line in process.stderr.splitlines() if line.strip() and "%|" not in line]
 

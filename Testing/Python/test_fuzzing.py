@@ -141,5 +141,5 @@ def test_dataset_json(tmp_path_factory, path, value, whole):
 def test_bundle_config(tmp_path_factory, path, value):
     folder = tmp_path_factory.mktemp("bundle")
     make_bundle(folder / "model", classes=("organ",), input_size=(16, 16))
-    config = json.loads((folder / "model" / "config.json").read_text())
+    config = json.loads((folder / "model" / "config.json").read_text(encoding="utf-8"))
     loads_or_refuses(check_config, mutate(config, path, value), folder / "model")

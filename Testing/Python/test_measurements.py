@@ -84,7 +84,8 @@ def png_and_nrrd(tmp_path_factory):
     for suffix in ("png", "nrrd"):
         assert main(["predict", "--model", str(BUNDLED), "--input", str(folder / f"frame.{suffix}"),
                      "--out", str(folder / suffix)]) == 0
-        reports[suffix] = json.loads((folder / suffix / "frame.json").read_text())["classes"]["fetal_head"]
+        report = json.loads((folder / suffix / "frame.json").read_text(encoding="utf-8"))
+        reports[suffix] = report["classes"]["fetal_head"]
     return reports, image.GetSpacing()
 
 

@@ -99,5 +99,5 @@ def test_an_installed_copy_of_the_bundled_model_predicts_as_the_bundled_one(user
     for model in (str(bundled), "heads"):
         out = tmp_path / model.replace("/", "_")
         assert main(["predict", "--model", model, "--input", str(sample_images()[0]), "--out", str(out)]) == 0
-        reports.append(json.loads(next(out.glob("*.json")).read_text())["classes"])
+        reports.append(json.loads(next(out.glob("*.json")).read_text(encoding="utf-8"))["classes"])
     assert reports[0] == reports[1]

@@ -93,7 +93,8 @@ def test_gui_process_imports_need_no_packages_slicer_lacks():
     """What ConfidenceSeg.py imports from ConfidenceSegLib must load before the dependencies are installed."""
     imports = []
     for path in MODULE_PYTHON_FILES:
-        for module, names in re.findall(r"^\s*from (ConfidenceSegLib[\w.]*) import ([\w, ]+)", path.read_text(), re.M):
+        source = path.read_text(encoding="utf-8")
+        for module, names in re.findall(r"^\s*from (ConfidenceSegLib[\w.]*) import ([\w, ]+)", source, re.M):
             imports += [module] + [f"{module}.{name.strip()}" for name in names.split(",") if name.strip().islower()]
     assert imports, "the module imports nothing from ConfidenceSegLib?"
     code = ("import importlib, sys\n"
@@ -103,7 +104,7 @@ def test_gui_process_imports_need_no_packages_slicer_lacks():
             "        if not e.name.startswith('ConfidenceSegLib'): raise\n"
             "print(sorted(m for m in ('torch', 'monai', 'slicerio', 'nrrd', 'skimage', 'sklearn', 'matplotlib') "
             "if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, encoding="utf-8", timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -128,14 +129,14 @@ def test_module_cmake_lists_every_file_of_the_module():
         cmake, "MODULE_PYTHON_RESOURCES")}
     testing = MODULE_DIR / "Testing" / "Python" / "CMakeLists.txt"
     tests = {f"ConfidenceSeg/Testing/Python/{s}" for s in re.findall(r"slicer_add_python_unittest\(SCRIPT (\S+)\)",
-                                                                    testing.read_text())}
+                                                                    testing.read_text(encoding="utf-8"))}
     cmake_files = {p for p in files_on_disk(MODULE_DIR) if p.endswith("CMakeLists.txt")}
     on_disk = files_on_disk(MODULE_DIR)
     assert listed | tests | cmake_files == on_disk, (
         f"not in the CMake lists: {sorted(on_disk - listed - tests - cmake_files)}; "
         f"listed but missing: {sorted((listed | tests) - on_disk)}")
-    assert "add_subdirectory(Testing)" in cmake.read_text()
-    assert "add_subdirectory(Python)" in (MODULE_DIR / "Testing" / "CMakeLists.txt").read_text()
+    assert "add_subdirectory(Testing)" in cmake.read_text(encoding="utf-8")
+    assert "add_subdirectory(Python)" in (MODULE_DIR / "Testing" / "CMakeLists.txt").read_text(encoding="utf-8")
 
 
 def test_module_cmake_ships_every_file_of_confidenceseglib():
@@ -145,7 +146,7 @@ def test_module_cmake_ships_every_file_of_confidenceseglib():
     assert listed == on_disk, (f"add to ConfidenceSeg/CMakeLists.txt: {sorted(on_disk - listed)}; "
                                f"remove (no such file): {sorted(listed - on_disk)}")
     assert all(f.endswith(".py") for f in cmake_list(cmake, "CONFIDENCESEGLIB_PYTHON_SCRIPTS"))
-    assert re.search(r"ctkMacroCompilePythonScript\(\s*TARGET_NAME ConfidenceSegLib", cmake.read_text())
+    assert re.search(r"ctkMacroCompilePythonScript\(\s*TARGET_NAME ConfidenceSegLib", cmake.read_text(encoding="utf-8"))
 
 
 def test_extension_cmake_and_catalog_entry_agree():

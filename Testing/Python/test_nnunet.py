@@ -73,7 +73,7 @@ def test_each_fold_gives_nnunet_s_own_probabilities_and_the_maps_their_mean(nnun
             "sys.exit(code or 3 * any(name.split('.')[0] == 'monai' for name in sys.modules))")
     predicted = subprocess.run([sys.executable, "-c", code, "predict", "--model", str(model), "--input",
                                 str(labelled_images(raw)[0]), "--out", str(out), "--maps",
-                                "probability,entropy,mutual_information"], capture_output=True, text=True)
+                                "probability,entropy,mutual_information"], capture_output=True, encoding="utf-8")
     assert predicted.returncode == 0, f"exit {predicted.returncode} (3: MONAI was loaded): {predicted.stderr[-2000:]}"
     report = read_report(next(out.glob("*.json")))
     assert report.method == "ensemble" and report.samples == 2
@@ -90,7 +90,7 @@ def test_calibrate_on_the_test_cases_then_predict_and_evaluate(nnunet_models, co
     wrapper = tmp_path / "calibrated"
     assert main(["calibrate", "--model", str(model), "--dataset", str(raw), "--out", str(wrapper), "--alpha",
                  "0.5"]) == 0
-    config = json.loads((wrapper / "config.json").read_text())
+    config = json.loads((wrapper / "config.json").read_text(encoding="utf-8"))
     assert config["nnunet"]["folder"] == str(model.resolve()) and len(config["nnunet"]["fingerprint"]) == 4
     assert not list(wrapper.glob("*.pth")), "the checkpoints are referred to, not copied"
     assert config["quality"]["calibration_data"]["case_ids"] == [path.name[:-12] for path in labelled_images(raw)]
@@ -100,7 +100,7 @@ def test_calibrate_on_the_test_cases_then_predict_and_evaluate(nnunet_models, co
     assert all(result.verdict.reasons[0].code != "not_calibrated" for result in report.classes.values())
     evaluation = tmp_path / "evaluation"
     assert main(["evaluate", "--model", str(wrapper), "--dataset", str(raw), "--out", str(evaluation)]) == 0
-    metrics = json.loads((evaluation / "metrics.json").read_text())
+    metrics = json.loads((evaluation / "metrics.json").read_text(encoding="utf-8"))
     first = next(iter(metrics["classes"].values()))  # the three rankings: the badge's, entropy, member agreement
     for ranking in ("method", "baseline_mean_entropy", "raw_mean_pairwise_dice"):
         assert "e_aurc" in first[ranking], (ranking, first[ranking])
@@ -114,7 +114,7 @@ def test_calibrate_on_the_test_cases_then_predict_and_evaluate(nnunet_models, co
         assert all(result.verdict.badge in ("PASS", "REVIEW") for result in assessed.classes.values())
     reviewed = tmp_path / "review"  # a folder of multi-channel cases: one row per case, not per channel file
     assert main(["review", "--model", str(wrapper), "--inputs", str(raw / "imagesTs"), "--out", str(reviewed)]) == 0
-    cases = {row.split(",")[0] for row in (reviewed / "review.csv").read_text().splitlines()[1:]}
+    cases = {row.split(",")[0] for row in (reviewed / "review.csv").read_text(encoding="utf-8").splitlines()[1:]}
     assert len(cases) == len(labelled_images(raw)), cases
 
 
@@ -131,7 +131,7 @@ def test_a_calibrated_bundle_refuses_a_changed_nnunet_folder(nnunet_models, tmp_
     assert main(["calibrate", "--model", str(model), "--dataset", str(raw), "--out", str(tmp_path / "wrapped")]) == 0
     image = str(labelled_images(raw)[0])
     assert main(["predict", "--model", str(tmp_path / "wrapped"), "--input", image, "--out", str(tmp_path / "a")]) == 0
-    plans = json.loads((model / "plans.json").read_text())
+    plans = json.loads((model / "plans.json").read_text(encoding="utf-8"))
     plans["configurations"]["2d"]["batch_size"] += 1  # edited after the calibration
     (model / "plans.json").write_text(json.dumps(plans))
     capsys.readouterr()

@@ -78,7 +78,7 @@ def test_writes_every_output_on_the_input_grid(model, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == expected  # nothing else (no staging leftovers)
     for stem, source in (("scan", image_2d), ("clip", stack)):
         reference = read_image(source)
-        report = json.loads((out / f"{stem}.json").read_text())
+        report = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
         stack = stem == "clip"  # a 3D stack given to a 2D model: predicted slice by slice
         assert tuple(report) == REPORT_KEYS + ((Key.FRAMES,) if stack else ())
         assert report[Key.SLICE_BY_SLICE] is stack
@@ -202,7 +202,7 @@ def test_a_stop_signal_stops_within_a_second_without_partial_output(tmp_path, st
     out = tmp_path / "out"
     command = [sys.executable, "-m", "ConfidenceSegLib", "predict", "--model", str(model), "--input", done, slow,
                "--out", str(out), "--samples", "40", "--progress", "json", "--device", "cpu"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8",
                                env=dict(os.environ, OMP_NUM_THREADS="1"))
     try:
         for line in process.stdout:  # wait until the second input is being predicted

@@ -21,6 +21,6 @@ HARNESS_TESTS = sorted((REPO_ROOT / "Testing" / "QtHarness").glob("test_*.py"))
 def test_under_real_pythonqt(test_file, tmp_path):
     result = subprocess.run([str(HOST), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
                              str(tmp_path / "basetemp"), str(test_file)], cwd=REPO_ROOT, capture_output=True,
-                            text=True, errors="replace", timeout=900)
+                            encoding="utf-8", errors="replace", timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     assert " passed" in result.stdout and " skipped" not in result.stdout, result.stdout[-2000:]

@@ -85,7 +85,7 @@ def check_review_folder(out: Path, cases: list[str], classes: list[str]) -> list
     for row in rows:
         for column in ("segmentation", "probability", "entropy", "mutual_information", "json"):
             assert (out / row[column]).is_file(), f"{column} of {row['case']} missing"
-        report = json.loads((out / row["json"]).read_text())
+        report = json.loads((out / row["json"]).read_text(encoding="utf-8"))
         result = report["classes"][row["class"]]
         assert row["badge"] == (result["badge"] or "")
         assert parsed(row)["predicted_dice"] == pytest.approx(result["predicted_dice"], abs=1e-4) \
@@ -141,7 +141,7 @@ def bundled_model() -> Path:
 def test_review_on_hc18_with_bundled_model(tmp_path):
     model = bundled_model()
     hc18 = dataset_dir("hc18")
-    training = set(json.loads((model / "config.json").read_text())["training"]["split"]["training"].get(
+    training = set(json.loads((model / "config.json").read_text(encoding="utf-8"))["training"]["split"]["training"].get(
         "subject_ids", []))
     held_out = [p for p in sorted((hc18 / "images").glob("*.nrrd")) if p.stem not in training][:1]
     inputs = [*sample_images()[:2], *held_out]

@@ -47,10 +47,10 @@ def same_outputs(first: Path, second: Path) -> None:
     """Identical files (reports compared without their timings); the page embeds the model path only."""
     names = sorted(p.name for p in first.iterdir())
     assert names == sorted(p.name for p in second.iterdir())
-    assert (first / REVIEW_CSV).read_text() == (second / REVIEW_CSV).read_text()
+    assert (first / REVIEW_CSV).read_text(encoding="utf-8") == (second / REVIEW_CSV).read_text(encoding="utf-8")
     for name in names:
         if name.endswith(".json"):
-            reports = [json.loads((folder / name).read_text()) for folder in (first, second)]
+            reports = [json.loads((folder / name).read_text(encoding="utf-8")) for folder in (first, second)]
             for report in reports:
                 report.pop("timings")
             assert reports[0] == reports[1], name
@@ -100,7 +100,7 @@ def test_a_stop_during_a_review_with_workers_leaves_whole_cases_and_no_process(t
     out = tmp_path / "out"
     review = subprocess.Popen([sys.executable, "-m", "ConfidenceSegLib", "review", "--model", str(tmp_path / "model"),
                                "--inputs", str(images), "--out", str(out), "--workers", "2", "--samples", "4"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, encoding="utf-8")
     deadline = time.monotonic() + 120
     while not list(out.glob("*.json")) and time.monotonic() < deadline and review.poll() is None:
         time.sleep(0.02)

@@ -38,7 +38,7 @@ def test_recalibration_from_slicer_goes_into_a_new_bundle(tmp_path):
                           env=subprocess_environment(), timeout=600)
     assert done.returncode == 0, done.stderr
     assert hashes(model) == before  # the source is never modified
-    config = json.loads((tmp_path / "new" / "config.json").read_text())
+    config = json.loads((tmp_path / "new" / "config.json").read_text(encoding="utf-8"))
     assert config["derived_from"] == str(model) and config["quality"]["calibration_data"]["n_cases"] == 8
     assert len(load_bundle(tmp_path / "new").members) == 1
     with pytest.raises(ConfidenceSegError, match="exists"):
@@ -76,7 +76,7 @@ def test_assessing_a_segmentation_node_runs_assess_on_what_the_module_writes(tmp
     done = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace",
                           env=subprocess_environment())
     assert done.returncode == 0, done.stderr
-    report = json.loads((tmp_path / "job" / "results" / f"{image.stem}.json").read_text())
+    report = json.loads((tmp_path / "job" / "results" / f"{image.stem}.json").read_text(encoding="utf-8"))
     assert report["assessed_segmentation"] == str(seg) and report["classes"]["disc"]["present"]
     assert report["classes"]["disc"]["reasons"] and np.isfinite(report["classes"]["disc"]["methods"]["agreement"]
                                                                 ["features"]["dice_with_prediction"])

@@ -46,7 +46,7 @@ def test_progress_lines_are_parsed_and_other_output_ignored():
 def test_device_probe_runs_in_a_subprocess_from_any_folder(tmp_path):
     from ConfidenceSegLib.model.devices import describe_device, pick_device
 
-    result = subprocess.run(device_probe_command(sys.executable), capture_output=True, text=True, timeout=120,
+    result = subprocess.run(device_probe_command(sys.executable), capture_output=True, encoding="utf-8", timeout=120,
                             cwd=tmp_path, env=subprocess_environment({"PATH": "/usr/bin:/bin"}))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == describe_device(pick_device("auto"))
@@ -79,7 +79,7 @@ def test_predict_in_a_subprocess_then_load_in_the_scene(scene, tmp_path):
         find_report(out_dir)
     make_bundle(tmp_path / "model", classes=("fetal_head",), input_size=(32, 48))
     command = predict_command(sys.executable, tmp_path / "model", input_path, out_dir, "mcdropout", 3)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    result = subprocess.run(command, capture_output=True, encoding="utf-8", timeout=300, cwd=tmp_path,
                             env=subprocess_environment())
     assert result.returncode == 0, result.stderr
     stages = [p.stage for p in map(parse_progress, result.stdout.splitlines()) if p is not None]

@@ -25,7 +25,7 @@ def test_requests_and_answers_round_trip_with_a_real_worker(tmp_path):
     image = tmp_path / "scan.nrrd"
     sitk.WriteImage(random_image((20, 24)), str(image))
     process = subprocess.Popen(worker_command(sys.executable, tmp_path / "model"), stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True, env=subprocess_environment())
+                               stdout=subprocess.PIPE, encoding="utf-8", env=subprocess_environment())
     events = []
     try:
         process.stdin.write(predict_request("1", image, tmp_path / "out", samples=3) + cancel_request("9"))
@@ -44,6 +44,6 @@ def test_requests_and_answers_round_trip_with_a_real_worker(tmp_path):
     progress = [e.progress() for e in events if e is not None and e.event == "progress"]
     assert progress and all(0.0 <= p.fraction <= 1.0 for p in progress)
     (result,) = [e for e in events if e is not None and e.event == "result"]
-    assert result.job_id == "1" and json.loads((tmp_path / "out" / "scan.json").read_text())["classes"]
+    assert result.job_id == "1" and json.loads((tmp_path / "out" / "scan.json").read_text(encoding="utf-8"))["classes"]
     assert ("error", "cancel-9") in kinds  # nothing called 9 was running
     assert parse_worker_event("some log line") is None and parse_worker_event("{not json") is None

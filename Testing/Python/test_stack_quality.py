@@ -24,7 +24,7 @@ def stack_and_frames(tmp_path_factory):
     if not (BUNDLED / "config.json").is_file():
         pytest.skip("the bundled fetal_head model is not in this checkout")
     hc18 = dataset_dir("hc18")
-    cases = json.loads((hc18 / "dataset.json").read_text())["cases"][-FRAMES:]
+    cases = json.loads((hc18 / "dataset.json").read_text(encoding="utf-8"))["cases"][-FRAMES:]
     images = [sitk.ReadImage(str(hc18 / case["image"])) for case in cases]
     folder = tmp_path_factory.mktemp("stack")
     stack = sitk.GetImageFromArray(np.stack([sitk.GetArrayFromImage(image) for image in images]))

@@ -123,7 +123,7 @@ def test_list_is_in_review_order_with_badges_and_reasons(review_folder, browser)
 
 
 def test_slice_view_shows_the_image_and_the_heatmap_where_entropy_is_high(review_folder, browser):
-    report = json.loads((review_folder / f"{PASS_CASE}.json").read_text())
+    report = json.loads((review_folder / f"{PASS_CASE}.json").read_text(encoding="utf-8"))
     image = sitk.ReadImage(report["input"])
     intensity = sitk.GetArrayFromImage(image).astype(float)
     entropy_file = report["classes"]["fetal_head"]["files"]["entropy"]
@@ -155,7 +155,7 @@ def test_slice_view_shows_the_image_and_the_heatmap_where_entropy_is_high(review
 
 
 def test_frame_slider_shows_that_frames_image_and_badge(review_folder, browser):
-    frames = json.loads((review_folder / f"{STACK}.json").read_text())["frames"]
+    frames = json.loads((review_folder / f"{STACK}.json").read_text(encoding="utf-8"))["frames"]
     with running_station(review_folder) as url:
         page = open_page(browser, url)
         select(page, f"{STACK}/fetal_head")
@@ -253,7 +253,7 @@ def test_a_tab_still_showing_the_previous_case_decides_nothing(folder_copy, brow
 
 def test_a_case_that_cannot_be_shown_says_so_and_takes_no_decision(folder_copy, browser):
     broken = folder_copy / f"{PASS_CASE}.json"
-    report = json.loads(broken.read_text())
+    report = json.loads(broken.read_text(encoding="utf-8"))
     (folder_copy.parent / "corrupt.nrrd").write_bytes(b"NRRD0004\ntype: nonsense\n\n\x00\x01")
     report["input"] = str(folder_copy.parent / "corrupt.nrrd")
     broken.write_text(json.dumps(report))

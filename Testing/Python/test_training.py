@@ -203,7 +203,7 @@ def test_newer_format_version_fails_clearly(trained_bundle, tmp_path):
     out, _ = trained_bundle
     copy = tmp_path / "newer"
     copy.mkdir()
-    config = json.loads((out / "config.json").read_text())
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     config["format_version"] = 99
     (copy / "config.json").write_text(json.dumps(config))
     (copy / "member_0.safetensors").write_bytes((out / "member_0.safetensors").read_bytes())
@@ -215,7 +215,7 @@ def test_missing_weight_file_fails_clearly(trained_bundle, tmp_path):
     out, _ = trained_bundle
     copy = tmp_path / "incomplete"
     copy.mkdir()
-    (copy / "config.json").write_text((out / "config.json").read_text())
+    (copy / "config.json").write_text((out / "config.json").read_text(encoding="utf-8"))
     with pytest.raises(ConfidenceSegError, match="member_0.safetensors is missing"):
         load_bundle(copy)
 

@@ -23,7 +23,7 @@ class WorkerProcess:
     def __init__(self, model: Path):
         self.process = subprocess.Popen([sys.executable, "-m", "ConfidenceSegLib", "worker", "--model", str(model)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                                        encoding="utf-8", env=dict(os.environ, OMP_NUM_THREADS="1"))
 
     def send(self, **request) -> None:
         self.process.stdin.write(json.dumps(request) + "\n")
@@ -67,7 +67,7 @@ def test_predict_progress_result_error_and_quit(worker, tmp_path):
         assert result["event"] == "result" and result["id"] == job, result
         assert before and all(e["event"] == "progress" and e["id"] == job for e in before)
         assert [e["fraction"] for e in before] == sorted(e["fraction"] for e in before)
-        report = json.loads(Path(result["report"]).read_text())
+        report = json.loads(Path(result["report"]).read_text(encoding="utf-8"))
         assert set(result["classes"]) == set(CLASSES)
         for name, fields in result["classes"].items():
             assert {key: report["classes"][name][key] for key in QUALITY_KEYS} == {key: fields[key]

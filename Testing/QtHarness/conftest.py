@@ -68,7 +68,7 @@ def spin_for(seconds):
 def run_python(code):
     """Run ``code`` in the project's Python through the launcher (torch stays out of the host process)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "Testing" / "Python")]))
-    done = subprocess.run([LAUNCHER, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+    done = subprocess.run([LAUNCHER, "-c", textwrap.dedent(code)], capture_output=True, encoding="utf-8", env=env,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout

@@ -52,7 +52,7 @@ def test_a_prediction_result_reaches_its_handler_and_the_worker_stays_warm(runs,
     assert spin_until(lambda: outcome.calls), "no result"
     (report_path, error), = outcome.calls
     assert error is None and Path(report_path).is_file() and Path(report_path).parent == folder / "results"
-    assert json.loads(Path(report_path).read_text())["classes"]["organ"]["present"] in (True, False)
+    assert json.loads(Path(report_path).read_text(encoding="utf-8"))["classes"]["organ"]["present"] in (True, False)
     worker = runs.predictions.worker
     assert worker is not None and worker.is_alive() and process_tree.is_running(worker.python_pid)
     again, _ = predict(runs, models / "a", models / "image.nrrd")
@@ -181,7 +181,7 @@ def test_a_calibration_result_reaches_its_handler(runs, tmp_path):
     assert spin_until(lambda: outcome.calls, timeout_s=300)
     (out, error), = outcome.calls
     assert error is None, error
-    assert json.loads((out / "config.json").read_text())["quality"]["calibration_data"]["n_cases"] == 4
+    assert json.loads((out / "config.json").read_text(encoding="utf-8"))["quality"]["calibration_data"]["n_cases"] == 4
     failed = Outcome()
     runs.calibrate(str(tmp_path / "model"), str(tmp_path / "no-dataset"), str(tmp_path / "again"), failed.done)
     assert spin_until(lambda: failed.calls)

@@ -45,8 +45,8 @@ def test_every_connected_signature_names_a_real_signal():
     signals = qt_signals()
     known = set().union(*signals.values())
     assert {"finished(int)", "finished(int,QProcess::ExitStatus)"} <= signals["QProcess"]  # the check can fail
-    used = {signature for path in MODULE_SOURCES
-            for signature in re.findall(r"""\.(?:dis)?connect\(\s*["']([\w:]+\([^"')]*\))["']""", path.read_text())}
+    connection = r"""\.(?:dis)?connect\(\s*["']([\w:]+\([^"')]*\))["']"""
+    used = {signature for path in MODULE_SOURCES for signature in re.findall(connection, path.read_text("utf-8"))}
     assert used, "no signal connected by signature?"
     unknown = sorted(used - known - set(SLICER_SIGNALS))
     assert not unknown, f"signatures that name no signal: {unknown}"
@@ -57,7 +57,7 @@ def test_no_overloaded_signal_is_connected_by_attribute():
                   for name, count in _counts(signatures).items() if count > 1}
     assert {"finished", "clicked", "currentIndexChanged", "activated"} <= overloaded
     by_attribute = [(path.name, name) for path in MODULE_SOURCES
-                    for name in re.findall(r"\.(\w+)\.connect\(\s*(?![\"'\s])", path.read_text())]
+                    for name in re.findall(r"\.(\w+)\.connect\(\s*(?![\"'\s])", path.read_text(encoding="utf-8"))]
     assert not [use for use in by_attribute if use[1] in overloaded], by_attribute
 
 

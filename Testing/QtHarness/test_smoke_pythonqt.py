@@ -337,15 +337,15 @@ def test_sigterm_to_launcher_is_not_forwarded_to_python_child(mode, tmp_path):
         if mode == "sleep":
             # The child was not signalled: it is orphaned and keeps running.
             assert alive(child) and ppid_of(child) != launcher
-            assert spin_until(lambda: "alive after 2s" in log.read_text(), timeout_s=10)
+            assert spin_until(lambda: "alive after 2s" in log.read_text(encoding="utf-8"), timeout_s=10)
         elif mode == "write":
             # Still alive until its next write to the (now closed) stdout pipe.
             assert spin_until(lambda: not alive(child), timeout_s=10)
-            assert "child got BrokenPipeError" in log.read_text()
+            assert "child got BrokenPipeError" in log.read_text(encoding="utf-8")
         else:
             # Its stdin pipe was closed with the launcher: readline() returns EOF.
             assert spin_until(lambda: not alive(child), timeout_s=10)
-            assert "stdin readline returned ''" in log.read_text()
+            assert "stdin readline returned ''" in log.read_text(encoding="utf-8")
     finally:
         if alive(child):
             os.kill(child, 9)
