@@ -35,12 +35,27 @@ DECISION_THRESHOLD = 0.5
 PASS_THRESHOLD = 0.8
 #: Miscoverage of the conformal bounds: they hold for about 1 - alpha of segments (``calibrate --alpha``).
 ALPHA = 0.1
-#: Heatmaps are drawn transparent below this value (Slicer's display threshold, the scene files).
+#: How every front end draws a heatmap (Slicer, its scene files, the station, the overlay PNGs): Inferno
+#: over a fixed 0..1 window, transparent below HEATMAP_DISPLAY_THRESHOLD, one opacity for the rest (a
+#: Slicer slice layer has one opacity: the alpha of a colour table is not used).
 HEATMAP_DISPLAY_THRESHOLD = 0.1
-#: Opacity of the heatmap layer over the image (Slicer, its scene files, the station).
 HEATMAP_OPACITY = 0.6
+#: Colours of predicted segments, by the class's place in the model (outlines in Slicer, the station and
+#: the overlays): bright, apart from the heatmap's red-yellow and from grey images.
+SEGMENT_COLORS = ("#00e5ff", "#76ff03", "#ff4dff", "#4d8dff", "#ffffff")
 #: ID of the colour table of heatmaps: Slicer's Inferno (loaded at start-up).
 INFERNO_COLOR_NODE_ID = "vtkMRMLColorTableNodeFileInferno.txt"
+
+
+def segment_color(number: int) -> str:
+    """Hex colour of the ``number``-th predicted class (0-based; the palette repeats)."""
+    return SEGMENT_COLORS[number % len(SEGMENT_COLORS)]
+
+
+def segment_rgb(number: int) -> tuple[float, float, float]:
+    """:func:`segment_color` as red, green, blue in [0, 1] (a Slicer segment's colour)."""
+    code = segment_color(number).lstrip("#")
+    return tuple(int(code[i:i + 2], 16) / 255.0 for i in (0, 2, 4))
 
 
 def predicted_mask(probability):

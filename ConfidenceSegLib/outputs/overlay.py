@@ -1,14 +1,15 @@
 """PNG pictures of a prediction: image, segmentation outline, entropy heatmap and quality badge.
 
-The overlay shows the image in grey, the predictive entropy as a heatmap that is transparent
-where the model is certain (drawn at image resolution, bilinear on screen), each class's outline in
-a bright colour, a scale bar in mm (images with spacing), and below the image one line per class
-with its badge (green PASS, orange REVIEW, grey ABSENT or unrated), predicted Dice, its lower
-bound, (unless PASS) the first reason and the headline measurement with its interval; the band
-ends with the PASS threshold and an entropy colour bar numbered 0-1. Multi-frame stacks assessed frame by
-frame show their worst frame; other volumes the slice with the largest segmentation (the middle
-slice when nothing is segmented). Rendered with matplotlib's Agg
-backend (no display needed, safe in threads).
+The overlay shows the image in grey, the predictive entropy as a heatmap drawn as Slicer and the
+review station draw it (Inferno over 0..1, transparent where the model is certain, below
+``HEATMAP_DISPLAY_THRESHOLD``; bilinear between pixels), each class's outline in its segment colour
+(``contract.segment_color``, as in the ``.seg.nrrd``), a scale bar in mm (images with spacing), and
+below the image one line per class with its badge (green PASS, orange REVIEW, grey ABSENT or
+unrated), predicted Dice, its lower bound, (unless PASS) the first reason and the headline
+measurement with its interval; the band ends with the PASS threshold and an entropy colour bar
+numbered 0-1. Multi-frame stacks assessed frame by frame show their worst frame; other volumes the
+slice with the largest segmentation (the middle slice when nothing is segmented). Rendered with
+matplotlib's Agg backend (no display needed, safe in threads).
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ import numpy as np
 import SimpleITK as sitk
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..contract import badge_color, badge_label
+from ..contract import HEATMAP_DISPLAY_THRESHOLD, HEATMAP_OPACITY, badge_color, badge_label, segment_color
 from ..io.images import display_image, read_image
 from ..io.safe_files import atomic_output
 from ..io.segfile import read_segmentation
@@ -35,14 +35,6 @@ from ..quality.reasons import headline_measurement, verdict_words
 from ..quality.verdict import ClassResult, Verdict
 from .report import PredictionReport, read_report
 
-#: Outline colours per class, chosen to stand out from grey images and the red-yellow heatmap.
-OUTLINE_COLORS = ("#00e5ff", "#76ff03", "#ff4dff", "#4d8dff", "#ffffff")
-#: Entropy below this is drawn fully transparent; the heatmap is opaque-ish from HEATMAP_FULL up.
-HEATMAP_FLOOR = 0.05
-HEATMAP_FULL = 0.6
-HEATMAP_MAX_ALPHA = 0.65
-#: Red-to-yellow part of inferno: visible on dark ultrasound and distinct from the outlines.
-HEATMAP_CMAP = ListedColormap(colormaps["inferno"](np.linspace(0.35, 0.92, 256)), name="entropy")
 DPI = 100
 
 
@@ -125,11 +117,11 @@ def _display_range(array: np.ndarray) -> tuple[float, float]:
 
 
 def _heatmap_rgba(entropy: np.ndarray) -> np.ndarray:
-    """Entropy in [0, 1] -> RGBA with alpha rising from HEATMAP_FLOOR (transparent) to HEATMAP_FULL."""
+    """Entropy in [0, 1] (any shape) -> RGBA (shape + (4,)) as a Slicer slice layer draws it: Inferno, alpha
+    HEATMAP_OPACITY from HEATMAP_DISPLAY_THRESHOLD up, transparent below."""
     values = np.clip(np.nan_to_num(entropy.astype(np.float32)), 0.0, 1.0)
-    rgba = HEATMAP_CMAP(np.clip(values / HEATMAP_FULL, 0.0, 1.0))
-    alpha = np.clip((values - HEATMAP_FLOOR) / (HEATMAP_FULL - HEATMAP_FLOOR), 0.0, 1.0)
-    rgba[..., 3] = HEATMAP_MAX_ALPHA * np.sqrt(alpha)
+    rgba = colormaps["inferno"](values)
+    rgba[..., 3] = np.where(values >= HEATMAP_DISPLAY_THRESHOLD, HEATMAP_OPACITY, 0.0)
     return rgba
 
 
@@ -171,7 +163,7 @@ def render_overlay(image: sitk.Image, layers: Sequence[OverlayLayer], width: int
     for number, layer in enumerate(planes):
         mask = np.asarray(layer.mask, dtype=np.float32)
         if mask.any():
-            axes.contour(mask, levels=[0.5], colors=[OUTLINE_COLORS[number % len(OUTLINE_COLORS)]],
+            axes.contour(mask, levels=[0.5], colors=[segment_color(number)],
                          linewidths=outline_width)
     axes.set_xlim(extent[0], extent[1])
     axes.set_ylim(extent[2], extent[3])
@@ -218,7 +210,7 @@ def _draw_band(figure: Figure, canvas: FigureCanvasAgg, planes: Sequence[Overlay
                             bbox={"boxstyle": "round,pad=0.3", "facecolor": badge_color(layer.verdict.badge),
                                   "edgecolor": "none"})
         badge_right = badge.get_window_extent(renderer).x1 / figure.bbox.width
-        swatch = OUTLINE_COLORS[row % len(OUTLINE_COLORS)]
+        swatch = segment_color(row)
         figure.text(badge_right + margin, y, "\u25a0", color=swatch, fontsize=font, va="center")
         for number, words in enumerate(lines):
             figure.text(badge_right + 2.6 * margin, y - number * line / total_height, words, color="#e8eaed",

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..annotation.layers import level_color
 from ..contract import (
     CLASS_TAG,
     DEFAULT_MAPS,
@@ -37,6 +36,7 @@ from ..contract import (
     ConfidenceSegError,
     map_file_name,
     prediction_file_names,
+    segment_rgb,
 )
 from ..io.images import image_from_array, write_image
 from ..io.safe_files import check_can_write
@@ -65,8 +65,9 @@ def quantized_map(values: np.ndarray) -> np.ndarray:
     return (np.floor(np.asarray(values, dtype=np.float32) / MAP_QUANTUM) * MAP_QUANTUM).astype(np.float32)
 
 
-def segment_of(result: ClassResult, mask: np.ndarray) -> Segment:
-    """The segment of one class: its quality fields and first reason as tags, flagged when REVIEW.
+def segment_of(result: ClassResult, mask: np.ndarray, number: int) -> Segment:
+    """The segment of one class: its quality fields and first reason as tags, flagged when REVIEW, in the
+    colour of the ``number``-th class (:func:`~ConfidenceSegLib.contract.segment_color`, as the overlays).
 
     ``mask``: bool on the image grid, (H, W), (frames, H, W) or (Z, Y, X)."""
     verdict = result.verdict
@@ -74,7 +75,7 @@ def segment_of(result: ClassResult, mask: np.ndarray) -> Segment:
     tags = {CLASS_TAG: result.name, REASON_TAG: verdict.first_reason}
     tags.update({tag: _tag_value(value) for tag, value in zip(QUALITY_TAG_NAMES, numbers, strict=True)
                  if value is not None})
-    return Segment(name=result.name, mask=mask, color=level_color(result.name, 1.0), tags=tags,
+    return Segment(name=result.name, mask=mask, color=segment_rgb(number), tags=tags,
                    status=FLAGGED_STATUS if verdict.needs_review else None)
 
 
@@ -105,7 +106,7 @@ def write_prediction_outputs(assessed: AssessedPrediction, model_path: str | os.
                 map_image = image_from_array(quantized_map(getattr(maps_of_class, kind)), prediction.image)
                 pending.append(writers.submit(write_image, map_image, staging / file_name,
                                               compression_level=FAST_COMPRESSION))
-        segments = [segment_of(classes[c.name], c.mask) for c in prediction.classes]
+        segments = [segment_of(classes[c.name], c.mask, number) for number, c in enumerate(prediction.classes)]
         pending.append(writers.submit(write_segmentation, staging / f"{stem}{SEG_SUFFIX}", segments, prediction.image,
                                       compression_level=FAST_COMPRESSION))
         dicom_seg, skipped = None, None

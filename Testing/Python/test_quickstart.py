@@ -23,7 +23,6 @@ from ConfidenceSegLib.io.images import read_image
 from ConfidenceSegLib.io.resources import default_model_dir, resources_dir, sample_images
 from ConfidenceSegLib.io.segfile import read_segmentation
 from ConfidenceSegLib.jobs.quickstart import fresh_folder
-from ConfidenceSegLib.outputs.overlay import OUTLINE_COLORS
 from ConfidenceSegLib.quality.metrics import dice
 
 
@@ -50,7 +49,7 @@ def test_samples_were_not_used_for_training():
         model = default_model_dir()
     except ConfidenceSegError as error:
         pytest.skip(f"bundled default model not available yet: {error}")
-    split = json.loads((model / "config.json").read_text())["training"]["split"]
+    split = json.loads((model / "config.json").read_text(encoding="utf-8"))["training"]["split"]
     trained_on = set(split["training"]["subject_ids"])
     assert trained_on, "the bundle records its training subjects"
     assert not trained_on & {sample.stem for sample in sample_images()}
@@ -76,7 +75,7 @@ def test_quickstart_writes_predict_outputs_and_prints_badge(quickstart_run):
     assert code == 0
     sample = sample_images()[0]
     stem = sample.name.removesuffix(".nrrd")
-    report = json.loads((out / f"{stem}.json").read_text())
+    report = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
     for name in prediction_file_names(stem, list(report["classes"])):
         assert (out / name).is_file(), name
     result = report["classes"]["fetal_head"]
@@ -102,17 +101,18 @@ def colour_pixels(picture: np.ndarray, hex_colour: str, tolerance: int = 40) -> 
 def test_quickstart_overlay_shows_outline_and_badge(quickstart_run):
     out, _, _ = quickstart_run
     stem = sample_images()[0].name.removesuffix(".nrrd")
-    badge = json.loads((out / f"{stem}.json").read_text())["classes"]["fetal_head"]["badge"]
+    badge = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))["classes"]["fetal_head"]["badge"]
     picture = np.asarray(Image.open(out / f"{stem}_overlay.png").convert("RGB"))
     image = read_image(sample_images()[0])
     image_height = round(800 * image.GetSize()[1] / image.GetSize()[0])
     assert picture.shape[1] == 800 and picture.shape[0] > image_height
-    assert colour_pixels(picture[:image_height], OUTLINE_COLORS[0]) > 100, "segmentation outline not drawn"
+    segment = read_segmentation(out / f"{stem}.seg.nrrd", image)[0]  # the colour Slicer and the station show
+    outline = "#" + "".join(f"{round(255 * channel):02x}" for channel in segment.color)
+    assert colour_pixels(picture[:image_height], outline) > 100, "segmentation outline not drawn in its colour"
     band = picture[image_height:]
     assert colour_pixels(band, BADGE_COLORS[badge], tolerance=12) > 200, f"{badge} badge not drawn"
     other = "REVIEW" if badge == "PASS" else "PASS"
     assert colour_pixels(band, BADGE_COLORS[other], tolerance=12) < 20
-
 
 
 def test_predict_overlay_is_the_quickstart_picture(quickstart_run, tmp_path):

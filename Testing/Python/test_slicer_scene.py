@@ -9,6 +9,7 @@ import pytest
 import SimpleITK as sitk
 import vtk
 from dicom_series import write_dicom_series
+from slicer_scene import scene_with_logics
 from tiny_bundles import make_bundle, random_image
 
 from ConfidenceSegLib.jobs.review import run_review
@@ -75,11 +76,28 @@ def test_an_input_given_its_pixel_size_lines_up_with_its_outputs_in_slicer(tmp_p
         assert placed[0] == pytest.approx(placed[1]), corner
 
 
+def slice_layer_rgba(scene, volume, pixels: tuple[int, int], field_of_view: tuple[float, float]):
+    """What Slicer's slice layer logic makes of ``volume`` in a view of ``pixels`` (W, H): RGBA, (H, W, 4)."""
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    slice_node = scene.AddNode(slicer.vtkMRMLSliceNode())
+    slice_node.SetDimensions(*pixels, 1)
+    slice_node.SetFieldOfView(*field_of_view, 1)
+    layer = slicer.vtkMRMLSliceLayerLogic()
+    layer.SetMRMLScene(scene)
+    layer.SetSliceNode(slice_node)
+    layer.SetVolumeNode(volume)
+    layer.UpdateTransforms()
+    port = layer.GetImageDataConnection()
+    port.GetProducer().Update()
+    rgba = vtk_to_numpy(port.GetProducer().GetOutputDataObject(port.GetIndex()).GetPointData().GetScalars())
+    return rgba.reshape(pixels[1], pixels[0], -1)
+
+
 def test_a_zoomed_heatmap_is_smooth_not_a_pixel_staircase():
     """A 4 x 4 heatmap drawn 200 pixels wide by Slicer's own slice layer: values between its pixels are
     interpolated (a nearest-neighbour display would give 4 steps along a row)."""
     import numpy as np
-    from vtk.util.numpy_support import vtk_to_numpy
 
     from ConfidenceSegLib.slicer.mrml import add_volume_from_image
     from ConfidenceSegLib.slicer.results import setup_heatmap_display
@@ -91,16 +109,34 @@ def test_a_zoomed_heatmap_is_smooth_not_a_pixel_staircase():
     values = np.random.default_rng(0).uniform(0.2, 1.0, (4, 4)).astype(np.float32)
     heatmap = add_volume_from_image(scene, sitk.GetImageFromArray(values), "heat")
     setup_heatmap_display(heatmap, colors)
-    slice_node = scene.AddNode(slicer.vtkMRMLSliceNode())
-    slice_node.SetDimensions(200, 200, 1)
-    slice_node.SetFieldOfView(4, 4, 1)
-    layer = slicer.vtkMRMLSliceLayerLogic()
-    layer.SetMRMLScene(scene)
-    layer.SetSliceNode(slice_node)
-    layer.SetVolumeNode(heatmap)
-    layer.UpdateTransforms()
-    port = layer.GetImageDataConnection()
-    port.GetProducer().Update()
-    rgba = vtk_to_numpy(port.GetProducer().GetOutputDataObject(port.GetIndex()).GetPointData().GetScalars())
-    row = rgba.reshape(200, 200, -1)[100, :, 0]
+    row = slice_layer_rgba(scene, heatmap, (200, 200), (4, 4))[100, :, 0]
     assert len(np.unique(row)) > 40, f"{len(np.unique(row))} grey levels along a row: a staircase"
+
+
+def test_slicer_draws_the_heatmap_in_the_overlay_s_colours():
+    """Slicer's slice layer (as in the module and the station) and the overlay PNG's heatmap give one
+    entropy the same colour and hide the same low values; the layer's opacity is the overlay's alpha."""
+    import numpy as np
+
+    from ConfidenceSegLib.contract import HEATMAP_OPACITY
+    from ConfidenceSegLib.outputs.overlay import _heatmap_rgba
+    from ConfidenceSegLib.slicer.mrml import add_volume_from_image
+    from ConfidenceSegLib.slicer.results import inferno_color_node, setup_heatmap_display
+
+    scene = scene_with_logics()
+    values = np.repeat(np.linspace(0.0, 1.0, 101, dtype=np.float32)[np.newaxis], 3, axis=0)  # (3, 101)
+    image = sitk.GetImageFromArray(values)
+    image.SetOrigin((-50.0, -1.0))  # centred on the view's centre
+    heatmap = add_volume_from_image(scene, image, "heat")
+    setup_heatmap_display(heatmap, inferno_color_node(scene, scene.color_logic))
+    # A view exactly over the image (pixel centres on the image's): row 1 shows values 0..1 in steps of 0.01.
+    drawn = slice_layer_rgba(scene, heatmap, (101, 3), (101, 3))[1].astype(float) / 255.0
+    if drawn[0, :3].sum() > drawn[-1, :3].sum():  # the view's x runs against the image's i
+        drawn = drawn[::-1]
+    overlay = _heatmap_rgba(values[1])
+    shown = drawn[:, 3] > 0
+    np.testing.assert_array_equal(shown, overlay[:, 3] > 0)  # the same values hidden
+    assert 0 < shown.sum() < len(shown)
+    # the same colours, to one step of a 256-colour table (Inferno moves up to 5/255 a step)
+    np.testing.assert_allclose(drawn[shown, :3], overlay[shown, :3], atol=6 / 255)
+    assert set(overlay[shown, 3]) == {HEATMAP_OPACITY}
