@@ -204,7 +204,7 @@ class QualityConfig:
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
             raise ConfidenceSegError(f"{where}: quality.threshold must be a number in (0, 1], got {threshold!r}")
         for key in ("classes", "baseline", "measurements", "prediction", "assessment", "calibration_data", "domain",
-                    "presence"):
+                    "presence", "boundary"):
             if section.get(key) is not None and not isinstance(section[key], dict):
                 raise ConfidenceSegError(f"{where}: quality.{key} must be a JSON object")
         prediction = section.get("prediction") or {}
@@ -245,6 +245,10 @@ class QualityConfig:
     def presence_model(self, name: str) -> dict | None:
         """The presence test of class ``name`` (:mod:`ConfidenceSegLib.quality.presence`), None if none."""
         return (self.data.get("presence") or {}).get(name)
+
+    def boundary_model(self, name: str) -> dict | None:
+        """The boundary check of class ``name`` (:mod:`ConfidenceSegLib.quality.boundary`), None if none."""
+        return (self.data.get("boundary") or {}).get(name)
 
     @property
     def domain(self) -> dict | None:

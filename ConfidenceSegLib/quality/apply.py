@@ -37,8 +37,12 @@ def assess_segment(quality: QualityConfig | None, class_name: str, summary: dict
     model = quality.class_model(class_name, baseline) if quality is not None else None
     if model is None:
         return Verdict(None, reasons=(reason("no_quality_model", f"this model has no quality model for {class_name}"),))
+    cautions = tuple(r for r in (method_mismatch(quality.calibrated_settings, used), None if has_spacing else reason(
+        "no_spacing", "the image has no physical spacing (PNG, JPEG, TIFF, DICOM without Pixel Spacing): sizes "
+                      "are not comparable with the calibration images; give the pixel size with --spacing SX SY "
+                      "(mm)")) if r is not None)
     if typicality is not None and typicality.outside:
-        return Verdict(REVIEW, reasons=(typicality.reason,))
+        return Verdict(REVIEW, reasons=(typicality.reason, *cautions))
     if is_absent(summary):
         return Verdict(ABSENT, reasons=(reason("absent", f"{class_name} not found in this image"),))
     missing = absence_reason(quality.presence_model(class_name), class_name, summary)
@@ -49,10 +53,6 @@ def assess_segment(quality: QualityConfig | None, class_name: str, summary: dict
         return Verdict(REVIEW, reasons=(reason(
             "quality_model_outdated", f"the quality model was calibrated by an older ConfidenceSeg (it reads "
                                       f"{', '.join(outdated)}): recalibrate it with `confidenceseg calibrate`"),))
-    cautions = tuple(r for r in (method_mismatch(quality.calibrated_settings, used), None if has_spacing else reason(
-        "no_spacing", "the image has no physical spacing (PNG, JPEG, TIFF, DICOM without Pixel Spacing): sizes "
-                      "are not comparable with the calibration images; give the pixel size with --spacing SX SY "
-                      "(mm)")) if r is not None)
     outside = out_of_domain(model["domain"], feature_values(summary, model["domain"]["features"]))
     if outside is not None:
         return Verdict(REVIEW, reasons=(outside, *cautions))

@@ -20,6 +20,7 @@ from ..inference.prediction import ClassPrediction, Prediction
 from ..io.inputs import InputFacts
 from ..model.bundle_config import QualityConfig
 from .apply import assess_frames, assess_segment, combine_frames
+from .boundary import boundary_typicality, segment_profiles
 from .domain import Typicality, domain_references, typicality
 from .measurement_intervals import calibrated, implausible, report_names
 from .verdict import ClassResult, FrameResult, Reason, Verdict
@@ -71,6 +72,20 @@ def image_typicality(prediction: Prediction, quality: QualityConfig | None) -> l
                       prediction.blank)
 
 
+def class_typicalities(prediction: Prediction, quality: QualityConfig | None, result: ClassPrediction,
+                       images: list[Typicality] | None) -> list[Typicality | None] | None:
+    """Per frame (one for an image or volume) the domain check that decides for class ``result``: the
+    image's when it is out of domain, else the class's boundary check of its segment (:mod:`.boundary`)."""
+    section = quality.boundary_model(result.name) if quality is not None else None
+    if section is None:
+        return images
+    references = domain_references(quality.folder, section)[result.name]
+    profiles = segment_profiles(prediction.image, result.mask, frames=result.frame_summaries is not None)
+    segments = [boundary_typicality(section, references, profile) for profile in profiles]
+    return [image if image is not None and image.outside else segment
+            for image, segment in zip(images or [None] * len(segments), segments, strict=True)]
+
+
 def assess_prediction(prediction: Prediction, quality: QualityConfig | None, source: InputFacts,
                       uncalibrated: Reason | None = None) -> AssessedPrediction:
     """Every class of ``prediction`` assessed with the bundle's ``quality`` model (None: unrated, or REVIEW with
@@ -81,16 +96,17 @@ def assess_prediction(prediction: Prediction, quality: QualityConfig | None, sou
     typicalities = image_typicality(prediction, quality)
     classes, frames = [], None
     for result in prediction.classes:
+        decisive = class_typicalities(prediction, quality, result, typicalities)
         if result.frame_summaries is None:
             verdict = assess_segment(quality, result.name, result.summary, used=used, has_spacing=source.has_spacing,
-                                     typicality=typicalities[0] if typicalities else None)
+                                     typicality=decisive[0] if decisive else None)
             measurements, verdict = reported_measurements(quality, result.name, result.measurements,
                                                           source.has_spacing, verdict)
             classes.append(ClassResult(result.name, bool(result.mask.any()), dict(result.summary), verdict,
                                        measurements))
             continue
         _, frame_verdicts, _ = assess_frames(quality, result.name, result.frame_summaries, used, source.has_spacing,
-                                             typicalities)
+                                             decisive)
         frames = frames or [{} for _ in frame_verdicts]
         for index, frame_verdict in enumerate(frame_verdicts):
             measured, frame_verdicts[index] = reported_measurements(

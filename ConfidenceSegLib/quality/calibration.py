@@ -17,6 +17,8 @@ import numpy as np
 
 from ..contract import reference_mask
 from .agreement import assessment_records, fit_assessment
+from .boundary import REFERENCES_FILE as BOUNDARY_FILE
+from .boundary import fit_boundary, segment_profiles
 from .conformal import conformal_quantile
 from .degradations import CLEAN
 from .domain import fit_domain
@@ -61,10 +63,11 @@ def labelled_records(labelled: LabelledPrediction, perturbation_rng: np.random.G
         if reference is None:
             continue
         truth = reference_mask(reference)
+        (profile,) = segment_profiles(labelled.prediction.image, class_prediction.mask, frames=False)
         records.append(QualityRecord(
             class_prediction.name, labelled.case.subject, dict(class_prediction.summary),
             dice(class_prediction.mask, truth), labelled.kind, class_prediction.measurements,
-            reference_sizes(labelled.case, reference, labelled.prediction.image)))
+            reference_sizes(labelled.case, reference, labelled.prediction.image), profile))
         if labelled.kind == CLEAN and reference.ndim == 2:
             assessment.extend(assessment_records(labelled, perturbation_rng, class_prediction, truth))
             spacing = labelled.prediction.image.GetSpacing()
@@ -102,12 +105,25 @@ def measurement_calibration(records: Sequence[QualityRecord], alpha: float) -> d
     return result
 
 
+def boundary_checks(records: Sequence[QualityRecord]) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+    """Per class the boundary check (:mod:`.boundary`) of its calibration segments that have a profile,
+    for classes with at least MIN_CASES of them from two subjects or more: (sections, references by class)."""
+    by_class: dict[str, list[QualityRecord]] = {}
+    for record in records:
+        if record.boundary is not None:
+            by_class.setdefault(record.class_name, []).append(record)
+    fitted = {name: fit_boundary(np.stack([r.boundary for r in found]), [r.subject for r in found])
+              for name, found in sorted(by_class.items())
+              if len(found) >= MIN_CASES and len({r.subject for r in found}) >= 2}
+    return {name: section for name, (section, _) in fitted.items()}, {name: refs for name, (_, refs) in fitted.items()}
+
+
 def fit_calibration(records: Sequence[QualityRecord], assessment: Sequence[QualityRecord],
                     rca_cases: Sequence[RcaCase], settings: dict, alpha: float, threshold: float,
                     seed: int = 0, domain: Sequence[DomainRecord] = ()) -> tuple[dict, dict[str, bytes]]:
-    """The ``quality`` section of a bundle config (badge, presence tests, domain check, assessment of given
-    masks, prediction settings, measurement intervals) and the data files it names (RCA references, the
-    domain check's calibration descriptors)."""
+    """The ``quality`` section of a bundle config (badge, presence tests, domain check, boundary checks,
+    assessment of given masks, prediction settings, measurement intervals) and the data files it names
+    (RCA references, the domain check's calibration descriptors)."""
     from safetensors.numpy import save
 
     quality = fit_quality_model(records, alpha=alpha, threshold=threshold)
@@ -116,10 +132,13 @@ def fit_calibration(records: Sequence[QualityRecord], assessment: Sequence[Quali
     quality["assessment"]["rca"], files = fit_rca(list(rca_cases), alpha, seed)
     quality["prediction"] = settings
     quality["measurements"] = measurement_calibration(records, alpha)
+    quality["boundary"], boundary_references = boundary_checks(records)
     if len({record.subject for record in domain}) >= 2:
         section, references = fit_domain(
             {name: np.stack([record.embeddings[name] for record in domain]) for name in domain[0].embeddings},
             np.array([record.image_uncertainty for record in domain]), [record.subject for record in domain])
         quality["domain"] = section
         files[section["references"]] = save(references)
+    if boundary_references:
+        files[BOUNDARY_FILE] = save(boundary_references)
     return quality, files

@@ -140,7 +140,8 @@ def _read_references(path: str, _modified: float) -> dict[str, np.ndarray]:
 
 
 def domain_references(folder: Path | None, section: dict | None) -> dict[str, np.ndarray] | None:
-    """The standardised calibration descriptors a bundle's domain check compares with (read once per file)."""
+    """The standardised calibration descriptors that a check of a bundle compares with (the domain check's,
+    or the boundary checks' of :mod:`.boundary`): the data file ``section["references"]``, read once per file."""
     if not section or folder is None:
         return None
     path = member_path(Path(folder), section["references"])

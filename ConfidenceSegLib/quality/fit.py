@@ -69,7 +69,8 @@ FEATURE_SETS = {"all uncertainty features": FEATURES, "pairwise Dice of the samp
 @dataclass(frozen=True)
 class QualityRecord:
     """One predicted segment of a labelled case: its class, subject, uncertainty summary and true Dice;
-    the image kind (``clean`` or a degradation) and the measurements, predicted and of the reference."""
+    the image kind (``clean`` or a degradation), the measurements, predicted and of the reference, and the
+    boundary profile (:mod:`.boundary`; None for an empty segment)."""
 
     class_name: str
     subject: str
@@ -78,6 +79,7 @@ class QualityRecord:
     kind: str = "clean"
     measurements: dict | None = None
     reference_measurements: dict | None = None
+    boundary: np.ndarray | None = None
 
 
 def _fit_regressor(x: np.ndarray, y: np.ndarray) -> dict:
