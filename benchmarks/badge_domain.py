@@ -7,7 +7,9 @@ mean entropy. Then, per source of foreign images, the share of images (frames) t
 predicted Dice and the share that is ABSENT or out of domain: lung ultrasound (every third frame),
 neonatal brain MRI, microscopy (``../shared/data``), pixel-shuffled and Gaussian noise, blank images,
 smooth gradients, HC18 test frames with the head blanked out, and a synthetic CT-like volume (every
-slice, as a stack run frame by frame). A trustworthy badge gives no number there.
+slice, as a stack run frame by frame). A trustworthy badge gives no number there. For the blanked
+frames that get a number, the last column says how well the outline matches the head that was removed
+(the blanking keeps the skull's outer rim, so the model may still outline the head it belonged to).
 
     python benchmarks/badge_domain.py [--model Resources/models/fetal_head]
 """
@@ -23,7 +25,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ConfidenceSegLib.annotation.datasets import load_dataset
-from ConfidenceSegLib.contract import ABSENT, reference_mask
+from ConfidenceSegLib.contract import ABSENT, PASS, reference_mask
 from ConfidenceSegLib.io.inputs import InputFacts
 from ConfidenceSegLib.jobs.evaluate import evaluate_cases
 from ConfidenceSegLib.jobs.labelled import LabelledRun
@@ -46,54 +48,62 @@ def image(array: np.ndarray, spacing=(0.15, 0.15)) -> sitk.Image:
     return result
 
 
-def synthetic_sources(hc18_test, rng: np.random.Generator) -> Iterator[tuple[str, sitk.Image]]:
-    """Foreign images made here: noise, blank, gradients, HC18 frames without their head, a CT-like volume."""
+def synthetic_sources(hc18_test, rng: np.random.Generator) -> Iterator[tuple[str, sitk.Image, np.ndarray | None]]:
+    """Foreign images made here: noise, blank, gradients, HC18 frames without their head, a CT-like volume;
+    each with the blanked head's mask (None but for the blanked frames)."""
     for case in hc18_test[:20]:
         frame = case.read_image()
         array = sitk.GetArrayFromImage(frame)
         shuffled = image(rng.permutation(array.ravel()).reshape(array.shape).astype(np.uint8), frame.GetSpacing())
-        yield "noise (pixel-shuffled HC18)", shuffled
+        yield "noise (pixel-shuffled HC18)", shuffled, None
         head = reference_mask(case.confidence_map("fetal_head", frame))
         blanked = array.astype(np.float32)
         blanked[head] = rng.normal(np.median(array[~head]), array[~head].std() / 2, head.sum())
-        yield "HC18 frame, head blanked out", image(blanked.clip(0, 255).astype(np.uint8), frame.GetSpacing())
+        yield "HC18 frame, head blanked out", image(blanked.clip(0, 255).astype(np.uint8), frame.GetSpacing()), head
     for k in range(8):
-        yield "noise (Gaussian)", image(rng.normal(100, 30, (270, 400)).clip(0, 255).astype(np.uint8))
-        yield "blank", image(np.full((270, 400), 20 * k, np.uint8))
+        yield "noise (Gaussian)", image(rng.normal(100, 30, (270, 400)).clip(0, 255).astype(np.uint8)), None
+        yield "blank", image(np.full((270, 400), 20 * k, np.uint8)), None
         yy, xx = np.mgrid[:270, :400]
-        yield "gradient", image(((xx * (k + 1) + yy) % 256).astype(np.uint8))
+        yield "gradient", image(((xx * (k + 1) + yy) % 256).astype(np.uint8)), None
     zz, yy, xx = np.mgrid[:40, :256, :256]
     body = ((yy - 128) / 100.0) ** 2 + ((xx - 128) / 120.0) ** 2 < 1
     bone = body & (((yy - 128) / 90.0) ** 2 + ((xx - 128) / 110.0) ** 2 > 0.85)
     volume = np.where(body, 40.0, -1000.0) + np.where(bone, 900.0, 0.0) + rng.normal(0, 20, body.shape)
-    yield "CT-like volume (40 slices)", image(volume.astype(np.int16), (0.7, 0.7))
+    yield "CT-like volume (40 slices)", image(volume.astype(np.int16), (0.7, 0.7)), None
 
 
-def foreign_sources(hc18_test, rng) -> Iterator[tuple[str, sitk.Image]]:
+def foreign_sources(hc18_test, rng) -> Iterator[tuple[str, sitk.Image, np.ndarray | None]]:
     for name, stride in OTHER_DOMAINS.items():
         if (DATA / name / "dataset.json").is_file():
             for case in load_dataset(DATA / name).cases[::stride]:
-                yield name, case.read_image()
+                yield name, case.read_image(), None
     yield from synthetic_sources(hc18_test, rng)
 
 
 def foreign_table(bundle, hc18_test) -> None:
     counts: dict[str, list[int]] = {}
-    for source, shown in foreign_sources(hc18_test, np.random.default_rng(0)):
+    outlines: dict[str, list[float]] = {}  # a blanked frame's numeric outline against the head that was removed
+    for source, shown, removed in foreign_sources(hc18_test, np.random.default_rng(0)):
         assessed = run_prediction(bundle, InputFacts(Path(source), True, False), CPU, image=shown)
         verdicts = ([frame["fetal_head"].verdict for frame in assessed.frames] if assessed.frames
                     else [assessed.classes[0].verdict])
-        total = counts.setdefault(source, [0, 0, 0, 0])
+        total = counts.setdefault(source, [0, 0, 0, 0, 0])
         total[0] += len(verdicts)
         total[1] += sum(v.predicted_dice is not None for v in verdicts)
         total[2] += sum(v.badge == ABSENT for v in verdicts)
         total[3] += sum(any(r.code == "out_of_domain" for r in v.reasons) for v in verdicts)
-    print("\n| images without a fetal head | images | numeric predicted Dice | ABSENT | out of domain |")
-    print("|---|---:|---:|---:|---:|")
-    for source, (n, numeric, absent, outside) in counts.items():
-        print(f"| {source} | {n} | {numeric} ({numeric / n:.0%}) | {absent} | {outside} |")
+        total[4] += sum(v.badge == PASS for v in verdicts)
+        if removed is not None and verdicts[0].predicted_dice is not None:
+            outlines.setdefault(source, []).append(metrics.dice(assessed.maps("fetal_head").mask, removed))
+    print("\n| images without a fetal head | images | numeric predicted Dice | ABSENT | out of domain | PASS "
+          "| numeric ones: Dice of the outline with the removed head |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for source, (n, numeric, absent, outside, passed) in counts.items():
+        found = outlines.get(source)
+        outline = f"median {np.median(found):.2f}, {np.mean(np.array(found) >= 0.8):.0%} >= 0.8" if found else ""
+        print(f"| {source} | {n} | {numeric} ({numeric / n:.0%}) | {absent} | {outside} | {passed} | {outline} |")
     n, numeric = sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
-    print(f"| all | {n} | {numeric} ({numeric / n:.1%}) | | |")
+    print(f"| all | {n} | {numeric} ({numeric / n:.1%}) | | | {sum(c[4] for c in counts.values())} | |")
 
 
 def main() -> int:

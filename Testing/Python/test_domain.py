@@ -125,3 +125,15 @@ def test_noise_blank_and_another_organ_get_no_number_and_a_calibration_image_doe
     assert result.verdict.predicted_dice is not None, result.verdict.reasons
     assert not any(r.code == "out_of_domain" for r in result.verdict.reasons)
     assert all(entry["p05"] >= 0 for entry in result.measurements.values() if isinstance(entry, dict))
+
+
+def test_the_boundary_check_gives_no_number_to_a_brain_in_mri(bundled):
+    """Neonatal brain MRI slices: a head-shaped structure the model outlines confidently, in images that
+    the image check does not always refuse; the segment's edge is unlike a fetal skull's, so no slice gets
+    a number, and for some of them the boundary check is what says so."""
+    from ConfidenceSegLib.annotation.datasets import load_dataset
+
+    results = [verdict_of(bundled, case.read_image()) for case in load_dataset(dataset_dir("qubiq_brain_growth")).cases]
+    assert all(result.verdict.predicted_dice is None for result in results), \
+        [result.verdict.first_reason for result in results if result.verdict.predicted_dice is not None]
+    assert any("edge" in result.verdict.first_reason for result in results)

@@ -24,6 +24,7 @@ from ConfidenceSegLib.io.resources import default_model_dir, resources_dir, samp
 from ConfidenceSegLib.io.segfile import read_segmentation
 from ConfidenceSegLib.jobs.quickstart import fresh_folder
 from ConfidenceSegLib.quality.metrics import dice
+from ConfidenceSegLib.quality.reasons import compared
 
 
 def test_fresh_folder_never_reuses_an_existing_one(tmp_path):
@@ -81,7 +82,8 @@ def test_quickstart_writes_predict_outputs_and_prints_badge(quickstart_run):
     result = report["classes"]["fetal_head"]
     assert result["badge"] in ("PASS", "REVIEW")
     assert f"fetal_head  {result['badge']}" in printed
-    assert f"predicted Dice {result['predicted_dice']:.2f}; 90% lower bound {result['dice_lower_bound']:.2f}" in printed
+    bound = compared(result["dice_lower_bound"], report["pass_threshold"])  # never printed on the wrong side
+    assert f"predicted Dice {result['predicted_dice']:.2f}; 90% lower bound {bound}" in printed
     assert f"{stem}_overlay.png" in printed and QUICKSTART_FOLDER in printed
 
     image = read_image(sample)
