@@ -20,7 +20,7 @@ from ..inference.prediction import ClassPrediction, Prediction
 from ..io.inputs import InputFacts
 from ..model.bundle_config import QualityConfig
 from .apply import assess_frames, assess_segment, combine_frames
-from .boundary import boundary_typicality, segment_profiles
+from .boundary import ProfileImage, boundary_typicality
 from .domain import Typicality, domain_references, typicality
 from .measurement_intervals import calibrated, implausible, report_names
 from .verdict import ClassResult, FrameResult, Reason, Verdict
@@ -72,15 +72,15 @@ def image_typicality(prediction: Prediction, quality: QualityConfig | None) -> l
                       prediction.blank)
 
 
-def class_typicalities(prediction: Prediction, quality: QualityConfig | None, result: ClassPrediction,
+def class_typicalities(profile_image: ProfileImage | None, quality: QualityConfig | None, result: ClassPrediction,
                        images: list[Typicality] | None) -> list[Typicality | None] | None:
     """Per frame (one for an image or volume) the domain check that decides for class ``result``: the
     image's when it is out of domain, else the class's boundary check of its segment (:mod:`.boundary`)."""
     section = quality.boundary_model(result.name) if quality is not None else None
-    if section is None:
+    if section is None or profile_image is None:
         return images
     references = domain_references(quality.folder, section)[result.name]
-    profiles = segment_profiles(prediction.image, result.mask, frames=result.frame_summaries is not None)
+    profiles = profile_image.profiles(result.mask, frames=result.frame_summaries is not None)
     segments = [boundary_typicality(section, references, profile) for profile in profiles]
     return [image if image is not None and image.outside else segment
             for image, segment in zip(images or [None] * len(segments), segments, strict=True)]
@@ -94,9 +94,10 @@ def assess_prediction(prediction: Prediction, quality: QualityConfig | None, sou
         return _flagged_uncalibrated(assess_prediction(prediction, None, source), uncalibrated)
     used = (prediction.method, prediction.samples)
     typicalities = image_typicality(prediction, quality)
+    profile_image = ProfileImage.of(prediction.image) if quality is not None and quality.data.get("boundary") else None
     classes, frames = [], None
     for result in prediction.classes:
-        decisive = class_typicalities(prediction, quality, result, typicalities)
+        decisive = class_typicalities(profile_image, quality, result, typicalities)
         if result.frame_summaries is None:
             verdict = assess_segment(quality, result.name, result.summary, used=used, has_spacing=source.has_spacing,
                                      typicality=decisive[0] if decisive else None)

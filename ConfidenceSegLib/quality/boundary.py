@@ -17,6 +17,7 @@ in-domain segments are flagged, on top of the image check's share.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
@@ -73,15 +74,28 @@ def boundary_profile(image: np.ndarray, mask: np.ndarray, spacing: Sequence[floa
     return np.bincount(band, weights=scaled, minlength=BAND_COUNT + 2)[1:BAND_COUNT + 1] / counts
 
 
-def segment_profiles(image: sitk.Image, mask: np.ndarray, frames: bool) -> list[np.ndarray | None]:
-    """The profiles of one class's mask (bool, the image's array shape) in ``image`` (its display channel): one
-    per frame when a 2D model ran frame by frame on a stack (``frames``; each frame scaled by its own
-    percentiles, as a 2D image is), else one for the image or volume."""
-    array = sitk.GetArrayFromImage(display_image(image))
-    spacing = image.GetSpacing()[::-1]
-    if not frames:
-        return [boundary_profile(array, mask, spacing)]
-    return [boundary_profile(frame, frame_mask, spacing[1:]) for frame, frame_mask in zip(array, mask, strict=True)]
+@dataclass(frozen=True)
+class ProfileImage:
+    """The image profiles are measured on, prepared once for all its classes: its display channel as an
+    array (SimpleITK order), the spacing in array order (mm) and the whole image's intensity scale."""
+
+    array: np.ndarray
+    spacing: tuple[float, ...]
+    scale: tuple[float, float]
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> ProfileImage:
+        array = sitk.GetArrayFromImage(display_image(image))
+        return cls(array, tuple(image.GetSpacing()[::-1]), intensity_scale(array))
+
+    def profiles(self, mask: np.ndarray, frames: bool) -> list[np.ndarray | None]:
+        """The profiles of one class's mask (bool, the array's shape): one per frame when a 2D model ran frame
+        by frame on a stack (``frames``; each frame scaled by its own percentiles, as a 2D image is), else
+        one for the image or volume."""
+        if not frames:
+            return [boundary_profile(self.array, mask, self.spacing, self.scale)]
+        return [boundary_profile(frame, frame_mask, self.spacing[1:])
+                for frame, frame_mask in zip(self.array, mask, strict=True)]
 
 
 def fit_boundary(profiles: np.ndarray, subjects: Sequence[str], alpha: float = BOUNDARY_ALPHA,

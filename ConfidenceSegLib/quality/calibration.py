@@ -18,7 +18,7 @@ import numpy as np
 from ..contract import reference_mask
 from .agreement import assessment_records, fit_assessment
 from .boundary import REFERENCES_FILE as BOUNDARY_FILE
-from .boundary import fit_boundary, segment_profiles
+from .boundary import ProfileImage, fit_boundary
 from .conformal import conformal_quantile
 from .degradations import CLEAN
 from .domain import fit_domain
@@ -58,12 +58,13 @@ def labelled_records(labelled: LabelledPrediction, perturbation_rng: np.random.G
     reference's); ``assessment`` / ``rca_cases`` get the agreement records of perturbed reference masks and
     the RCA cases (model mask, reference) of the clean 2D images (:mod:`.agreement`, :mod:`.rca`)."""
     records = []
+    profile_image = ProfileImage.of(labelled.prediction.image)
     for class_prediction in labelled.prediction.classes:
         reference = labelled.references.get(class_prediction.name)
         if reference is None:
             continue
         truth = reference_mask(reference)
-        (profile,) = segment_profiles(labelled.prediction.image, class_prediction.mask, frames=False)
+        (profile,) = profile_image.profiles(class_prediction.mask, frames=False)
         records.append(QualityRecord(
             class_prediction.name, labelled.case.subject, dict(class_prediction.summary),
             dice(class_prediction.mask, truth), labelled.kind, class_prediction.measurements,

@@ -1,7 +1,8 @@
 """The boundary check: a segment whose edge is unlike the calibration segments' edges gets no number.
 
 Known answers on synthetic images (a bright rim around a dark disc, as a skull around fluid), the
-p-value's behaviour on new in-domain segments, and the check inside ``assess_prediction``."""
+p-value's behaviour on new in-domain segments. The bundled model's check on real images of another
+kind: ``test_domain.py``."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import SimpleITK as sitk
 from ConfidenceSegLib.quality.boundary import (
     BAND_COUNT,
     BAND_EDGES,
+    ProfileImage,
     boundary_profile,
     boundary_typicality,
     fit_boundary,
-    segment_profiles,
 )
 
 
@@ -61,12 +62,12 @@ def test_a_volume_and_a_stack_frame_by_frame():
     stack = sitk.GetImageFromArray(np.stack([image for image, _ in frames]).astype(np.float32))
     masks = np.stack([mask for _, mask in frames])
     masks[1] = False
-    per_frame = segment_profiles(stack, masks, frames=True)
+    per_frame = ProfileImage.of(stack).profiles(masks, frames=True)
     assert per_frame[1] is None and per_frame[0].shape == per_frame[2].shape == (BAND_COUNT,)
     zz, yy, xx = np.mgrid[:60, :70, :70]
     ball = np.hypot(np.hypot(zz - 30, yy - 35), xx - 35) < 20
     volume = sitk.GetImageFromArray(np.where(ball, 0.2, 0.6).astype(np.float32))
-    (profile,) = segment_profiles(volume, ball, frames=False)
+    (profile,) = ProfileImage.of(volume).profiles(ball, frames=False)
     assert profile[:BAND_COUNT // 2 - 1].max() < profile[BAND_COUNT // 2 + 1:].min()  # dark in, bright out
 
 
