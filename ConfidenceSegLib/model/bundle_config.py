@@ -186,6 +186,19 @@ def check_postprocessing(postprocessing: dict, classes: list[str], where: str | 
                                          f"({', '.join(POSTPROCESSING_STEPS)}: true/false; {PRESENCE_STEP}: 0..1)")
 
 
+def _is_boundary_check(check) -> bool:
+    """A class's boundary check (:mod:`ConfidenceSegLib.quality.boundary`) has what its reader relies on."""
+    def numbers(value) -> bool:
+        return isinstance(value, list) and bool(value) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+
+    return (isinstance(check, dict) and isinstance(check.get("references"), str)
+            and all(numbers(check.get(key)) for key in ("feature_mean", "feature_scale", "scores"))
+            and len(check["feature_mean"]) == len(check["feature_scale"])
+            and isinstance(check.get("k"), int) and not isinstance(check["k"], bool) and check["k"] > 0
+            and isinstance(check.get("alpha"), int | float) and 0 < check["alpha"] < 1)
+
+
 @dataclass(frozen=True)
 class QualityConfig:
     """A bundle's calibrated quality model (``quality`` in ``config.json``, written by calibration), or its
@@ -216,6 +229,9 @@ class QualityConfig:
                or not isinstance(model.get("features"), list)]
         if bad:
             raise ConfidenceSegError(f"{where}: the quality model of {bad[0]!r} is malformed; recalibrate the bundle")
+        bad = [name for name, check in (section.get("boundary") or {}).items() if not _is_boundary_check(check)]
+        if bad:
+            raise ConfidenceSegError(f"{where}: the boundary check of {bad[0]!r} is malformed; recalibrate the bundle")
         if section.get("assessment"):
             cls.checked(section["assessment"], f"{where} (quality.assessment)")
         return cls(section)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import SimpleITK as sitk
 
-from ..contract import ABSENT, PASS, REVIEW, UNRATED, Key
+from ..contract import ABSENT, PASS, REVIEW, UNRATED, ConfidenceSegError, Key
 from ..inference.prediction import ClassPrediction, Prediction
 from ..io.inputs import InputFacts
 from ..model.bundle_config import QualityConfig
@@ -79,7 +79,10 @@ def class_typicalities(profile_image: ProfileImage | None, quality: QualityConfi
     section = quality.boundary_model(result.name) if quality is not None else None
     if section is None or profile_image is None:
         return images
-    references = domain_references(quality.folder, section)[result.name]
+    references = domain_references(quality.folder, section).get(result.name)
+    if references is None or references.ndim != 2 or references.shape[1] != len(section["feature_mean"]):
+        raise ConfidenceSegError(f"model bundle {quality.folder}: {section['references']} lacks the boundary "
+                                 f"profiles of {result.name}; recalibrate the bundle")
     profiles = profile_image.profiles(result.mask, frames=result.frame_summaries is not None)
     segments = [boundary_typicality(section, references, profile) for profile in profiles]
     return [image if image is not None and image.outside else segment

@@ -64,7 +64,9 @@ def labelled_records(labelled: LabelledPrediction, perturbation_rng: np.random.G
         if reference is None:
             continue
         truth = reference_mask(reference)
-        (profile,) = profile_image.profiles(class_prediction.mask, frames=False)
+        # a stack predicted frame by frame is checked per frame; its calibration record has no single profile
+        (profile,) = profile_image.profiles(class_prediction.mask, frames=False) \
+            if class_prediction.frame_summaries is None else (None,)
         records.append(QualityRecord(
             class_prediction.name, labelled.case.subject, dict(class_prediction.summary),
             dice(class_prediction.mask, truth), labelled.kind, class_prediction.measurements,

@@ -95,3 +95,15 @@ def test_a_new_rimmed_disc_is_in_domain_and_a_segment_around_something_else_is_n
     other = boundary_typicality(*calibration, boundary_profile(1.0 - image, mask, (1.0, 1.0)))
     assert other.outside and other.reason.code == "out_of_domain" and "edge" in other.reason.message
     assert boundary_typicality(*calibration, None) is None
+
+
+def test_a_malformed_boundary_check_in_a_bundle_is_refused_before_any_compute(calibration):
+    from ConfidenceSegLib.contract import ConfidenceSegError
+    from ConfidenceSegLib.model.bundle_config import QualityConfig
+
+    section, _ = calibration
+    assert QualityConfig.checked({"threshold": 0.8, "boundary": {"disc": section}}, "config.json").boundary_model("disc")
+    for broken in ({**section, "alpha": "0.01"}, {**section, "scores": []}, {**section, "k": True},
+                   {**section, "feature_scale": section["feature_scale"][:-1]}, {**section, "references": None}, []):
+        with pytest.raises(ConfidenceSegError, match="boundary check of 'disc' is malformed"):
+            QualityConfig.checked({"threshold": 0.8, "boundary": {"disc": broken}}, "config.json")
