@@ -102,7 +102,8 @@ def test_a_malformed_boundary_check_in_a_bundle_is_refused_before_any_compute(ca
     from ConfidenceSegLib.model.bundle_config import QualityConfig
 
     section, _ = calibration
-    assert QualityConfig.checked({"threshold": 0.8, "boundary": {"disc": section}}, "config.json").boundary_model("disc")
+    checked = QualityConfig.checked({"threshold": 0.8, "boundary": {"disc": section}}, "config.json")
+    assert checked.boundary_model("disc") == section
     for broken in ({**section, "alpha": "0.01"}, {**section, "scores": []}, {**section, "k": True},
                    {**section, "feature_scale": section["feature_scale"][:-1]}, {**section, "references": None}, []):
         with pytest.raises(ConfidenceSegError, match="boundary check of 'disc' is malformed"):
