@@ -91,7 +91,7 @@ def case_scene(case: str, report: PredictionReport, image_path: str | os.PathLik
         nodes += _volume(2, f"{case} {name} {DEFAULT_HEATMAP}", path, "vtkMRMLScalarVolumeDisplayNode2")
         nodes.append(_node("VolumeDisplay", id="vtkMRMLScalarVolumeDisplayNode2", name=f"{case} heatmap display",
                            colorNodeID=INFERNO_COLOR_NODE_ID, autoWindowLevel=0, window=1, level=0.5, autoThreshold=0,
-                           lowerThreshold=HEATMAP_DISPLAY_THRESHOLD, upperThreshold=1, applyThreshold=1, interpolate=0))
+                           lowerThreshold=HEATMAP_DISPLAY_THRESHOLD, upperThreshold=1, applyThreshold=1, interpolate=1))
         composite.update(foregroundVolumeID="vtkMRMLScalarVolumeNode2", foregroundOpacity=HEATMAP_OPACITY)
     nodes.append(_node("SliceComposite", id="vtkMRMLSliceCompositeNodeRed", name="SliceComposite",
                        singletonTag="Red", **composite))
