@@ -34,6 +34,11 @@ LIMITS = {"classes": (1, 64), "members": (1, 32), "levels": (2, 8), "channels": 
           "num_res_units": (0, 8), "head_channels": (1, 512), "input_size": (8, 4096), "roi_size": (8, 512)}
 
 
+def is_number(value) -> bool:
+    """A JSON number (int or float, not a boolean)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _check_int(value, name: str, where: str | Path, limit: str | None = None) -> int:
     low, high = LIMITS.get(limit or name, (-math.inf, math.inf))
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -69,7 +74,7 @@ def check_architecture(architecture, where: str | Path) -> None:
     _check_int(architecture["num_res_units"], "num_res_units", where)
     _check_int(architecture["head_channels"], "head_channels", where)
     dropout = architecture["dropout"]
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= dropout < 1.0:
+    if not is_number(dropout) or not 0.0 <= dropout < 1.0:
         raise ConfidenceSegError(f"{where}: dropout must be a number in [0, 1), got {dropout!r}")
 
 
@@ -94,7 +99,7 @@ def check_preprocessing(preprocessing, spatial_dims: int, where: str | Path) -> 
     _check_int_list(preprocessing.get("roi_size"), "preprocessing.roi_size", where, (3, 3), "roi_size")
     spacing = preprocessing.get("spacing")
     if spacing is not None and (not isinstance(spacing, list) or len(spacing) != 3 or not all(
-            isinstance(s, int | float) and not isinstance(s, bool) and 1e-3 <= s <= 100 for s in spacing)):
+            is_number(s) and 1e-3 <= s <= 100 for s in spacing)):
         raise ConfidenceSegError(f"{where}: preprocessing.spacing must be 3 numbers in 0.001..100 mm, got {spacing!r}")
 
 
@@ -179,8 +184,7 @@ def check_postprocessing(postprocessing: dict, classes: list[str], where: str | 
             if step == POSTPROCESSING_RECORD:
                 continue  # what the choice was made from (validation Dice per combination): a record
             valid = isinstance(value, bool) if step in POSTPROCESSING_STEPS else (
-                step == PRESENCE_STEP and isinstance(value, int | float) and not isinstance(value, bool)
-                and 0.0 <= value <= 1.0)
+                step == PRESENCE_STEP and is_number(value) and 0.0 <= value <= 1.0)
             if not valid:
                 raise ConfidenceSegError(f"{where}: postprocessing.{name}.{step} = {value!r} is not a known step "
                                          f"({', '.join(POSTPROCESSING_STEPS)}: true/false; {PRESENCE_STEP}: 0..1)")
@@ -189,14 +193,13 @@ def check_postprocessing(postprocessing: dict, classes: list[str], where: str | 
 def _is_boundary_check(check) -> bool:
     """A class's boundary check (:mod:`ConfidenceSegLib.quality.boundary`) has what its reader relies on."""
     def numbers(value) -> bool:
-        return isinstance(value, list) and bool(value) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        return isinstance(value, list) and bool(value) and all(map(is_number, value))
 
     return (isinstance(check, dict) and isinstance(check.get("references"), str)
             and all(numbers(check.get(key)) for key in ("feature_mean", "feature_scale", "scores"))
             and len(check["feature_mean"]) == len(check["feature_scale"])
             and isinstance(check.get("k"), int) and not isinstance(check["k"], bool) and check["k"] > 0
-            and isinstance(check.get("alpha"), int | float) and 0 < check["alpha"] < 1)
+            and is_number(check.get("alpha")) and 0 < check["alpha"] < 1)
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,7 @@ class QualityConfig:
         if not isinstance(section, dict):
             raise ConfidenceSegError(f"{where}: quality must be a JSON object")
         threshold = section.get("threshold")
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
+        if not is_number(threshold) or not 0 < threshold <= 1:
             raise ConfidenceSegError(f"{where}: quality.threshold must be a number in (0, 1], got {threshold!r}")
         for key in ("classes", "baseline", "measurements", "prediction", "assessment", "calibration_data", "domain",
                     "presence", "boundary"):
