@@ -147,8 +147,10 @@ def plan_shrunk(number: int, dataset_name: str, configuration: str, patch, stage
 
 
 def train_fold(preprocessed: Path, configuration: str, fold: int, epochs: int, iterations: int) -> None:
-    """Train one fold with nnU-Net's own trainer on the CPU (``epochs`` of ``iterations``); writes
-    ``fold_k/checkpoint_final.pth``."""
+    """Train one fold with nnU-Net's own trainer on the CPU (``epochs`` of ``iterations``, seeded by the fold, so
+    that every machine trains the same model); writes ``fold_k/checkpoint_final.pth``."""
+    import random
+
     import torch
     from batchgenerators.utilities.file_and_folder_operations import load_json
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -159,6 +161,10 @@ def train_fold(preprocessed: Path, configuration: str, fold: int, epochs: int, i
                             device=torch.device("cpu"))
     trainer.num_epochs, trainer.num_iterations_per_epoch, trainer.num_val_iterations_per_epoch = epochs, iterations, 1
     trainer.save_every = 10 ** 9
+    os.environ["nnUNet_n_proc_DA"] = "0"  # augmentation in this process, from the seeded generators  # noqa: SIM112 (nnU-Net's own name)
+    random.seed(fold)
+    np.random.seed(fold)
+    torch.manual_seed(fold)
     trainer.run_training()
 
 
