@@ -161,7 +161,7 @@ def train_fold(preprocessed: Path, configuration: str, fold: int, epochs: int, i
                             device=torch.device("cpu"))
     trainer.num_epochs, trainer.num_iterations_per_epoch, trainer.num_val_iterations_per_epoch = epochs, iterations, 1
     trainer.save_every = 10 ** 9
-    os.environ["nnUNet_n_proc_DA"] = "0"  # augmentation in this process, from the seeded generators  # noqa: SIM112 (nnU-Net's own name)
+    os.environ["nnUNet_n_proc_DA"] = "0"  # noqa: SIM112 (nnU-Net's name); augmentation here, seeded below
     random.seed(fold)
     np.random.seed(fold)
     torch.manual_seed(fold)
