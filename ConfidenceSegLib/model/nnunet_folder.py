@@ -13,6 +13,9 @@ an ensemble member. Two ways to use one:
   not copied: hundreds of MB each). Moving the bundle keeps it working; a moved, retrained or edited
   nnU-Net folder is detected when the bundle is read (:func:`check_wrapped`), and refused.
 
+A configuration's settings are resolved through ``inherits_from`` as nnU-Net does; a cascade stage
+(``previous_stage``: it needs another model's segmentation as input) is refused.
+
 Class names become file names: a label name that is not a plain name (``left kidney``) is written with
 ``_`` (``left_kidney``). Region-based models (labels as lists) have one class per region.
 """
@@ -99,10 +102,12 @@ def read_nnunet_folder(path: str | os.PathLike, folds: list[str] | None = None) 
                                  "PLANS__CONFIGURATION, e.g. nnUNetTrainer__nnUNetPlans__3d_fullres)") from None
     plans = read_json(folder / PLANS, "nnU-Net plans")
     dataset = read_json(folder / DATASET, "nnU-Net dataset.json")
-    configurations = plans.get("configurations") if isinstance(plans, dict) else None
-    if not isinstance(configurations, dict) or not isinstance(configurations.get(configuration), dict):
-        raise ConfidenceSegError(f"{folder / PLANS} has no configuration {configuration!r}")
-    patch = configurations[configuration].get("patch_size")
+    settings = configuration_settings(plans, configuration, folder / PLANS)
+    if settings.get("previous_stage"):
+        raise ConfidenceSegError(f"{folder}: configuration {configuration!r} is a cascade stage (it needs the "
+                                 f"{settings['previous_stage']!r} stage's segmentation first); use a 2d or 3d_fullres "
+                                 "model")
+    patch = settings.get("patch_size")
     if not isinstance(patch, list) or len(patch) not in (2, 3):
         raise ConfidenceSegError(f"{folder / PLANS}: configuration {configuration!r} has no 2D or 3D patch_size")
     if not isinstance(dataset, dict) or not isinstance(dataset.get("labels"), dict) \
@@ -124,6 +129,24 @@ def read_nnunet_folder(path: str | os.PathLike, folds: list[str] | None = None) 
                                      "nnU-Net checkpoint")
     channels = dataset.get("channel_names") or dataset.get("modality")
     return NnunetFolder(folder.resolve(), configuration, tuple(chosen), classes, len(patch), len(channels), regions)
+
+
+def configuration_settings(plans, configuration: str, where: Path) -> dict:
+    """The settings of ``configuration`` in an nnU-Net ``plans.json``, with those it inherits (``inherits_from``,
+    as nnU-Net's ``PlansManager.get_configuration`` resolves them: the parent's, updated by the child's)."""
+    configurations = plans.get("configurations") if isinstance(plans, dict) else None
+    chain, name = [], configuration
+    while name is not None:
+        settings = configurations.get(name) if isinstance(configurations, dict) else None
+        if not isinstance(settings, dict) or name in chain:
+            raise ConfidenceSegError(f"{where} has no configuration {name!r}" if name not in chain else
+                                     f"{where}: configuration {name!r} inherits from itself")
+        chain.append(name)
+        name = settings.get("inherits_from")
+    resolved = {}
+    for name in reversed(chain):
+        resolved.update(configurations[name])
+    return resolved
 
 
 def nnunet_config_data(model: NnunetFolder) -> dict:

@@ -161,3 +161,39 @@ def test_a_checkpoint_carrying_code_is_refused_and_never_run(nnunet_models, tmp_
     error = capsys.readouterr().err
     assert "refusing" in error and "it was not run" in error and len(error.strip().splitlines()) == 1
     assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def as_configuration(model: Path, folder: Path, name: str, settings: dict) -> Path:
+    """A copy of a trained 2D model under configuration ``name`` (``settings``, e.g. inheriting from 2d), its
+    checkpoints saying they were trained as ``name``, as nnU-Net writes a user-defined configuration's."""
+    copy = folder / model.parent.name / model.name.replace("__2d", f"__{name}")
+    shutil.copytree(model, copy)
+    plans = json.loads((copy / "plans.json").read_text(encoding="utf-8"))
+    plans["configurations"][name] = settings
+    (copy / "plans.json").write_text(json.dumps(plans), encoding="utf-8")
+    for checkpoint in copy.glob("fold_*/checkpoint_final.pth"):
+        content = load_checkpoint(checkpoint)
+        content["init_args"]["configuration"] = name
+        torch.save(content, checkpoint)
+    return copy
+
+
+def test_a_configuration_inheriting_its_settings_predicts_and_a_cascade_stage_is_refused(nnunet_models, tmp_path,
+                                                                                         capsys):
+    model, raw = nnunet_models["2d"]
+    image = str(labelled_images(raw)[0])
+    inheriting = as_configuration(model, tmp_path / "a", "2d_bs8", {"inherits_from": "2d", "batch_size": 8})
+    for folder, out in ((model, tmp_path / "plain"), (inheriting, tmp_path / "inheriting")):
+        assert main(["predict", "--model", str(folder), "--input", image, "--out", str(out), "--maps",
+                     "probability"]) == 0
+    written = sorted((tmp_path / "plain").glob("*_probability.nrrd"))
+    assert len(written) == 2, written  # disc and square
+    for plain in written:
+        expected = sitk.GetArrayFromImage(sitk.ReadImage(str(plain)))
+        got = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "inheriting" / plain.name)))
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    cascade = as_configuration(model, tmp_path / "b", "2d_cascade", {"inherits_from": "2d", "previous_stage": "2d"})
+    capsys.readouterr()
+    assert main(["predict", "--model", str(cascade), "--input", image, "--out", str(tmp_path / "cascade")]) == 2
+    error = capsys.readouterr().err
+    assert "cascade stage" in error and len(error.strip().splitlines()) == 1 and not (tmp_path / "cascade").exists()
