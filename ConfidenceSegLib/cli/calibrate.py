@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs.calibrate import calibrate_bundle
     from ..jobs.labelled import LabelledRun
     from ..jobs.settings import PredictionSettings
+    from ..quality.conformal import fewest_cases
     from ..quality.degradations import check_kinds
 
     degradations = check_kinds(args.degrade) if args.degrade else []
@@ -74,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
           f"(alpha {quality['alpha']}, PASS threshold {quality['threshold']})")
     for name, model in quality["classes"].items():
         quantile = model["score_quantile"]
-        note = "" if quantile is not None else " (too few held-out cases: the bound is 0, nothing can PASS)"
+        note = "" if quantile is not None else (f" (too few for a bound: a {1 - quality['alpha']:.0%} bound needs "
+                                                f"{fewest_cases(quality['alpha'])} subjects; nothing can PASS)")
         print(f"  {name}: {model['n_cases']} segments predicted present, {model['n_subjects']} subjects{note}")
     for name, reason in quality["skipped"].items():
         print(f"  {name}: no quality model ({reason})")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..contract import ABSENT, PASS, REVIEW
 from ..model.bundle_config import QualityConfig
-from .conformal import lower_bound, sigma
+from .conformal import fewest_cases, lower_bound, sigma
 from .domain import Typicality
 from .features import feature_values, is_absent, missing_features, predict_dice
 from .presence import absence_reason
@@ -62,7 +62,9 @@ def assess_segment(quality: QualityConfig | None, class_name: str, summary: dict
     if quantile is None:
         return Verdict(REVIEW, predicted, bound, (reason(
             "too_few_calibration_cases", f"too few calibration cases for a lower bound ({model['n_cases']} "
-                                         f"segments of {model['n_subjects']} subjects)"), *cautions))
+                                         f"segments of {model['n_subjects']} subjects; a {1 - quality.alpha:.0%} "
+                                         f"bound needs {fewest_cases(quality.alpha)} subjects or more)"),
+            *cautions))
     if bound < threshold:
         return Verdict(REVIEW, predicted, bound, (bound_reason(bound, threshold, quality.alpha), *cautions))
     if cautions:

@@ -19,7 +19,7 @@ from ..contract import reference_mask
 from .agreement import assessment_records, fit_assessment
 from .boundary import REFERENCES_FILE as BOUNDARY_FILE
 from .boundary import ProfileImage, fit_boundary
-from .conformal import conformal_quantile
+from .conformal import conformal_quantile, fewest_cases
 from .degradations import CLEAN
 from .domain import fit_domain
 from .evaluation import LabelledPrediction, reference_sizes
@@ -85,7 +85,8 @@ def measurement_calibration(records: Sequence[QualityRecord], alpha: float) -> d
     the margin is the conformal quantile q (normalised conformalised quantile regression, Romano et
     al. 2019) of ``max(p05 - y, y - p95) / w`` over all segments after scaling, w = the samples' spread
     floored at 1% of the value, so [p05 - q w, p95 + q w] covers the reference for about 1 - alpha
-    of new segments, wide where the samples disagree. Too few segments: no entry."""
+    of new segments, wide where the samples disagree. Too few segments, or segments of fewer subjects than
+    :func:`.conformal.fewest_cases`: no entry."""
     pairs: dict[tuple[str, str], list[tuple[dict, float, str]]] = {}
     for record in records:
         if not record.measurements or not record.reference_measurements or is_absent(record.summary):
@@ -93,18 +94,20 @@ def measurement_calibration(records: Sequence[QualityRecord], alpha: float) -> d
         for name, truth in record.reference_measurements.items():
             entry = record.measurements.get(name)
             if entry is not None and entry["value"] > 0 and truth > 0:
-                pairs.setdefault((record.class_name, name), []).append((entry, truth, record.kind))
+                pairs.setdefault((record.class_name, name), []).append((entry, truth, record.kind, record.subject))
     result: dict[str, dict[str, dict]] = {}
     for (class_name, name), found in sorted(pairs.items()):
-        ratios = [truth / entry["value"] for entry, truth, kind in found if kind == CLEAN]
+        if len({subject for *_, subject in found}) < fewest_cases(alpha):  # copies of a few subjects' images
+            continue
+        ratios = [truth / entry["value"] for entry, truth, kind, _ in found if kind == CLEAN]
         factor = float(np.median(ratios)) if len(ratios) >= MIN_CASES else 1.0
-        scaled = [({key: value * factor for key, value in entry.items()}, truth) for entry, truth, _ in found]
+        scaled = [({key: value * factor for key, value in entry.items()}, truth) for entry, truth, *_ in found]
         quantile = conformal_quantile([max(e["p05"] - t, t - e["p95"]) / interval_scale(e) for e, t in scaled], alpha)
         if math.isfinite(quantile):
             result.setdefault(class_name, {})[name] = {
                 "scale": round(factor, 5), "margin": round(quantile, 5),
-                "plausible": plausible_range([truth for _, truth, kind in found if kind == CLEAN] or
-                                             [truth for _, truth, _ in found])}
+                "plausible": plausible_range([truth for _, truth, kind, _ in found if kind == CLEAN] or
+                                             [truth for _, truth, *_ in found])}
     return result
 
 

@@ -7,7 +7,9 @@ the RCA assessment of given masks uses plain residuals (scale 1). With
 quantile) gives, for a new exchangeable case, ``P(true >= predicted - q) >= 1 - alpha`` (marginal
 coverage; Vovk et al. 2005, Angelopoulos & Bates 2021). When ``k > n`` (fewer than ``1/alpha - 1``
 cases) no finite quantile has that guarantee: ``q = inf`` and the bound is the most conservative one,
-the lower end of the score's range.
+the lower end of the score's range. Residuals of several copies of one subject's image (degradations,
+perturbed masks) are not independent cases: the badge's fit (:mod:`.fit`) gives a bound only when the
+subjects alone are :func:`fewest_cases` or more.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ def conformal_rank(n: int, alpha: float) -> int:
         raise ConfidenceSegError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     # the small tolerance keeps (n + 1)(1 - alpha) = 9.000000000000002 from rounding up to 10
     return math.ceil((n + 1) * (1 - alpha) - 1e-9)
+
+
+def fewest_cases(alpha: float) -> int:
+    """The fewest calibration cases ``n`` whose conformal rank exists (``k <= n``): 9 for alpha 0.1."""
+    n = 1
+    while conformal_rank(n, alpha) > n:
+        n += 1
+    return n
 
 
 def conformal_quantile(residuals, alpha: float) -> float:

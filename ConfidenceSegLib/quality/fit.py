@@ -44,7 +44,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..annotation.datasets import subject_folds
 from ..contract import ConfidenceSegError
-from .conformal import conformal_quantile, sigma
+from .conformal import conformal_quantile, fewest_cases, sigma
 from .features import (
     BASELINE_FEATURES,
     FEATURES,
@@ -129,6 +129,8 @@ def fit_class_model(records: list[QualityRecord], alpha: float, features=FEATURE
     by_kind = {kind: conformal_quantile(scores[scored & (kinds == kind)], alpha) for kind in sorted(set(kinds))}
     # the bound must hold for every kind of image, not only pooled: the largest finite per-kind quantile
     quantile = max([pooled, *(q for q in by_kind.values() if math.isfinite(q))])
+    if len(unique_subjects) < fewest_cases(alpha):  # copies of a few subjects' images are not more cases
+        quantile = pooled = math.inf
     regressor = _fit_regressor(x, y)
     return {
         "features": list(features), **regressor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -117,10 +118,11 @@ def test_calibrated_margins_make_intervals_cover_the_reference():
     rng = np.random.default_rng(0)
     present = {"volume_voxels": 100.0, "present_fraction": 1.0}
     records = []
-    for _ in range(200):  # samples' spread 100 +- 2, truth 3% lower +- 6: the raw interval is biased, too narrow
+    for index in range(200):  # samples' spread 100 +- 2, truth 3% lower +- 6: the raw interval is biased, too narrow
         sizes = {"ellipse_circumference_mm": interval(100.0, rng.normal(100, 1.2, 10))}
         truth = {"ellipse_circumference_mm": float(rng.normal(97, 6))}
-        records.append(QualityRecord("head", "s", present, 0.9, measurements=sizes, reference_measurements=truth))
+        records.append(QualityRecord("head", f"s{index}", present, 0.9, measurements=sizes,
+                                     reference_measurements=truth))
     raw = np.mean([r.measurements["ellipse_circumference_mm"]["p05"] <= r.reference_measurements[
         "ellipse_circumference_mm"] <= r.measurements["ellipse_circumference_mm"]["p95"] for r in records])
     calibration = measurement_calibration(records[:100], alpha=0.1)["head"]
@@ -129,3 +131,5 @@ def test_calibrated_margins_make_intervals_cover_the_reference():
     truths = [r.reference_measurements["ellipse_circumference_mm"] for r in records[100:]]
     coverage = np.mean([c["p05"] <= t <= c["p95"] for c, t in zip(covered, truths, strict=True)])
     assert raw < 0.6 and calibration["ellipse_circumference_mm"]["margin"] > 0 and 0.8 <= coverage <= 0.99
+    few = [replace(record, subject=f"s{index % 8}") for index, record in enumerate(records[:100])]
+    assert measurement_calibration(few, alpha=0.1) == {}, "100 segments of 8 subjects: no 90% interval"

@@ -143,6 +143,11 @@ def test_too_few_cases_are_conservative():
         assert result.reasons[0].code in ("too_few_calibration_cases", "out_of_domain")
     assert any(assess_segment(small, "organ", r.summary).reasons[0].code == "too_few_calibration_cases"
                for r in synthetic_records(7, 3))
+    # many copies of few subjects are not many cases: 40 segments of 8 subjects give no bound at alpha 0.1 (a
+    # 90% bound needs 9 subjects), 40 of 10 subjects do
+    few_subjects = fit_quality_model(synthetic_records(11, 8, per_subject=5), alpha=0.1)
+    assert few_subjects["classes"]["organ"]["score_quantile"] is None
+    assert fit_quality_model(synthetic_records(11, 10, per_subject=4), alpha=0.1)["classes"]["organ"]["score_quantile"]
     # one subject: no held-out subject to calibrate on
     single = fit_quality_model(synthetic_records(9, 1, per_subject=20), alpha=0.1)
     assert single["classes"]["organ"]["score_quantile"] is None
