@@ -87,4 +87,4 @@ def describe(report) -> str:
         badge = result.verdict.badge or ("present" if result.present else "absent")
         parts.append(f"{name} {badge}: {result_words(result)}")
     how = f", 2D model slice by slice on {len(report.frames)} frames" if report.frames else ""
-    return f"{report.method}, {report.samples} samples on {report.device}{how}; " + ", ".join(parts)
+    return f"{report.sampling} on {report.device}{how}; " + ", ".join(parts)

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     report = result.report
     seconds = report.timings.get("total_s", 0.0) + report.timings.get("write_s", 0.0)
     print(f"Segmented {report.input} with {report.model} "
-          f"({report.method}, {report.samples} samples, {report.device}, {seconds:.1f} s)")
+          f"({report.sampling}, {report.device}, {seconds:.1f} s)")
     print("Quality (PASS: lower bound of the predicted Dice reaches the bundle's threshold; REVIEW: check it):")
     for line in badge_summary(report):
         print("  " + line)

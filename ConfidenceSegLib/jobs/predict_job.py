@@ -65,7 +65,7 @@ class WrittenPrediction:
         """``S_overlay.png`` (image, outlines, entropy heatmap, badges; a stack's measured frame), titled
         with the input, the model and how it was predicted; returns its path."""
         report, path = self.report, Path(out_dir) / f"{stem}{OVERLAY_SUFFIX}"
-        title = f"{Path(report.input).name} · model {Path(model).name} · {report.method}, {report.samples} samples"
+        title = f"{Path(report.input).name} · model {Path(model).name} · {report.sampling}"
         write_overlay(path, self.assessed.image, self.overlay_layers(), overwrite, title=title,
                       **overlay_options(report))
         return path

@@ -52,6 +52,11 @@ class PredictionReport:
         return self.frames is not None
 
     @property
+    def sampling(self) -> str:
+        """How it was predicted, for people: ``ensemble, 5 samples`` (``1 sample``)."""
+        return f"{self.method}, {self.samples} sample{'' if self.samples == 1 else 's'}"
+
+    @property
     def stem(self) -> str:
         """The file stem ``S`` of the input's outputs."""
         if self.segmentation is None:
