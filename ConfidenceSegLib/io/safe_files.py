@@ -96,7 +96,8 @@ def check_replaceable_folder(folder: str | os.PathLike, not_ours: Callable[[Path
         raise ConfidenceSegError(f"--out {folder} is a file, not a folder")
     for item in map(Path, inputs):
         if item.exists() and (_contains(folder, item) or _contains(item, folder)):
-            raise ConfidenceSegError(f"--out {folder} holds an input of this command ({item}): refusing to replace "
+            where = "holds" if _contains(folder, item) else "lies inside"
+            raise ConfidenceSegError(f"--out {folder} {where} an input of this command ({item}): refusing to replace "
                                      "it; choose another folder")
     problem = not_ours(folder)
     if problem:

@@ -172,6 +172,9 @@ CASES = {
                                            "not written by ConfidenceSeg"),
     "calibrate-out-is-the-dataset": (lambda d: ["calibrate", "--model", bundle(d), "--dataset", dataset(d),
                                                 "--out", str(d / "data"), "--overwrite"], "holds an input"),
+    "calibrate-out-inside-the-dataset": (lambda d: ["calibrate", "--model", bundle(d), "--dataset", dataset(d),
+                                                    "--out", made(d / "data" / "inner", folder=True), "--overwrite"],
+                                         "lies inside an input"),
     # --- what the system refuses, and readers bounded before parsing (issue 31)
     "predict-config-nested-too-deep": (lambda d: predict(deep_model(d), good_image(d), d), "nested too deeply"),
     "predict-postprocessing-malformed": (lambda d: predict(bundle(d, postprocessing={"organ": "largest"}),
