@@ -1,13 +1,13 @@
 """Real nnU-Net v2 models for tests, made by nnunetv2 itself on small synthetic data (CPU, about a minute).
 
-``tiny_nnunet_model(root, "2d")`` writes a raw dataset (12 training cases and 4 labelled test cases:
-a disc (label 1) and a square (label 2) in 64 x 64 images of two channels, ``_0000`` and ``_0001``
-files of two contrasts, or a sphere (label 1) in single-channel 32^3 volumes), runs nnU-Net's
-fingerprint extraction, planning and preprocessing through ``plan_and_preprocess_api``, shrinks the
-plan as a user may (4 or 3 stages, 8 or 4 base features, the whole image as patch), and trains 2 folds
-with ``nnUNetTrainer`` for a few iterations. It returns the trained-model folder and the raw dataset
-folder (``imagesTs`` / ``labelsTs``: never trained on). Tests run it as a script in a fresh process
-(:func:`build_in_subprocess`): nnunetv2 reads its folder variables once, when first imported.
+``tiny_nnunet_model(root, "2d")`` writes a raw dataset (12 training cases and 4 labelled test cases: a disc
+(label 1) and a square (label 2) in 64 x 64 images of two channels, ``_0000`` and ``_0001`` files of two
+contrasts, or, region-based, a sphere (region of labels 1 and 2) with its core (label 2) in single-channel
+32^3 volumes), runs nnU-Net's fingerprint extraction, planning and preprocessing through
+``plan_and_preprocess_api``, shrinks the plan as a user may (4 or 3 stages, 8 or 4 base features, the whole
+image as patch), and trains 2 folds with ``nnUNetTrainer`` for a few iterations. It returns the trained-model
+folder and the raw dataset folder (``imagesTs`` / ``labelsTs``: never trained on). Tests run it as a script in
+a fresh process (:func:`build_in_subprocess`): nnunetv2 reads its folder variables once, when first imported.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ def _case(rng: np.random.Generator, three_d: bool) -> tuple[list[np.ndarray], np
         shape, spacing = (32, 32, 32), (1.6, 1.0, 1.0)
         z, y, x = np.mgrid[:32, :32, :32].astype(np.float32)
         centre, radius = [rng.uniform(11, 21) for _ in range(3)], rng.uniform(5, 8)
-        label = ((z - centre[0]) ** 2 + (y - centre[1]) ** 2 + ((x - centre[2]) * 1.6) ** 2 < radius ** 2)
-        label = label.astype(np.uint8)
+        distance2 = (z - centre[0]) ** 2 + (y - centre[1]) ** 2 + ((x - centre[2]) * 1.6) ** 2
+        label = (distance2 < radius ** 2).astype(np.uint8)
+        label[distance2 < (0.5 * radius) ** 2] = 2  # the core: a region inside the sphere's region
         contrasts = [(50, 25)]
     else:
         shape, spacing = (64, 64), (1.0, 1.0)
@@ -83,6 +84,7 @@ def tiny_nnunet_model(root: Path, configuration: str) -> tuple[Path, Path]:
         return model, raw
     _raw_dataset(raw, name, configuration != "2d")
     plan_shrunk(number, dataset_name, configuration, patch, stages, features, batch, root)
+    os.environ["nnUNet_n_proc_DA"] = "0"  # noqa: SIM112 (nnU-Net's name): augmentation in this process, seeded
     for fold in FOLDS:
         train_fold(root / "nnUNet_preprocessed" / dataset_name, configuration, fold, EPOCHS, ITERATIONS)
     return model, raw
@@ -110,9 +112,11 @@ def _raw_dataset(raw: Path, name: str, three_d: bool) -> None:
         for channel, image in enumerate(images):
             _write(image, raw / f"images{part}" / f"{name.lower()}_{index:03d}_{channel:04d}.nii.gz", spacing)
         _write(label, raw / f"labels{part}" / f"{name.lower()}_{index:03d}.nii.gz", spacing)
-    labels = {"background": 0, "sphere": 1} if three_d else {"background": 0, "disc": 1, "square": 2}
+    regions = {"background": 0, "sphere": [1, 2], "core": [2]}  # region-based training (sigmoid per region)
+    labels = regions if three_d else {"background": 0, "disc": 1, "square": 2}
     channels = {"0": "intensity"} if three_d else {"0": "contrast A", "1": "contrast B"}
-    save_json({"channel_names": channels, "labels": labels, "numTraining": TRAINING_CASES,
+    order = {"regions_class_order": [1, 2]} if three_d else {}
+    save_json({"channel_names": channels, "labels": labels, **order, "numTraining": TRAINING_CASES,
                "file_ending": ".nii.gz", "name": name}, str(raw / "dataset.json"), sort_keys=False)
 
 
@@ -147,8 +151,9 @@ def plan_shrunk(number: int, dataset_name: str, configuration: str, patch, stage
 
 
 def train_fold(preprocessed: Path, configuration: str, fold: int, epochs: int, iterations: int) -> None:
-    """Train one fold with nnU-Net's own trainer on the CPU (``epochs`` of ``iterations``, seeded by the fold, so
-    that every machine trains the same model); writes ``fold_k/checkpoint_final.pth``."""
+    """Train one fold with nnU-Net's own trainer on the CPU (``epochs`` of ``iterations``, seeded by the fold: with
+    ``nnUNet_n_proc_DA=0``, augmentation in this process, every machine trains the same model); writes
+    ``fold_k/checkpoint_final.pth``."""
     import random
 
     import torch
@@ -161,7 +166,6 @@ def train_fold(preprocessed: Path, configuration: str, fold: int, epochs: int, i
                             device=torch.device("cpu"))
     trainer.num_epochs, trainer.num_iterations_per_epoch, trainer.num_val_iterations_per_epoch = epochs, iterations, 1
     trainer.save_every = 10 ** 9
-    os.environ["nnUNet_n_proc_DA"] = "0"  # noqa: SIM112 (nnU-Net's name); augmentation here, seeded below
     random.seed(fold)
     np.random.seed(fold)
     torch.manual_seed(fold)
