@@ -38,6 +38,9 @@ FOLD_NAME = re.compile(r"^fold_(\d{1,2}|all)$")
 MAX_CHECKPOINT_BYTES = 4 * 2**30
 MAX_FOLDS = 10
 NOT_A_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+#: Where the network class and the layer types a plan names may come from (nnU-Net imports what it names).
+NETWORK_PACKAGE, LAYER_PACKAGE = "dynamic_network_architectures.", "torch.nn."
+DOTTED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 #: Label names that are no class (nnU-Net's background and ignore label).
 NOT_CLASSES = ("background", "ignore")
 
@@ -107,9 +110,11 @@ def read_nnunet_folder(path: str | os.PathLike, folds: list[str] | None = None) 
         raise ConfidenceSegError(f"{folder}: configuration {configuration!r} is a cascade stage (it needs the "
                                  f"{settings['previous_stage']!r} stage's segmentation first); use a 2d or 3d_fullres "
                                  "model")
+    check_architecture(settings, folder / PLANS)
     patch = settings.get("patch_size")
-    if not isinstance(patch, list) or len(patch) not in (2, 3):
-        raise ConfidenceSegError(f"{folder / PLANS}: configuration {configuration!r} has no 2D or 3D patch_size")
+    if not isinstance(patch, list) or len(patch) not in (2, 3) or not all(is_count(size) for size in patch):
+        raise ConfidenceSegError(f"{folder / PLANS}: configuration {configuration!r} has no 2D or 3D patch_size of "
+                                 "positive whole numbers")
     if not isinstance(dataset, dict) or not isinstance(dataset.get("labels"), dict) \
             or not isinstance(dataset.get("channel_names") or dataset.get("modality"), dict):
         raise ConfidenceSegError(f"{folder / DATASET} lacks labels or channel_names")
@@ -147,6 +152,32 @@ def configuration_settings(plans, configuration: str, where: Path) -> dict:
     for name in reversed(chain):
         resolved.update(configurations[name])
     return resolved
+
+
+def is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_architecture(settings: dict, where: Path) -> None:
+    """Refuse a plan whose network or layer types are code from elsewhere than nnU-Net's architectures
+    (:data:`NETWORK_PACKAGE`) and torch's layers (:data:`LAYER_PACKAGE`): nnU-Net imports and calls whatever
+    dotted name the plan gives (``pydoc.locate``), and model files are data. Plans of the old format name
+    their network by a keyword that nnU-Net maps to its own."""
+    architecture = settings.get("architecture")
+    if architecture is None and "UNet_class_name" in settings:
+        return
+    kwargs = architecture.get("arch_kwargs") if isinstance(architecture, dict) else None
+    imported = architecture.get("_kw_requires_import", []) if isinstance(architecture, dict) else None
+    if not isinstance(kwargs, dict) or not isinstance(imported, list) \
+            or not all(isinstance(key, str) and key in kwargs for key in imported):
+        raise ConfidenceSegError(f"{where}: the configuration's architecture lacks arch_kwargs or names keys it "
+                                 "does not have")
+    named = [("network_class_name", architecture.get("network_class_name"), NETWORK_PACKAGE),
+             *((key, kwargs[key], LAYER_PACKAGE) for key in imported if kwargs[key] is not None)]
+    for key, value, package in named:
+        if not isinstance(value, str) or not DOTTED_NAME.match(value) or not value.startswith(package):
+            raise ConfidenceSegError(f"{where}: {key} {str(value)[:80]!r} is not in {package.rstrip('.')}; "
+                                     "refusing a plan that names other code")
 
 
 def nnunet_config_data(model: NnunetFolder) -> dict:

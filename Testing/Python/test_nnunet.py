@@ -199,3 +199,50 @@ def test_a_configuration_inheriting_its_settings_predicts_and_a_cascade_stage_is
     assert main(["predict", "--model", str(cascade), "--input", image, "--out", str(tmp_path / "cascade")]) == 2
     error = capsys.readouterr().err
     assert "cascade stage" in error and len(error.strip().splitlines()) == 1 and not (tmp_path / "cascade").exists()
+
+
+def edited_plan(model: Path, folder: Path, edit) -> Path:
+    """A copy of ``model`` whose 2d configuration ``edit`` changed (in place)."""
+    copy = copy_of(model, folder)
+    plans = json.loads((copy / "plans.json").read_text(encoding="utf-8"))
+    edit(plans["configurations"]["2d"])
+    (copy / "plans.json").write_text(json.dumps(plans), encoding="utf-8")
+    return copy
+
+
+HOSTILE_PLANS = {  # nnU-Net imports and calls the dotted names a plan gives: refused before anything runs
+    "network-class-elsewhere": (lambda c: c["architecture"].update(network_class_name="os.system"),
+                                "refusing a plan that names other code"),
+    "layer-type-elsewhere": (lambda c: c["architecture"]["arch_kwargs"].update(nonlin="subprocess.Popen"),
+                             "refusing a plan that names other code"),
+    "normalization-unknown": (lambda c: c.update(normalization_schemes=["Nope", "Nope"]), "has no normalization"),
+    "resampling-unknown": (lambda c: c.update(resampling_fn_data="nope"), "cannot use this plan"),
+    "network-arguments-wrong": (lambda c: c["architecture"]["arch_kwargs"].update(n_stages="x"),
+                                "cannot build its network"),
+    "patch-not-numbers": (lambda c: c.update(patch_size=[64, "a"]), "patch_size of positive whole numbers"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_PLANS))
+def test_a_plan_naming_other_code_or_what_nnunet_lacks_is_refused_in_one_line(nnunet_models, tmp_path, capsys, case):
+    edit, expected = HOSTILE_PLANS[case]
+    model = edited_plan(nnunet_models["2d"][0], tmp_path, edit)
+    image = str(labelled_images(nnunet_models["2d"][1])[0])
+    capsys.readouterr()
+    assert main(["predict", "--model", str(model), "--input", image, "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert expected in error and len(error.strip().splitlines()) == 1, error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_of_a_trainer_variant_predicts(nnunet_models, tmp_path):
+    """nnU-Net finds a variant's trainer class by importing its trainer modules in turn; one that cannot be imported
+    here (a torchvision built for another torch) must not stop the search."""
+    model, raw = nnunet_models["2d"]
+    variant = tmp_path / model.parent.name / model.name.replace("nnUNetTrainer__", "nnUNetTrainerNoMirroring__")
+    shutil.copytree(model, variant)
+    for checkpoint in variant.glob("fold_*/checkpoint_final.pth"):
+        torch.save({**load_checkpoint(checkpoint), "trainer_name": "nnUNetTrainerNoMirroring"}, checkpoint)
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(variant), "--input", str(labelled_images(raw)[0]), "--out", str(out)]) == 0
+    assert read_report(next(out.glob("*.json"))).samples == 2
