@@ -124,7 +124,11 @@ def read_nnunet_folder(path: str | os.PathLike, folds: list[str] | None = None) 
     chosen = list(folds) if folds else available
     missing = [name for name in chosen if name not in available]
     if not chosen or missing or len(chosen) > MAX_FOLDS:
-        raise ConfidenceSegError(f"{folder}: no fold with {CHECKPOINT} to use" if not chosen else
+        unfinished = sorted(item.name for item in folder.iterdir() if FOLD_NAME.match(item.name)
+                            and not (item / CHECKPOINT).is_file() and any(item.glob("checkpoint_*.pth")))
+        hint = (f" ({unfinished[0]} has only its best or latest checkpoint: nnU-Net writes {CHECKPOINT} when the "
+                "fold's training ends)") if unfinished else ""
+        raise ConfidenceSegError(f"{folder}: no fold with {CHECKPOINT} to use{hint}" if not chosen else
                                  f"{folder}: fold {missing[0]} has no {CHECKPOINT}" if missing else
                                  f"{folder}: at most {MAX_FOLDS} folds, got {len(chosen)}")
     for name in chosen:

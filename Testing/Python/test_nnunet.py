@@ -246,3 +246,14 @@ def test_a_model_of_a_trainer_variant_predicts(nnunet_models, tmp_path):
     out = tmp_path / "out"
     assert main(["predict", "--model", str(variant), "--input", str(labelled_images(raw)[0]), "--out", str(out)]) == 0
     assert read_report(next(out.glob("*.json"))).samples == 2
+
+
+def test_a_model_whose_training_did_not_finish_says_so(nnunet_models, tmp_path, capsys):
+    model = copy_of(nnunet_models["2d"][0], tmp_path)
+    for checkpoint in model.glob("fold_*/checkpoint_final.pth"):
+        checkpoint.rename(checkpoint.with_name("checkpoint_best.pth"))
+    capsys.readouterr()
+    image = str(labelled_images(nnunet_models["2d"][1])[0])
+    assert main(["predict", "--model", str(model), "--input", image, "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "fold_0 has only its best or latest checkpoint" in error and len(error.strip().splitlines()) == 1
