@@ -2,12 +2,12 @@
 
 ``tiny_nnunet_model(root, "2d")`` writes a raw dataset (12 training cases and 4 labelled test cases: a disc
 (label 1) and a square (label 2) in 64 x 64 images of two channels, ``_0000`` and ``_0001`` files of two
-contrasts, or, region-based, a sphere (region of labels 1 and 2) with its core (label 2) in single-channel
-32^3 volumes), runs nnU-Net's fingerprint extraction, planning and preprocessing through
-``plan_and_preprocess_api``, shrinks the plan as a user may (4 or 3 stages, 8 or 4 base features, the whole
-image as patch), and trains 2 folds with ``nnUNetTrainer`` for a few iterations. It returns the trained-model
-folder and the raw dataset folder (``imagesTs`` / ``labelsTs``: never trained on). Tests run it as a script in
-a fresh process (:func:`build_in_subprocess`): nnunetv2 reads its folder variables once, when first imported.
+contrasts, or a sphere (label 1) in single-channel 32^3 volumes), runs nnU-Net's fingerprint extraction,
+planning and preprocessing through ``plan_and_preprocess_api``, shrinks the plan as a user may (4 or 3 stages,
+8 or 4 base features, the whole image as patch), and trains 2 folds with ``nnUNetTrainer`` for a few
+iterations. It returns the trained-model folder and the raw dataset folder (``imagesTs`` / ``labelsTs``: never
+trained on). Tests run it as a script in a fresh process (:func:`build_in_subprocess`): nnunetv2 reads its
+folder variables once, when first imported.
 """
 
 from __future__ import annotations
@@ -50,9 +50,8 @@ def _case(rng: np.random.Generator, three_d: bool) -> tuple[list[np.ndarray], np
         shape, spacing = (32, 32, 32), (1.6, 1.0, 1.0)
         z, y, x = np.mgrid[:32, :32, :32].astype(np.float32)
         centre, radius = [rng.uniform(11, 21) for _ in range(3)], rng.uniform(5, 8)
-        distance2 = (z - centre[0]) ** 2 + (y - centre[1]) ** 2 + ((x - centre[2]) * 1.6) ** 2
-        label = (distance2 < radius ** 2).astype(np.uint8)
-        label[distance2 < (0.5 * radius) ** 2] = 2  # the core: a region inside the sphere's region
+        label = ((z - centre[0]) ** 2 + (y - centre[1]) ** 2 + ((x - centre[2]) * 1.6) ** 2 < radius ** 2)
+        label = label.astype(np.uint8)
         contrasts = [(50, 25)]
     else:
         shape, spacing = (64, 64), (1.0, 1.0)
@@ -112,11 +111,9 @@ def _raw_dataset(raw: Path, name: str, three_d: bool) -> None:
         for channel, image in enumerate(images):
             _write(image, raw / f"images{part}" / f"{name.lower()}_{index:03d}_{channel:04d}.nii.gz", spacing)
         _write(label, raw / f"labels{part}" / f"{name.lower()}_{index:03d}.nii.gz", spacing)
-    regions = {"background": 0, "sphere": [1, 2], "core": [2]}  # region-based training (sigmoid per region)
-    labels = regions if three_d else {"background": 0, "disc": 1, "square": 2}
+    labels = {"background": 0, "sphere": 1} if three_d else {"background": 0, "disc": 1, "square": 2}
     channels = {"0": "intensity"} if three_d else {"0": "contrast A", "1": "contrast B"}
-    order = {"regions_class_order": [1, 2]} if three_d else {}
-    save_json({"channel_names": channels, "labels": labels, **order, "numTraining": TRAINING_CASES,
+    save_json({"channel_names": channels, "labels": labels, "numTraining": TRAINING_CASES,
                "file_ending": ".nii.gz", "name": name}, str(raw / "dataset.json"), sort_keys=False)
 
 

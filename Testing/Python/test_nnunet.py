@@ -1,5 +1,5 @@
-"""nnU-Net v2 models as ConfidenceSeg models, on real models that nnunetv2 trains here (2D, and 3D region-based;
-2 folds): each fold's probabilities are those of nnU-Net's own predictor for that fold; predict, calibrate (on
+"""nnU-Net v2 models as ConfidenceSeg models, on real models that nnunetv2 trains here (2D and 3D, 2
+folds): each fold's probabilities are those of nnU-Net's own predictor for that fold; predict, calibrate (on
 the raw layout's test cases) and evaluate run on them; a calibrated bundle detects a changed nnU-Net folder; a
 checkpoint carrying code is refused and the code never runs."""
 
@@ -77,10 +77,8 @@ def test_each_fold_gives_nnunet_s_own_probabilities_and_the_maps_their_mean(nnun
     assert predicted.returncode == 0, f"exit {predicted.returncode} (3: MONAI was loaded): {predicted.stderr[-2000:]}"
     report = read_report(next(out.glob("*.json")))
     assert report.method == "ensemble" and report.samples == 2
-    channel_of_class = 0 if bundle.config.nnunet["regions"] else 1  # regions have no background channel
-    assert bundle.config.nnunet["regions"] == (configuration == "3d_fullres")
     for index, (name, result) in enumerate(report.classes.items()):
-        mean = np.mean([probability[index + channel_of_class] for probability in ours], axis=0)
+        mean = np.mean([probability[index + 1] for probability in ours], axis=0)
         written = sitk.GetArrayFromImage(sitk.ReadImage(str(out / result.files["probability"])))
         np.testing.assert_allclose(written, mean.reshape(written.shape), atol=2e-3)
         assert result.verdict.badge == "REVIEW" and result.verdict.reasons[0].code == "not_calibrated", name
