@@ -40,6 +40,10 @@ SAFE_GLOBALS = [np._core.multiarray.scalar, (np._core.multiarray.scalar, "numpy.
                                                         "Int64DType", "BoolDType"))]
 
 
+def first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
 def load_checkpoint(path: Path) -> dict:
     """An nnU-Net checkpoint's contents, read without running any code it may carry."""
     try:
@@ -50,7 +54,7 @@ def load_checkpoint(path: Path) -> dict:
         raise ConfidenceSegError(f"refusing {path}: it holds more than weights and plain data"
                                  f"{f' ({detail[:120]})' if detail else ''}; it was not run") from None
     except (RuntimeError, EOFError, OSError) as error:
-        raise ConfidenceSegError(f"cannot read the nnU-Net checkpoint {path}: {str(error).splitlines()[0]}") from None
+        raise ConfidenceSegError(f"cannot read the nnU-Net checkpoint {path}: {first_line(error)}") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("network_weights"), dict):
         raise ConfidenceSegError(f"{path} is not an nnU-Net checkpoint (no network_weights)")
     return checkpoint
@@ -69,6 +73,8 @@ class NnunetBundle(ModelBundle):
     dataset_json: dict
     trainer_name: str
     mirror_axes: tuple[int, ...] | None
+    #: The class named ``trainer_name``, found once when the model is loaded (:func:`trainer_class_named`).
+    trainer_class: type
 
     @property
     def label_manager(self):
@@ -79,16 +85,11 @@ class NnunetBundle(ModelBundle):
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
         from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
 
-        trainer_class = trainer_class_named(self.trainer_name)
-        if trainer_class is None:
-            raise ConfidenceSegError(f"the nnU-Net model {self.config.nnunet['folder']} was trained with "
-                                     f"{self.trainer_name}, which nnunetv2 does not have (install the package "
-                                     "that defines it, or name its folder in nnUNet_extTrainer)")
         inputs = determine_num_input_channels(self.plans_manager, self.configuration_manager, self.dataset_json)
         try:
-            network = trainer_class.build_network_architecture(self.plans_manager, self.configuration_manager, inputs,
-                                                               self.label_manager.num_segmentation_heads,
-                                                               enable_deep_supervision=False)
+            network = self.trainer_class.build_network_architecture(
+                self.plans_manager, self.configuration_manager, inputs, self.label_manager.num_segmentation_heads,
+                enable_deep_supervision=False)
         except Exception as error:  # noqa: BLE001 (any failure of nnU-Net's builder on a plan's arguments)
             raise ConfidenceSegError(f"{Path(self.config.nnunet['folder']) / PLANS}: nnunetv2 cannot build its "
                                      f"network ({first_line(error)})") from None
@@ -104,10 +105,6 @@ class NnunetBundle(ModelBundle):
             predictor.manual_initialization(network, self.plans_manager, self.configuration_manager, self.weights,
                                             self.dataset_json, self.trainer_name, self.mirror_axes)
         return predictor
-
-
-def first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def check_plan_resolves(configuration_manager, in_channels: int, where: Path) -> None:
@@ -186,6 +183,11 @@ def load_nnunet_bundle(path: str | os.PathLike, config: BundleConfig) -> NnunetB
     except Exception as error:  # noqa: BLE001 (an old-format plan nnU-Net cannot convert, ...)
         raise ConfidenceSegError(f"{folder / PLANS}: nnunetv2 cannot use this plan ({first_line(error)})") from None
     check_plan_resolves(configuration_manager, config.in_channels, folder / PLANS)
+    trainer_class = trainer_class_named(trainer_name)
+    if trainer_class is None:
+        raise ConfidenceSegError(f"the nnU-Net model {folder} was trained with {trainer_name}, which nnunetv2 does "
+                                 "not have (install the package that defines it, or name its folder in "
+                                 "nnUNet_extTrainer)")
     return NnunetBundle(Path(path), config, list(section["folds"]), weights, plans_manager, configuration_manager,
                         load_json(str(folder / DATASET)), trainer_name,
-                        tuple(mirror_axes) if mirror_axes is not None else None)
+                        tuple(mirror_axes) if mirror_axes is not None else None, trainer_class)
